@@ -1,0 +1,194 @@
+//! The packet walk: Ethernet → VLAN tags → IPv4/IPv6 → UDP → DNS header → question.
+//! Generic over `Packet`, so the XDP program (bounds checked against `data_end`) and the host
+//! (a byte slice) run the same code. Every loop is bounded by a named constant.
+
+use crate::{
+    Reason,
+    maps::{NAME_BUF_LEN, NAME_WORDS},
+    qname::{fold_and_hash, wire_len},
+};
+
+/// VLAN tags followed (802.1Q and 802.1ad).
+pub const MAX_VLAN_TAGS: usize = 2;
+/// IPv6 extension headers followed before giving up.
+pub const MAX_IPV6_EXTENSION_HEADERS: usize = 6;
+
+const ETH_HEADER_LEN: usize = 14;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const IPPROTO_UDP: u8 = 17;
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_DEST_OPTIONS: u8 = 60;
+const IPV6_HEADER_LEN: usize = 40;
+const UDP_HEADER_LEN: usize = 8;
+const DNS_HEADER_LEN: usize = 12;
+const DNS_FLAG_QR: u16 = 0x8000;
+const DNS_OPCODE_QUERY: u16 = 0;
+
+/// Read access to a packet's bytes.
+pub trait Packet {
+    /// Length of the packet in bytes.
+    fn len(&self) -> usize;
+    /// The `N` bytes at `offset`, or `None` past the end.
+    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]>;
+    /// Copies up to `max` (≤ 256) bytes at `offset` into `words` (little-endian) and returns how
+    /// many it copied; bytes of `words` past that are left as they were.
+    fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Packet for [u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        self.get(offset..offset.checked_add(N)?)?.try_into().ok()
+    }
+
+    fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
+        let Some(bytes) = self.get(offset..) else { return 0 };
+        let n = bytes.len().min(max).min(NAME_BUF_LEN);
+        for (i, b) in bytes[..n].iter().enumerate() {
+            let shift = (i % 8) * 8;
+            words[i / 8] = (words[i / 8] & !(0xff << shift)) | ((*b as u64) << shift);
+        }
+        n
+    }
+}
+
+/// A query that is counted: its name sits folded to lower case in the caller's word buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// Wire length of the name, terminating zero included.
+    pub name_len: usize,
+    pub qtype: u16,
+    pub hash: u64,
+}
+
+#[inline(always)]
+fn be16<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<u16, Reason> {
+    p.load::<2>(offset).map(u16::from_be_bytes).ok_or(Reason::TruncatedFrame)
+}
+
+#[inline(always)]
+fn byte<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<u8, Reason> {
+    p.load::<1>(offset).map(|b| b[0]).ok_or(Reason::TruncatedFrame)
+}
+
+/// Offset of the transport header and the IP protocol, after the network header.
+#[inline(always)]
+fn network<P: Packet + ?Sized>(p: &P) -> Result<(usize, u8), Reason> {
+    let mut offset = ETH_HEADER_LEN;
+    let mut ethertype = be16(p, 12)?;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETHERTYPE_VLAN && ethertype != ETHERTYPE_QINQ {
+            break;
+        }
+        ethertype = be16(p, offset + 2)?;
+        offset += 4;
+    }
+    match ethertype {
+        ETHERTYPE_IPV4 => ipv4(p, offset),
+        ETHERTYPE_IPV6 => ipv6(p, offset),
+        _ => Err(Reason::NotIp),
+    }
+}
+
+#[inline(always)]
+fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
+    let version_ihl = byte(p, l3)?;
+    let header_len = ((version_ihl & 0x0f) as usize) * 4;
+    if version_ihl >> 4 != 4 || header_len < 20 {
+        return Err(Reason::BadIpHeader);
+    }
+    // A first fragment (offset 0, more-fragments set) still starts with the UDP header.
+    if be16(p, l3 + 6)? & 0x1fff != 0 {
+        return Err(Reason::IpFragment);
+    }
+    Ok((l3 + header_len, byte(p, l3 + 9)?))
+}
+
+#[inline(always)]
+fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
+    if byte(p, l3)? >> 4 != 6 {
+        return Err(Reason::BadIpHeader);
+    }
+    let mut next = byte(p, l3 + 6)?;
+    let mut offset = l3 + IPV6_HEADER_LEN;
+    for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
+        match next {
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS => {
+                let len = (byte(p, offset + 1)? as usize + 1) * 8;
+                next = byte(p, offset)?;
+                offset += len;
+            }
+            IPV6_FRAGMENT => {
+                if be16(p, offset + 2)? & 0xfff8 != 0 {
+                    return Err(Reason::IpFragment);
+                }
+                next = byte(p, offset)?;
+                offset += 8;
+            }
+            _ => return Ok((offset, next)),
+        }
+    }
+    match next {
+        IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS | IPV6_FRAGMENT => {
+            Err(Reason::TooManyExtensionHeaders)
+        }
+        _ => Ok((offset, next)),
+    }
+}
+
+/// Walks `p` to its DNS question and, if it is a countable query, folds and hashes its name into
+/// `words`. `counted_port` says which UDP destination ports carry DNS.
+#[inline(always)]
+pub fn parse_query<P: Packet + ?Sized>(
+    p: &P,
+    counted_port: impl Fn(u16) -> bool,
+    key: [u64; 2],
+    words: &mut [u64; NAME_WORDS],
+) -> Result<Query, Reason> {
+    let (l4, protocol) = network(p)?;
+    if protocol != IPPROTO_UDP {
+        return Err(Reason::OtherProtocol);
+    }
+    if !counted_port(be16(p, l4 + 2)?) {
+        return Err(Reason::OtherPort);
+    }
+    // The UDP length bounds the message: Ethernet pads short frames with bytes that are not DNS.
+    let udp_len = be16(p, l4 + 4)? as usize;
+    let end = core::cmp::min(l4 + udp_len, p.len());
+    let dns = l4 + UDP_HEADER_LEN;
+    if dns + DNS_HEADER_LEN > end {
+        return Err(Reason::TruncatedDnsHeader);
+    }
+    let flags = be16(p, dns + 2)?;
+    if flags & DNS_FLAG_QR != 0 {
+        return Err(Reason::Response);
+    }
+    if (flags >> 11) & 0x0f != DNS_OPCODE_QUERY {
+        return Err(Reason::NotQueryOpcode);
+    }
+    if be16(p, dns + 4)? != 1 {
+        return Err(Reason::QdcountNotOne);
+    }
+    let qname = dns + DNS_HEADER_LEN;
+    let available = p.copy_name(qname, end - qname, words);
+    let name_len = wire_len(words, available)?;
+    // QTYPE and QCLASS must both be there.
+    if qname + name_len + 4 > end {
+        return Err(Reason::TruncatedQuestion);
+    }
+    let qtype = be16(p, qname + name_len).map_err(|_| Reason::TruncatedQuestion)?;
+    let hash = fold_and_hash(words, name_len, key);
+    Ok(Query { name_len, qtype, hash })
+}

@@ -1,0 +1,10 @@
+//! The XDP program: counts DNS query names per interval. It never drops, aborts or alters a
+//! packet; every packet it does not count is counted under a `Reason`.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod program;
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

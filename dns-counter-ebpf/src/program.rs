@@ -1,0 +1,165 @@
+use aya_ebpf::{
+    bindings::{BPF_NOEXIST, xdp_action},
+    helpers::generated::bpf_xdp_load_bytes,
+    macros::{map, xdp},
+    maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf},
+    programs::XdpContext,
+};
+use dns_counter_common::{
+    Reason,
+    maps::{
+        Config, DEFAULT_MAX_NAMES, NAME_BUF_LEN, NAME_WORDS, NAMES_RING_BYTES, NameRecord,
+        QTYPE_SLOTS, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
+    },
+    walk::{Packet, Query, parse_query},
+};
+
+const DNS_PORT: u16 = 53;
+/// Packet offsets beyond this are not read; keeps every offset provably bounded for the verifier.
+const MAX_PACKET_OFFSET: usize = 0x3fff;
+const EEXIST: i32 = 17;
+
+#[map]
+static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+#[map]
+static COUNTS_0: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(DEFAULT_MAX_NAMES, 0);
+#[map]
+static COUNTS_1: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(DEFAULT_MAX_NAMES, 0);
+#[map]
+static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * STATS_PER_SET, 0);
+#[map]
+static QTYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * QTYPE_SLOTS, 0);
+#[map]
+static NAMES: RingBuf = RingBuf::with_byte_size(NAMES_RING_BYTES, 0);
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+struct XdpPacket<'a>(&'a XdpContext);
+
+impl Packet for XdpPacket<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.data_end() - self.0.data()
+    }
+
+    #[inline(always)]
+    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        if offset > MAX_PACKET_OFFSET {
+            return None;
+        }
+        let start = self.0.data() + offset;
+        if start + N > self.0.data_end() {
+            return None;
+        }
+        // SAFETY: the N bytes at `start` lie inside the packet, checked just above.
+        Some(unsafe { (start as *const [u8; N]).read_unaligned() })
+    }
+
+    #[inline(always)]
+    fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
+        let len = self.len();
+        if offset >= len || offset > MAX_PACKET_OFFSET {
+            return 0;
+        }
+        let n = core::cmp::min(core::cmp::min(len - offset, max), NAME_BUF_LEN);
+        if n == 0 || n > NAME_BUF_LEN {
+            return 0;
+        }
+        // SAFETY: `words` has room for NAME_BUF_LEN bytes and n ≤ NAME_BUF_LEN; the helper
+        // checks the packet bounds itself.
+        let ret = unsafe {
+            bpf_xdp_load_bytes(self.0.ctx, offset as u32, words.as_mut_ptr().cast(), n as u32)
+        };
+        if ret < 0 { 0 } else { n }
+    }
+}
+
+#[xdp]
+pub fn dns_counter(ctx: XdpContext) -> u32 {
+    count_packet(&ctx);
+    xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn bump_stat(set: u32, slot: u32) {
+    if let Some(counter) = STATS.get_ptr_mut(set * STATS_PER_SET + slot) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[inline(always)]
+fn count_packet(ctx: &XdpContext) {
+    let Some(config) = CONFIG.get(0) else { return };
+    let set = config.active_set & 1;
+    bump_stat(set, STAT_PACKETS);
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
+    // SAFETY: per-CPU scratch, not shared with another running program.
+    let scratch = unsafe { &mut *scratch };
+    let outcome = match parse_query(&XdpPacket(ctx), |port| port == DNS_PORT, config.hash_key, &mut scratch.name) {
+        Ok(query) => count_query(set, &query, scratch),
+        Err(reason) => Err(reason),
+    };
+    match outcome {
+        Ok(()) => bump_stat(set, STAT_COUNTED),
+        Err(reason) => bump_stat(set, STAT_REASONS + reason.index()),
+    }
+}
+
+#[inline(always)]
+fn count_query(set: u32, query: &Query, scratch: &mut Scratch) -> Result<(), Reason> {
+    let counts = if set == 0 { &COUNTS_0 } else { &COUNTS_1 };
+    if let Some(count) = counts.get_ptr_mut(&query.hash) {
+        // SAFETY: this CPU's value of a per-CPU map.
+        unsafe { *count += 1 };
+    } else {
+        announce_and_insert(set, query, scratch, counts)?;
+    }
+    if let Some(count) = QTYPES.get_ptr_mut(set * QTYPE_SLOTS + query.qtype as u32) {
+        // SAFETY: per-CPU slot.
+        unsafe { *count += 1 };
+    }
+    Ok(())
+}
+
+/// First sight of a name in this set: hand the name to the daemon, then start its count. Only a
+/// name the daemon has been told about can have a count, so every count is reported by name.
+#[inline(never)]
+fn announce_and_insert(
+    set: u32,
+    query: &Query,
+    scratch: &mut Scratch,
+    counts: &PerCpuHashMap<u64, u64>,
+) -> Result<(), Reason> {
+    let name_len = query.name_len & 0xff;
+    scratch.record = NameRecord { hash: query.hash, set, len: name_len as u32 };
+    let record_len = size_of::<NameRecord>() + name_len;
+    // SAFETY: `Scratch` is the header followed by NAME_BUF_LEN name bytes; record_len fits.
+    let bytes = unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), record_len) };
+    if NAMES.output::<[u8]>(bytes, 0).is_err() {
+        return Err(Reason::NameBufferFull);
+    }
+    match counts.insert(&query.hash, &1, BPF_NOEXIST as u64) {
+        Ok(()) => Ok(()),
+        // Another CPU inserted it first: count on top of its entry.
+        Err(err) if err == -EEXIST => match counts.get_ptr_mut(&query.hash) {
+            Some(count) => {
+                // SAFETY: this CPU's value of a per-CPU map.
+                unsafe { *count += 1 };
+                Ok(())
+            }
+            None => Err(Reason::NameTableFull),
+        },
+        Err(_) => Err(Reason::NameTableFull),
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
