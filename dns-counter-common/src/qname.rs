@@ -110,7 +110,7 @@ mod tests {
     fn wire_len_names_each_failure() {
         let w = wire("www.example.com");
         assert_eq!(wire_len(&words_from_bytes(&w), w.len() - 1), Err(Reason::TruncatedQuestion));
-        assert_eq!(wire_len(&words_from_bytes(&[3, b'w', 0xc0, 12]), 4), Err(Reason::CompressionPointer));
+        assert_eq!(wire_len(&words_from_bytes(&[1, b'w', 0xc0, 12]), 4), Err(Reason::CompressionPointer));
         assert_eq!(wire_len(&words_from_bytes(&[0xc0, 12]), 2), Err(Reason::CompressionPointer));
         assert_eq!(wire_len(&words_from_bytes(&[64, b'a']), 2), Err(Reason::LabelTooLong));
         assert_eq!(wire_len(&words_from_bytes(&[0x80]), 1), Err(Reason::LabelTooLong));
