@@ -3,7 +3,7 @@
 
 use crate::{
     Reason,
-    hash::siphash13,
+    hash::SipHash13,
     maps::{MAX_NAME_LEN, NAME_WORDS},
 };
 
@@ -54,16 +54,24 @@ pub const fn fold_word(w: u64) -> u64 {
     w | (upper >> 2)
 }
 
-/// Folds the first `len` bytes to lower case in place and returns their keyed hash.
+/// Folds the first `len` (≤ 255) bytes to lower case in place and returns their keyed hash.
+/// One pass: each word is folded as it is hashed.
 #[inline(always)]
 pub fn fold_and_hash(words: &mut [u64; NAME_WORDS], len: usize, key: [u64; 2]) -> u64 {
+    let len = len & 0xff;
+    let full_words = len / 8;
+    let mut hasher = SipHash13::new(key);
     for (i, w) in words.iter_mut().enumerate() {
-        if i * 8 >= len {
+        if i >= full_words {
             break;
         }
         *w = fold_word(*w);
+        hasher.write_word(*w);
     }
-    siphash13(key, words, len)
+    // len ≤ 255, so the word holding the tail is always in the buffer.
+    let tail = &mut words[full_words & (NAME_WORDS - 1)];
+    *tail = fold_word(*tail);
+    hasher.finish(*tail, len)
 }
 
 /// Copies a wire name into the word form (host side).

@@ -39,6 +39,14 @@ pub trait Packet {
     /// many it copied; bytes of `words` past that are left as they were.
     fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize;
 
+    /// Returns `value` unchanged. The XDP implementation passes it through memory the verifier
+    /// cannot see into, so the paths that found names of different lengths merge into one
+    /// state instead of each being verified again through the hash.
+    #[inline(always)]
+    fn opaque(&self, value: usize) -> usize {
+        value
+    }
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -78,9 +86,11 @@ fn be16<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<u16, Reason> {
     p.load::<2>(offset).map(u16::from_be_bytes).ok_or(Reason::TruncatedFrame)
 }
 
+/// Two bytes at `offset`. The walk never loads a single byte: the verifier cannot use the
+/// `ptr >= data_end` form LLVM gives a one-byte bounds check.
 #[inline(always)]
-fn byte<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<u8, Reason> {
-    p.load::<1>(offset).map(|b| b[0]).ok_or(Reason::TruncatedFrame)
+fn pair<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<[u8; 2], Reason> {
+    p.load::<2>(offset).ok_or(Reason::TruncatedFrame)
 }
 
 /// Offset of the transport header and the IP protocol, after the network header.
@@ -104,7 +114,7 @@ fn network<P: Packet + ?Sized>(p: &P) -> Result<(usize, u8), Reason> {
 
 #[inline(always)]
 fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
-    let version_ihl = byte(p, l3)?;
+    let [version_ihl, _] = pair(p, l3)?;
     let header_len = ((version_ihl & 0x0f) as usize) * 4;
     if version_ihl >> 4 != 4 || header_len < 20 {
         return Err(Reason::BadIpHeader);
@@ -113,28 +123,29 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
     if be16(p, l3 + 6)? & 0x1fff != 0 {
         return Err(Reason::IpFragment);
     }
-    Ok((l3 + header_len, byte(p, l3 + 9)?))
+    let [protocol, _] = pair(p, l3 + 9)?;
+    Ok((l3 + header_len, protocol))
 }
 
 #[inline(always)]
 fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
-    if byte(p, l3)? >> 4 != 6 {
+    if pair(p, l3)?[0] >> 4 != 6 {
         return Err(Reason::BadIpHeader);
     }
-    let mut next = byte(p, l3 + 6)?;
+    let [mut next, _hop_limit] = pair(p, l3 + 6)?;
     let mut offset = l3 + IPV6_HEADER_LEN;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         match next {
             IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS => {
-                let len = (byte(p, offset + 1)? as usize + 1) * 8;
-                next = byte(p, offset)?;
-                offset += len;
+                let [next_header, len] = pair(p, offset)?;
+                next = next_header;
+                offset += (len as usize + 1) * 8;
             }
             IPV6_FRAGMENT => {
                 if be16(p, offset + 2)? & 0xfff8 != 0 {
                     return Err(Reason::IpFragment);
                 }
-                next = byte(p, offset)?;
+                next = pair(p, offset)?[0];
                 offset += 8;
             }
             _ => return Ok((offset, next)),
@@ -183,7 +194,7 @@ pub fn parse_query<P: Packet + ?Sized>(
     }
     let qname = dns + DNS_HEADER_LEN;
     let available = p.copy_name(qname, end - qname, words);
-    let name_len = wire_len(words, available)?;
+    let name_len = p.opaque(wire_len(words, available)?) & 0xff;
     // QTYPE and QCLASS must both be there.
     if qname + name_len + 4 > end {
         return Err(Reason::TruncatedQuestion);

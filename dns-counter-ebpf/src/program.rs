@@ -33,13 +33,32 @@ static QTYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * QTYPE_SLOTS,
 static NAMES: RingBuf = RingBuf::with_byte_size(NAMES_RING_BYTES, 0);
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+/// One word the verifier cannot see through; see `Packet::opaque`.
+#[map]
+static OPAQUE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 struct XdpPacket<'a>(&'a XdpContext);
+
+impl XdpPacket<'_> {
+    // Volatile reads keep LLVM from proving one bounds check from another (e.g. "the DNS header
+    // fits, so its flags fit") and dropping it: the verifier needs each check next to its load.
+    #[inline(always)]
+    fn data(&self) -> usize {
+        // SAFETY: ctx points at the xdp_md the kernel passed in.
+        unsafe { core::ptr::read_volatile(&raw const (*self.0.ctx).data) as usize }
+    }
+
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { core::ptr::read_volatile(&raw const (*self.0.ctx).data_end) as usize }
+    }
+}
 
 impl Packet for XdpPacket<'_> {
     #[inline(always)]
     fn len(&self) -> usize {
-        self.0.data_end() - self.0.data()
+        self.data_end() - self.data()
     }
 
     #[inline(always)]
@@ -47,8 +66,8 @@ impl Packet for XdpPacket<'_> {
         if offset > MAX_PACKET_OFFSET {
             return None;
         }
-        let start = self.0.data() + offset;
-        if start + N > self.0.data_end() {
+        let start = self.data() + offset;
+        if start + N > self.data_end() {
             return None;
         }
         // SAFETY: the N bytes at `start` lie inside the packet, checked just above.
@@ -71,6 +90,18 @@ impl Packet for XdpPacket<'_> {
             bpf_xdp_load_bytes(self.0.ctx, offset as u32, words.as_mut_ptr().cast(), n as u32)
         };
         if ret < 0 { 0 } else { n }
+    }
+
+    #[inline(always)]
+    fn opaque(&self, value: usize) -> usize {
+        match OPAQUE.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, used only within this program run.
+            Some(cell) => unsafe {
+                core::ptr::write_volatile(cell, value as u64);
+                core::ptr::read_volatile(cell) as usize
+            },
+            None => value,
+        }
     }
 }
 
