@@ -1,0 +1,157 @@
+//! The validated configuration of `dns-counter run`: every check that needs no kernel object
+//! happens here, so a mistake is one clear line before anything is loaded.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use thiserror::Error;
+
+use crate::{
+    cli::{RunArgs, XdpModeArg},
+    exclude::{ExcludeError, Exclusions},
+};
+
+/// Shorter intervals would spend more time draining than counting.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+pub struct Config {
+    pub ifaces: Vec<String>,
+    pub interval: Duration,
+    pub top: usize,
+    pub out_dir: PathBuf,
+    pub exclusions: Exclusions,
+    pub count: Option<u64>,
+    pub xdp_mode: XdpModeArg,
+    pub max_names: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("no such network interface: {name} (see `ip link` for the names on this host)")]
+    NoSuchInterface { name: String },
+    #[error("no default route to take the interface from: name one with --iface")]
+    NoDefaultRoute,
+    #[error("cannot read the routing table {path}: {source}; name an interface with --iface")]
+    RouteTable { path: &'static str, source: io::Error },
+    #[error("--interval {given:?} is too short: use at least {MIN_INTERVAL:?}")]
+    IntervalTooShort { given: Duration },
+    #[error("--count must be at least 1")]
+    ZeroCount,
+    #[error("--max-names must be at least 1")]
+    ZeroMaxNames,
+    #[error(transparent)]
+    Exclude(#[from] ExcludeError),
+}
+
+impl Config {
+    pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
+        if args.interval < MIN_INTERVAL {
+            return Err(ConfigError::IntervalTooShort { given: args.interval });
+        }
+        if args.count == Some(0) {
+            return Err(ConfigError::ZeroCount);
+        }
+        if args.max_names == 0 {
+            return Err(ConfigError::ZeroMaxNames);
+        }
+        let mut ifaces = args.ifaces;
+        if ifaces.is_empty() {
+            ifaces.push(default_route_interface()?);
+        }
+        ifaces.dedup();
+        for name in &ifaces {
+            if !interface_exists(name) {
+                return Err(ConfigError::NoSuchInterface { name: name.clone() });
+            }
+        }
+        let exclusions = Exclusions::new(&args.exclude, &args.exclude_file)?;
+        Ok(Self {
+            ifaces,
+            interval: args.interval,
+            top: args.top,
+            out_dir: args.out_dir,
+            exclusions,
+            count: args.count,
+            xdp_mode: args.xdp_mode,
+            max_names: args.max_names,
+        })
+    }
+}
+
+fn interface_exists(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && Path::new("/sys/class/net").join(name).exists()
+}
+
+/// The interface of the IPv4 default route, else of the IPv6 one.
+fn default_route_interface() -> Result<String, ConfigError> {
+    const V4: &str = "/proc/net/route";
+    const V6: &str = "/proc/net/ipv6_route";
+    let v4 = fs::read_to_string(V4).map_err(|source| ConfigError::RouteTable { path: V4, source })?;
+    if let Some(iface) = default_v4(&v4) {
+        return Ok(iface);
+    }
+    let v6 = fs::read_to_string(V6).unwrap_or_default();
+    default_v6(&v6).ok_or(ConfigError::NoDefaultRoute)
+}
+
+/// `/proc/net/route`: Iface Destination Gateway ...; the default route has destination 0 and mask 0.
+fn default_v4(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.len() > 7 && fields[1] == "00000000" && fields[7] == "00000000")
+            .then(|| fields[0].to_string())
+    })
+}
+
+/// `/proc/net/ipv6_route`: destination, prefix length, ..., device last; default is ::/0.
+fn default_v6(table: &str) -> Option<String> {
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let device = fields.last()?;
+        (fields.len() == 10 && fields[0].bytes().all(|b| b == b'0') && fields[1] == "00" && *device != "lo")
+            .then(|| device.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_route_is_found_in_proc_tables() {
+        let v4 = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+                  eth1\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_v4(v4).as_deref(), Some("eth0"));
+        assert_eq!(default_v4("Iface\tDestination\n"), None);
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 ens3\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(default_v6(v6).as_deref(), Some("ens3"));
+    }
+
+    fn args(extra: &[&str]) -> RunArgs {
+        use clap::Parser as _;
+        let mut argv = vec!["dns-counter", "run", "--iface", "lo"];
+        argv.extend_from_slice(extra);
+        let crate::cli::Command::Run(args) = crate::cli::Cli::parse_from(argv).command;
+        args
+    }
+
+    #[test]
+    fn mistakes_are_reported_before_anything_is_loaded() {
+        let err = Config::from_args(args(&["--iface", "no-such-if0"])).unwrap_err();
+        assert!(err.to_string().contains("no such network interface: no-such-if0"), "{err}");
+        let err = Config::from_args(args(&["--interval", "10ms"])).unwrap_err();
+        assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
+        let err = Config::from_args(args(&["--count", "0"])).unwrap_err();
+        assert!(matches!(err, ConfigError::ZeroCount), "{err}");
+        let err = Config::from_args(args(&["--max-names", "0"])).unwrap_err();
+        assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
+        let config = Config::from_args(args(&["--top", "0"])).unwrap();
+        assert_eq!(config.ifaces, ["lo"]);
+    }
+}

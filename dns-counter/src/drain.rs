@@ -1,0 +1,178 @@
+//! Drains one interval out of the kernel: flip the active map set, wait for programs still on
+//! the old set to finish, then read and clear the old set. No query is lost or counted twice:
+//! every program run counts entirely into the set it read at its start.
+
+use std::{
+    collections::HashMap,
+    io,
+    os::fd::{AsFd as _, OwnedFd},
+    time::SystemTime,
+};
+
+use aya::{
+    Ebpf,
+    maps::{Array, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+};
+use dns_counter_common::{
+    Reason,
+    maps::{
+        CONFIG_MAP, COUNTS_MAPS, Config, NAMES_MAP, NameRecord, QTYPE_SLOTS, QTYPES_MAP,
+        STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP, STATS_PER_SET,
+    },
+};
+use thiserror::Error;
+
+use crate::{aggregate::Interval, grace::GracePeriod};
+
+/// Reported beside the kernel's reasons: counts whose name never reached the daemon. Zero unless
+/// the daemon lost ring buffer records; listed so the report still adds up if it ever did.
+pub const NAME_UNKNOWN: &str = "name_unknown";
+
+#[derive(Debug, Error)]
+pub enum DrainError {
+    #[error("the eBPF object has no map named {0}")]
+    MissingMap(&'static str),
+    #[error("cannot use map {map}: {source}")]
+    Map { map: &'static str, source: MapError },
+    #[error("cannot wait for running XDP programs: {0}")]
+    Grace(#[source] io::Error),
+    #[error("cannot count CPUs: {0}")]
+    Cpus(#[source] io::Error),
+}
+
+fn map_err(map: &'static str) -> impl Fn(MapError) -> DrainError {
+    move |source| DrainError::Map { map, source }
+}
+
+pub struct Drainer {
+    config: Array<MapData, Config>,
+    counts: [PerCpuHashMap<MapData, u64, u64>; 2],
+    stats: PerCpuArray<MapData, u64>,
+    qtypes: PerCpuArray<MapData, u64>,
+    names: RingBuf<MapData>,
+    grace: GracePeriod,
+    current: Config,
+    /// Names announced by the program, per map set, by hash.
+    announced: [HashMap<u64, Box<[u8]>>; 2],
+    nr_cpus: usize,
+}
+
+fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, DrainError> {
+    ebpf.take_map(name).ok_or(DrainError::MissingMap(name))
+}
+
+impl Drainer {
+    /// Takes the counting maps out of a loaded program.
+    pub fn new(ebpf: &mut Ebpf) -> Result<Self, DrainError> {
+        let config: Array<_, Config> = take(ebpf, CONFIG_MAP)?.try_into().map_err(map_err(CONFIG_MAP))?;
+        let current = config.get(&0, 0).map_err(map_err(CONFIG_MAP))?;
+        let counts = [
+            take(ebpf, COUNTS_MAPS[0])?.try_into().map_err(map_err(COUNTS_MAPS[0]))?,
+            take(ebpf, COUNTS_MAPS[1])?.try_into().map_err(map_err(COUNTS_MAPS[1]))?,
+        ];
+        let nr_cpus = aya::util::nr_cpus().map_err(|(_, err)| DrainError::Cpus(err))?;
+        Ok(Self {
+            config,
+            counts,
+            stats: take(ebpf, STATS_MAP)?.try_into().map_err(map_err(STATS_MAP))?,
+            qtypes: take(ebpf, QTYPES_MAP)?.try_into().map_err(map_err(QTYPES_MAP))?,
+            names: take(ebpf, NAMES_MAP)?.try_into().map_err(map_err(NAMES_MAP))?,
+            grace: GracePeriod::new().map_err(DrainError::Grace)?,
+            current,
+            announced: [HashMap::new(), HashMap::new()],
+            nr_cpus,
+        })
+    }
+
+    /// A second descriptor of the names ring buffer, to wait on for readability.
+    pub fn names_fd(&self) -> io::Result<OwnedFd> {
+        self.names.as_fd().try_clone_to_owned()
+    }
+
+    /// Reads every name the program announced so far; returns how many records it read.
+    pub fn read_names(&mut self) -> usize {
+        let mut records = 0;
+        while let Some(item) = self.names.next() {
+            records += 1;
+            let Some((header, rest)) = item.split_at_checked(size_of::<NameRecord>()) else { continue };
+            let hash = u64::from_ne_bytes(header[0..8].try_into().unwrap_or_default());
+            let set = u32::from_ne_bytes(header[8..12].try_into().unwrap_or_default());
+            let len = u32::from_ne_bytes(header[12..16].try_into().unwrap_or_default()) as usize;
+            if let Some(name) = rest.get(..len) {
+                self.announced[(set & 1) as usize].entry(hash).or_insert_with(|| name.into());
+            }
+        }
+        records
+    }
+
+    /// Ends the interval: switches the program to the other map set and drains this one.
+    pub fn flip_and_drain(&mut self, start: SystemTime, end: SystemTime) -> Result<Interval, DrainError> {
+        let idle = self.current.active_set & 1;
+        self.current.active_set = idle ^ 1;
+        self.config.set(0, self.current, 0).map_err(map_err(CONFIG_MAP))?;
+        self.grace.wait().map_err(DrainError::Grace)?;
+        self.read_names();
+        let announced = std::mem::take(&mut self.announced[idle as usize]);
+
+        let counts = &mut self.counts[idle as usize];
+        let keys: Vec<u64> = counts.keys().collect::<Result<_, _>>().map_err(map_err(COUNTS_MAPS[0]))?;
+        let mut names = Vec::with_capacity(keys.len());
+        let mut unnamed = 0;
+        for key in keys {
+            let count: u64 = counts.get(&key, 0).map_err(map_err(COUNTS_MAPS[0]))?.iter().sum();
+            counts.remove(&key).map_err(map_err(COUNTS_MAPS[0]))?;
+            match announced.get(&key) {
+                Some(name) => names.push((name.to_vec(), count)),
+                None => unnamed += count,
+            }
+        }
+
+        let stats = take_slots(&mut self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
+        let qtypes = take_slots(&mut self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
+
+        let named: u64 = names.iter().map(|(_, count)| count).sum();
+        if named + unnamed != stats[STAT_COUNTED as usize] {
+            eprintln!(
+                "dns-counter: warning: names hold {} queries but the program counted {}",
+                named + unnamed,
+                stats[STAT_COUNTED as usize]
+            );
+        }
+        let mut uncounted: Vec<(String, u64)> = Reason::ALL
+            .iter()
+            .map(|reason| (reason.name().to_string(), stats[(STAT_REASONS + reason.index()) as usize]))
+            .collect();
+        uncounted.push((NAME_UNKNOWN.to_string(), unnamed));
+        Ok(Interval {
+            start,
+            end,
+            packets: stats[STAT_PACKETS as usize],
+            names,
+            qtypes: (0..QTYPE_SLOTS)
+                .filter(|&qtype| qtypes[qtype as usize] != 0)
+                .map(|qtype| (qtype as u16, qtypes[qtype as usize]))
+                .collect(),
+            uncounted,
+        })
+    }
+}
+
+/// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones.
+fn take_slots(
+    map: &mut PerCpuArray<MapData, u64>,
+    first: u32,
+    len: u32,
+    nr_cpus: usize,
+    name: &'static str,
+) -> Result<Vec<u64>, DrainError> {
+    let mut sums = Vec::with_capacity(len as usize);
+    for index in first..first + len {
+        let sum: u64 = map.get(&index, 0).map_err(map_err(name))?.iter().sum();
+        if sum != 0 {
+            let zeros = PerCpuValues::try_from(vec![0u64; nr_cpus]).map_err(DrainError::Cpus)?;
+            map.set(index, zeros, 0).map_err(map_err(name))?;
+        }
+        sums.push(sum);
+    }
+    Ok(sums)
+}

@@ -1,0 +1,127 @@
+//! Loads the embedded XDP program, sizes its maps and attaches it to interfaces.
+
+use aya::{
+    Ebpf, EbpfError, EbpfLoader,
+    maps::{Array, MapError},
+    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+};
+use dns_counter_common::maps::{CONFIG_MAP, COUNTS_MAPS, Config, PROGRAM_NAME};
+use thiserror::Error;
+
+use crate::cli::XdpModeArg;
+
+/// The program as `dns-counter/build.rs` built it.
+static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
+
+#[derive(Debug, Error)]
+pub enum LoaderError {
+    #[error("cannot load the eBPF object: {0}")]
+    Load(#[source] EbpfError),
+    #[error("the eBPF object has no {what} named {name}")]
+    Missing { what: &'static str, name: &'static str },
+    #[error("the kernel refused the XDP program: {0}")]
+    Verify(#[source] ProgramError),
+    #[error("cannot attach XDP to {iface} in {mode} mode: {source}")]
+    Attach { iface: String, mode: &'static str, source: ProgramError },
+    #[error("cannot configure the program: {0}")]
+    Config(#[source] MapError),
+}
+
+/// The loaded program with its maps; detaches from every interface when dropped.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    links: Vec<XdpLinkId>,
+}
+
+/// Loads the program with `max_names` entries per counts map and a fresh random hash key.
+pub fn load(max_names: u32) -> Result<Loaded, LoaderError> {
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries(COUNTS_MAPS[0], max_names)
+        .map_max_entries(COUNTS_MAPS[1], max_names)
+        .load(PROGRAM_OBJECT)
+        .map_err(LoaderError::Load)?;
+    let config_map = ebpf
+        .map_mut(CONFIG_MAP)
+        .ok_or(LoaderError::Missing { what: "map", name: CONFIG_MAP })?;
+    let mut config: Array<_, Config> = Array::try_from(config_map).map_err(LoaderError::Config)?;
+    let initial = Config { active_set: 0, _pad: 0, hash_key: rand::random() };
+    config.set(0, initial, 0).map_err(LoaderError::Config)?;
+    program(&mut ebpf)?.load().map_err(LoaderError::Verify)?;
+    Ok(Loaded { ebpf, links: Vec::new() })
+}
+
+fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
+    let missing = LoaderError::Missing { what: "XDP program", name: PROGRAM_NAME };
+    ebpf.program_mut(PROGRAM_NAME).ok_or(missing)?.try_into().map_err(LoaderError::Verify)
+}
+
+impl Loaded {
+    /// Attaches to `iface`; returns the mode used ("native" or "skb").
+    pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<&'static str, LoaderError> {
+        let program = program(&mut self.ebpf)?;
+        let attempt = |program: &mut Xdp, mode: XdpMode, label: &'static str| {
+            program.attach(iface, mode).map(|link| (link, label)).map_err(|source| LoaderError::Attach {
+                iface: iface.to_string(),
+                mode: label,
+                source,
+            })
+        };
+        let (link, label) = match mode {
+            XdpModeArg::Native => attempt(program, XdpMode::Driver, "native")?,
+            XdpModeArg::Skb => attempt(program, XdpMode::Skb, "skb")?,
+            XdpModeArg::Auto => match attempt(program, XdpMode::Driver, "native") {
+                Ok(attached) => attached,
+                Err(native) => {
+                    eprintln!("dns-counter: {native}; trying skb (generic) mode");
+                    attempt(program, XdpMode::Skb, "skb")?
+                }
+            },
+        };
+        self.links.push(link);
+        Ok(label)
+    }
+
+    /// Detaches from every interface.
+    pub fn detach(&mut self) -> Result<(), LoaderError> {
+        let program = program(&mut self.ebpf)?;
+        for link in self.links.drain(..) {
+            program.detach(link).map_err(LoaderError::Verify)?;
+        }
+        Ok(())
+    }
+}
+
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// Says in one line what is missing when the process may not load or attach XDP programs.
+pub fn check_privileges() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    if has(CAP_NET_ADMIN) && (has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        Ok(())
+    } else {
+        Err("dns-counter needs root, or CAP_BPF and CAP_NET_ADMIN, to load and attach its XDP \
+             program: run it with sudo (`cargo xtask run` does)"
+            .to_string())
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK (later ones ignore it): lift the soft
+/// limit to the hard one, which needs no privilege; a failure only matters on such kernels.
+pub fn raise_memlock_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain syscalls with valid pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
+        }
+    }
+}
