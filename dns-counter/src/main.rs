@@ -60,7 +60,9 @@ async fn count(config: Config) -> anyhow::Result<()> {
         let mode = loaded.attach(iface, config.xdp_mode)?;
         attached.push(format!("{iface} ({mode} mode)"));
     }
-    let names_ready = AsyncFd::with_interest(drainer.names_fd()?, Interest::READABLE)
+    // SAFETY: the AsyncFd owns this descriptor and nothing else closes or replaces it.
+    let names_ready = unsafe { AsyncFd::register_with_interest(drainer.names_fd()?, Interest::READABLE) }
+        .map_err(|err| err.into_parts().1)
         .context("cannot watch the names ring buffer")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;

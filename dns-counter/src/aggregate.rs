@@ -1,0 +1,552 @@
+//! One interval's raw counts (as drained from the kernel) to a [`Report`].
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use hickory_proto::rr::RecordType;
+
+use crate::exclude::Exclusions;
+use crate::names;
+use crate::report::{self, ExcludedName, QtypeCount, Report, Rest, TopEntry, Totals, Uncounted};
+
+/// What the kernel counted in one interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// Every packet the XDP program looked at in the interval.
+    pub packets: u64,
+    /// Per distinct name: wire-form name (folded to lower case, terminating zero included) and count.
+    pub names: Vec<(Vec<u8>, u64)>,
+    /// Per qtype value with a non-zero count.
+    pub qtypes: Vec<(u16, u64)>,
+    /// Every reason a packet was not counted, by stable snake_case name, zeros included, in a fixed order.
+    pub uncounted: Vec<(String, u64)>,
+}
+
+/// Where the counts come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub host: String,
+    pub interfaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions<'a> {
+    /// How many names to list; 0 lists every name.
+    pub top: usize,
+    pub exclusions: &'a Exclusions,
+}
+
+/// Builds the report. `totals.queries` is the kernel's packet count as given, so
+/// [`Report::check_invariants`] checks the kernel's figures against each other rather than a sum against
+/// itself. Entries with a zero count are dropped; entries repeated in the input are added up.
+pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
+    // Keyed by presentation form: a name repeated in the input (it should not be) is listed once.
+    let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
+    for (wire, count) in interval.names.iter().filter(|(_, count)| *count != 0) {
+        // The kernel folds case; folding again costs little and makes the name canonical for sure.
+        let name = if wire.iter().any(u8::is_ascii_uppercase) {
+            names::presentation(&wire.to_ascii_lowercase())
+        } else {
+            names::presentation(wire)
+        };
+        let total = by_name.entry(name).or_default();
+        *total = total.saturating_add(*count);
+    }
+    let (mut excluded, mut counted): (Vec<_>, Vec<_>) = by_name
+        .into_iter()
+        .partition(|(name, _)| options.exclusions.contains_canonical(name));
+    excluded.sort_by(most_first);
+    counted.sort_by(most_first);
+
+    let queries = interval.packets;
+    let sum = |entries: &[(String, u64)]| {
+        entries
+            .iter()
+            .fold(0u64, |sum, (_, count)| sum.saturating_add(*count))
+    };
+    let totals = Totals {
+        queries,
+        counted: sum(&counted),
+        excluded: sum(&excluded),
+        distinct_names: counted.len() as u64,
+        uncounted: uncounted(&interval.uncounted),
+    };
+
+    let listed = match options.top {
+        0 => counted.len(),
+        top => top.min(counted.len()),
+    };
+    let rest = counted.split_off(listed);
+    let top = counted
+        .into_iter()
+        .zip(1..)
+        .map(|((name, count), rank)| TopEntry {
+            rank,
+            name,
+            count,
+            share: report::share(count, queries),
+        })
+        .collect();
+
+    Report {
+        schema: report::SCHEMA.to_owned(),
+        host: meta.host.clone(),
+        interfaces: meta.interfaces.clone(),
+        start: report::rfc3339_utc(interval.start),
+        end: report::rfc3339_utc(interval.end),
+        seconds: seconds_between(interval.start, interval.end),
+        totals,
+        top,
+        rest: Rest {
+            names: rest.len() as u64,
+            count: sum(&rest),
+        },
+        qtypes: qtypes(&interval.qtypes),
+        excluded: excluded
+            .into_iter()
+            .map(|(name, count)| ExcludedName { name, count })
+            .collect(),
+    }
+}
+
+fn most_first(a: &(String, u64), b: &(String, u64)) -> std::cmp::Ordering {
+    b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+}
+
+/// Reasons in the order given; a repeated reason is added to its first place, so the JSON object has
+/// unique keys.
+fn uncounted(reasons: &[(String, u64)]) -> Uncounted {
+    let mut merged: Vec<(String, u64)> = Vec::with_capacity(reasons.len());
+    for (reason, count) in reasons {
+        match merged.iter_mut().find(|(seen, _)| seen == reason) {
+            Some((_, total)) => *total = total.saturating_add(*count),
+            None => merged.push((reason.clone(), *count)),
+        }
+    }
+    Uncounted(merged)
+}
+
+fn qtypes(counts: &[(u16, u64)]) -> Vec<QtypeCount> {
+    let mut by_value: BTreeMap<u16, u64> = BTreeMap::new();
+    for &(value, count) in counts.iter().filter(|(_, count)| *count != 0) {
+        let total = by_value.entry(value).or_default();
+        *total = total.saturating_add(count);
+    }
+    let mut sorted: Vec<(u16, u64)> = by_value.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    sorted
+        .into_iter()
+        .map(|(value, count)| QtypeCount {
+            qtype: qtype_mnemonic(value),
+            count,
+        })
+        .collect()
+}
+
+/// The qtype's mnemonic as dig prints it: `A`, `AAAA`, ..., and `TYPE<n>` (RFC 3597) for a type
+/// hickory has no IANA mnemonic for.
+pub fn qtype_mnemonic(value: u16) -> String {
+    match RecordType::from(value) {
+        // hickory prints "Unknown" for these, and has names of its own for 0 and for ANAME on a
+        // private-use value; neither is an IANA mnemonic.
+        RecordType::Unknown(_) | RecordType::ZERO | RecordType::ANAME => format!("TYPE{value}"),
+        known => known.to_string(),
+    }
+}
+
+/// `end - start` in seconds, negative if the wall clock stepped back.
+fn seconds_between(start: SystemTime, end: SystemTime) -> f64 {
+    // From whole nanoseconds, so the value is the nearest f64 to the decimal and reads back exactly.
+    let nanos = |d: std::time::Duration| d.as_nanos() as f64 / 1e9;
+    match end.duration_since(start) {
+        Ok(forward) => nanos(forward),
+        Err(back) => -nanos(back.duration()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    /// A name in wire form from its labels.
+    pub(crate) fn wire(labels: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in labels {
+            out.push(u8::try_from(label.len()).expect("test label fits a length byte"));
+            out.extend_from_slice(label);
+        }
+        out.push(0);
+        out
+    }
+
+    /// The interval behind the golden files: hostile names (folded to lower case, as the kernel sends
+    /// them), ties, exclusions, and more names than the top list holds.
+    pub(crate) fn fixture() -> (Interval, Meta, Exclusions) {
+        let names = vec![
+            (wire(&[b"www", b"example", b"com"]), 500),
+            (wire(&[b"a.b", b"example"]), 120),
+            (wire(&[b"back\\slash", b"example"]), 120),
+            (wire(&[b"\"quoted\"", b"example"]), 90),
+            (wire(&[b"new\nline", b"example"]), 75),
+            (wire(&[b"\x1b[31m\x1b]0;owned\x07", b"example"]), 60),
+            (wire(&[&[0xff, 0x00, 0x7f, b' '], b"example"]), 45),
+            (
+                wire(&[&[b'x'; 63], &[b'y'; 63], &[b'z'; 63], &[b'w'; 61]]),
+                30,
+            ),
+            (wire(&[b"*", b",=", b"example"]), 30),
+            (wire(&[b"_dmarc", b"mail-1", b"example"]), 12),
+            (vec![0], 7),
+            (wire(&[b"corp", b"example"]), 40),
+            (wire(&[b"health", b"example", b"net"]), 3),
+            (wire(&[b"never-excluded", b"example"]), 0),
+        ];
+        let interval = Interval {
+            start: UNIX_EPOCH + Duration::new(1_795_309_200, 250_000_000),
+            end: UNIX_EPOCH + Duration::new(1_795_309_260, 500_000_000),
+            packets: 1_200,
+            names,
+            qtypes: vec![
+                (1, 700),
+                (28, 250),
+                (65, 80),
+                (65280, 30),
+                (0, 2),
+                (15, 30),
+                (16, 0),
+            ],
+            uncounted: vec![
+                ("not_ipv4_or_ipv6".into(), 20),
+                ("not_udp_port_53".into(), 46),
+                ("truncated".into(), 0),
+                ("not_a_query".into(), 0),
+                ("bad_name".into(), 2),
+            ],
+        };
+        let meta = Meta {
+            host: "gw1.example.net".into(),
+            interfaces: vec!["vr0".into(), "vr1".into()],
+        };
+        let exclusions = Exclusions::new(
+            &[
+                "Corp.Example.".into(),
+                "health.example.net".into(),
+                "absent.example".into(),
+            ],
+            &[],
+        )
+        .expect("valid exclusions");
+        (interval, meta, exclusions)
+    }
+
+    pub(crate) fn fixture_report(top: usize) -> Report {
+        let (interval, meta, exclusions) = fixture();
+        build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                top,
+                exclusions: &exclusions,
+            },
+        )
+    }
+
+    #[test]
+    fn fixture_holds_its_invariants_for_every_cut() {
+        for top in 0..15 {
+            let report = fixture_report(top);
+            assert_eq!(report.check_invariants(), Ok(()), "top {top}");
+            assert_eq!(report.top.len(), if top == 0 { 11 } else { top.min(11) });
+        }
+    }
+
+    #[test]
+    fn sorted_by_count_then_name_and_cut() {
+        let report = fixture_report(4);
+        let top: Vec<(u64, &str, u64)> = report
+            .top
+            .iter()
+            .map(|e| (e.rank, e.name.as_str(), e.count))
+            .collect();
+        // The tie at 120 goes by name: '\' (0x5c) sorts after 'a'.
+        assert_eq!(
+            top,
+            [
+                (1, "www.example.com", 500),
+                (2, r"a\.b.example", 120),
+                (3, r"back\\slash.example", 120),
+                (4, r#"\"quoted\".example"#, 90)
+            ]
+        );
+        assert_eq!(
+            report.rest,
+            Rest {
+                names: 7,
+                count: 75 + 60 + 45 + 30 + 30 + 12 + 7
+            }
+        );
+        assert_eq!(report.totals.counted, 1_089);
+        assert_eq!(report.totals.distinct_names, 11);
+        assert_eq!(report.top[0].share, 0.416666667);
+    }
+
+    #[test]
+    fn excluded_names_are_only_listed_as_excluded() {
+        let report = fixture_report(0);
+        assert_eq!(
+            report.excluded,
+            [
+                ExcludedName {
+                    name: "corp.example".into(),
+                    count: 40
+                },
+                ExcludedName {
+                    name: "health.example.net".into(),
+                    count: 3
+                },
+            ]
+        );
+        assert_eq!(report.totals.excluded, 43);
+        assert!(
+            report
+                .top
+                .iter()
+                .all(|e| !e.name.contains("corp") && !e.name.contains("health"))
+        );
+        // A name with a zero count was not seen.
+        assert!(
+            report
+                .top
+                .iter()
+                .all(|e| e.name != "never-excluded.example")
+        );
+    }
+
+    #[test]
+    fn totals_and_times() {
+        let report = fixture_report(3);
+        assert_eq!(report.totals.queries, 1_200);
+        assert_eq!(report.start, "2026-11-22T01:00:00Z");
+        assert_eq!(report.end, "2026-11-22T01:01:00Z");
+        assert_eq!(report.seconds, 60.25);
+        let reasons: Vec<&str> = report
+            .totals
+            .uncounted
+            .0
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "not_ipv4_or_ipv6",
+                "not_udp_port_53",
+                "truncated",
+                "not_a_query",
+                "bad_name"
+            ]
+        );
+    }
+
+    #[test]
+    fn qtypes_sorted_with_rfc3597_names() {
+        let qtypes: Vec<(String, u64)> = fixture_report(0)
+            .qtypes
+            .into_iter()
+            .map(|q| (q.qtype, q.count))
+            .collect();
+        let expected = [
+            ("A", 700),
+            ("AAAA", 250),
+            ("HTTPS", 80),
+            ("MX", 30),
+            ("TYPE65280", 30),
+            ("TYPE0", 2),
+        ];
+        assert_eq!(qtypes, expected.map(|(q, c)| (q.to_owned(), c)));
+    }
+
+    #[test]
+    fn mnemonics() {
+        assert_eq!(qtype_mnemonic(1), "A");
+        assert_eq!(qtype_mnemonic(255), "ANY");
+        assert_eq!(qtype_mnemonic(252), "AXFR");
+        assert_eq!(qtype_mnemonic(64), "SVCB");
+        assert_eq!(qtype_mnemonic(0), "TYPE0");
+        assert_eq!(qtype_mnemonic(256), "TYPE256");
+        assert_eq!(qtype_mnemonic(65305), "TYPE65305");
+        assert_eq!(qtype_mnemonic(u16::MAX), "TYPE65535");
+    }
+
+    #[test]
+    fn empty_interval() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            packets: 0,
+            names: vec![],
+            qtypes: vec![],
+            uncounted: vec![("not_dns".into(), 0)],
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                top: 10,
+                exclusions: &Exclusions::default(),
+            },
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        assert_eq!(
+            (report.top.len(), report.rest.clone(), report.seconds),
+            (0, Rest { names: 0, count: 0 }, 0.0)
+        );
+    }
+
+    #[test]
+    fn shares_are_zero_without_queries() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH + Duration::from_secs(1),
+            packets: 0,
+            names: vec![(wire(&[b"a"]), 3)],
+            qtypes: vec![],
+            uncounted: vec![],
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                top: 0,
+                exclusions: &Exclusions::default(),
+            },
+        );
+        assert_eq!(report.top[0].share, 0.0);
+        // The kernel's total disagrees with its names, and the check says so.
+        assert!(report.check_invariants().is_err());
+    }
+
+    #[test]
+    fn repeated_entries_are_added_up() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            packets: 10,
+            names: vec![(wire(&[b"a"]), 3), (wire(&[b"a"]), 4)],
+            qtypes: vec![(1, 2), (1, 5)],
+            uncounted: vec![("x".into(), 1), ("y".into(), 1), ("x".into(), 1)],
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                top: 0,
+                exclusions: &Exclusions::default(),
+            },
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        assert_eq!((report.top.len(), report.top[0].count), (1, 7));
+        assert_eq!(
+            report.qtypes,
+            [QtypeCount {
+                qtype: "A".into(),
+                count: 7
+            }]
+        );
+        assert_eq!(
+            report.totals.uncounted.0,
+            [("x".to_owned(), 2), ("y".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn names_differing_only_in_case_are_one_name() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            packets: 5,
+            names: vec![
+                (wire(&[b"WWW", b"Corp"]), 2),
+                (wire(&[b"www", b"corp"]), 1),
+                (wire(&[b"Ex"]), 2),
+            ],
+            qtypes: vec![],
+            uncounted: vec![],
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let exclusions = Exclusions::new(&["EX.".into()], &[]).expect("valid");
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                top: 0,
+                exclusions: &exclusions,
+            },
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        assert_eq!(
+            (report.top[0].name.as_str(), report.top[0].count),
+            ("www.corp", 3)
+        );
+        assert_eq!(
+            report.excluded,
+            [ExcludedName {
+                name: "ex".into(),
+                count: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn seconds_read_back_exactly() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_795_309_200);
+        for nanos in [
+            1,
+            999_999_999,
+            60_000_000_001,
+            59_999_999_999,
+            86_400_123_456_789,
+            3_123_456_789,
+        ] {
+            let seconds = seconds_between(start, start + Duration::from_nanos(nanos));
+            let json = serde_json::to_string(&seconds).expect("serialize");
+            assert_eq!(
+                serde_json::from_str::<f64>(&json).expect("parse"),
+                seconds,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn clock_stepping_back_gives_negative_seconds() {
+        let start = UNIX_EPOCH + Duration::from_secs(100);
+        assert_eq!(
+            seconds_between(start, start - Duration::from_millis(1500)),
+            -1.5
+        );
+        assert_eq!(
+            seconds_between(start, start + Duration::from_nanos(1)),
+            1e-9
+        );
+    }
+}

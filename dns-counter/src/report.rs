@@ -1,0 +1,690 @@
+//! The report for one interval: the `dns-counter/report/v1` JSON contract, its invariants, and its
+//! renderings as JSON and as a table for people.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The value of [`Report::schema`]; changes only with an incompatible change of the JSON.
+pub const SCHEMA: &str = "dns-counter/report/v1";
+
+/// One interval's counts. Field names and meanings are an interface: consumers parse the JSON.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    pub host: String,
+    pub interfaces: Vec<String>,
+    /// RFC 3339, UTC, whole seconds, e.g. `2026-11-22T01:00:00Z`.
+    pub start: String,
+    pub end: String,
+    /// `end - start` with sub-second precision; negative if the wall clock stepped back.
+    pub seconds: f64,
+    pub totals: Totals,
+    /// The most queried names, most first, ties by name.
+    pub top: Vec<TopEntry>,
+    /// The names counted but not in `top`.
+    pub rest: Rest,
+    /// Query types, most first, ties by type value.
+    pub qtypes: Vec<QtypeCount>,
+    /// Excluded names that were seen, most first, ties by name.
+    pub excluded: Vec<ExcludedName>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Every packet the XDP program looked at; the kernel's own figure, not a sum.
+    pub queries: u64,
+    /// Queries for names not excluded.
+    pub counted: u64,
+    /// Queries for excluded names.
+    pub excluded: u64,
+    /// Names counted (excluded ones are not).
+    pub distinct_names: u64,
+    /// Packets not counted, by reason, every reason listed.
+    pub uncounted: Uncounted,
+}
+
+/// Reason → packets, kept in the order given (the kernel's fixed order) and written as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uncounted(pub Vec<(String, u64)>);
+
+impl Uncounted {
+    pub fn total(&self) -> u128 {
+        self.0.iter().map(|(_, count)| u128::from(*count)).sum()
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TopEntry {
+    /// From 1.
+    pub rank: u64,
+    /// Presentation form, see [`crate::names::presentation`].
+    pub name: String,
+    pub count: u64,
+    /// `count / totals.queries` rounded to 9 decimal places, 0 when there were no queries; see [`share`].
+    pub share: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Rest {
+    pub names: u64,
+    pub count: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct QtypeCount {
+    /// Mnemonic such as `AAAA`, or `TYPE65280` for a type without one (RFC 3597).
+    pub qtype: String,
+    pub count: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedName {
+    pub name: String,
+    pub count: u64,
+}
+
+/// A report whose totals disagree with its parts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{rule} does not hold: {left} != {right}")]
+pub struct InvariantError {
+    pub rule: &'static str,
+    pub left: u128,
+    pub right: u128,
+}
+
+impl Report {
+    /// Checks that the totals agree with each other and with the lists. Sums are taken in `u128`, so a
+    /// report read from anywhere cannot make this overflow.
+    pub fn check_invariants(&self) -> Result<(), InvariantError> {
+        let totals = &self.totals;
+        let sum = |counts: &mut dyn Iterator<Item = u64>| counts.map(u128::from).sum::<u128>();
+        let check = |rule, left: u128, right: u128| {
+            if left == right {
+                Ok(())
+            } else {
+                Err(InvariantError { rule, left, right })
+            }
+        };
+        check(
+            "queries = counted + excluded + sum(uncounted)",
+            totals.queries.into(),
+            u128::from(totals.counted) + u128::from(totals.excluded) + totals.uncounted.total(),
+        )?;
+        check(
+            "counted = sum(top[].count) + rest.count",
+            totals.counted.into(),
+            sum(&mut self.top.iter().map(|entry| entry.count)) + u128::from(self.rest.count),
+        )?;
+        check(
+            "distinct_names = len(top) + rest.names",
+            totals.distinct_names.into(),
+            self.top.len() as u128 + u128::from(self.rest.names),
+        )?;
+        check(
+            "excluded = sum(excluded[].count)",
+            totals.excluded.into(),
+            sum(&mut self.excluded.iter().map(|entry| entry.count)),
+        )?;
+        for (index, entry) in self.top.iter().enumerate() {
+            check(
+                "top ranks are 1, 2, 3, ...",
+                entry.rank.into(),
+                index as u128 + 1,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `count / queries` rounded to 9 decimal places (0 when `queries` is 0).
+///
+/// Rounded so that the value survives JSON exactly: serde_json, without its `float_roundtrip` feature,
+/// may read a 17-digit float back one bit off (14/15 does), while a float of at most 15 significant digits
+/// always reads back exactly. Nine decimals still tell one query in a billion.
+pub fn share(count: u64, queries: u64) -> f64 {
+    match queries {
+        0 => 0.0,
+        _ => (count as f64 / queries as f64 * 1e9).round() / 1e9,
+    }
+}
+
+/// Pretty JSON, ending in a newline.
+pub fn to_json(report: &Report) -> String {
+    // Only string keys and plain values: serializing cannot fail.
+    let mut json = serde_json::to_string_pretty(report).expect("a Report always serializes");
+    json.push('\n');
+    json
+}
+
+/// An aligned, plain-ASCII table for people: the totals, the top names, the rest, query types and
+/// excluded names.
+pub fn to_text(report: &Report) -> String {
+    let totals = &report.totals;
+    let percent = |count: u64| match totals.queries {
+        0 => "0.00%".to_owned(),
+        queries => format!("{:.2}%", count as f64 / queries as f64 * 100.0),
+    };
+    let mut out = String::new();
+
+    let interfaces = if report.interfaces.is_empty() {
+        "(none)".to_owned()
+    } else {
+        report
+            .interfaces
+            .iter()
+            .map(|i| safe(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut uncounted = totals.uncounted.total().to_string();
+    let reasons: Vec<String> = totals
+        .uncounted
+        .0
+        .iter()
+        .filter(|(_, count)| *count != 0)
+        .map(|(reason, count)| format!("{} {count}", safe(reason)))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = write!(uncounted, " ({})", reasons.join(", "));
+    }
+    let header = [
+        ("host", safe(&report.host).into_owned()),
+        ("interfaces", interfaces),
+        (
+            "interval",
+            format!(
+                "{} to {} ({} s)",
+                safe(&report.start),
+                safe(&report.end),
+                report.seconds
+            ),
+        ),
+        ("queries", totals.queries.to_string()),
+        ("counted", totals.counted.to_string()),
+        ("excluded", totals.excluded.to_string()),
+        ("uncounted", uncounted),
+        ("distinct names", totals.distinct_names.to_string()),
+    ];
+    let key_width = header.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    for (key, value) in header {
+        let _ = writeln!(out, "{key:key_width$}  {value}");
+    }
+
+    out.push('\n');
+    if report.top.is_empty() && report.rest.names == 0 {
+        out.push_str("no names counted\n");
+    } else {
+        let mut rows: Vec<[String; 4]> = report
+            .top
+            .iter()
+            .map(|e| {
+                [
+                    e.rank.to_string(),
+                    e.count.to_string(),
+                    percent(e.count),
+                    safe(&e.name).into_owned(),
+                ]
+            })
+            .collect();
+        if report.rest.names != 0 || report.rest.count != 0 {
+            let other = match report.rest.names {
+                1 => "(1 other name)".to_owned(),
+                n => format!("({n} other names)"),
+            };
+            rows.push([
+                "rest".into(),
+                report.rest.count.to_string(),
+                percent(report.rest.count),
+                other,
+            ]);
+        }
+        table(&mut out, ["rank", "count", "share", "name"], &rows, 3);
+    }
+
+    if !report.qtypes.is_empty() {
+        out.push('\n');
+        let rows: Vec<[String; 3]> = report
+            .qtypes
+            .iter()
+            .map(|q| {
+                [
+                    safe(&q.qtype).into_owned(),
+                    q.count.to_string(),
+                    percent(q.count),
+                ]
+            })
+            .collect();
+        table(&mut out, ["qtype", "count", "share"], &rows, 0);
+    }
+
+    if !report.excluded.is_empty() {
+        out.push('\n');
+        let rows: Vec<[String; 3]> = report
+            .excluded
+            .iter()
+            .map(|e| {
+                [
+                    e.count.to_string(),
+                    percent(e.count),
+                    safe(&e.name).into_owned(),
+                ]
+            })
+            .collect();
+        table(&mut out, ["count", "share", "excluded name"], &rows, 2);
+    }
+    out
+}
+
+/// Writes a table: column `left` is left-aligned, the others right-aligned; two spaces between columns.
+fn table<const N: usize>(out: &mut String, headers: [&str; N], rows: &[[String; N]], left: usize) {
+    let mut widths = headers.map(str::len);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let headers = headers.map(str::to_owned);
+    for row in std::iter::once(&headers).chain(rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if column > 0 {
+                line.push_str("  ");
+            }
+            let _ = if column == left {
+                write!(line, "{cell:<width$}")
+            } else {
+                write!(line, "{cell:>width$}")
+            };
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+/// Names are printable ASCII already; host and interface names, or a report read from a file, need not
+/// be. Escapes anything else so the text cannot drive a terminal.
+fn safe(text: &str) -> Cow<'_, str> {
+    let keep = |c: char| c.is_ascii_graphic() || c == ' ';
+    if text.chars().all(keep) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if keep(c) {
+            escaped.push(c);
+        } else {
+            escaped.extend(c.escape_default());
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// RFC 3339 in UTC with whole seconds. Times outside what the format holds (before 1970, after 9999) are
+/// clamped rather than panicking: a clock that far off is reported, not fatal.
+pub fn rfc3339_utc(time: SystemTime) -> String {
+    const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    let time = time.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+impl Serialize for Uncounted {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (reason, count) in &self.0 {
+            map.serialize_entry(reason, count)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Uncounted {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Uncounted;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of reason to count")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Uncounted, A::Error> {
+                let mut reasons = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some(entry) = map.next_entry::<String, u64>()? {
+                    reasons.push(entry);
+                }
+                Ok(Uncounted(reasons))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        Report {
+            schema: SCHEMA.into(),
+            host: "gw1".into(),
+            interfaces: vec!["vr0".into()],
+            start: "2026-11-22T01:00:00Z".into(),
+            end: "2026-11-22T01:01:00Z".into(),
+            seconds: 60.0,
+            totals: Totals {
+                queries: 10,
+                counted: 7,
+                excluded: 2,
+                distinct_names: 3,
+                uncounted: Uncounted(vec![("not_dns".into(), 1), ("truncated".into(), 0)]),
+            },
+            top: vec![
+                TopEntry {
+                    rank: 1,
+                    name: "a.example".into(),
+                    count: 4,
+                    share: 0.4,
+                },
+                TopEntry {
+                    rank: 2,
+                    name: "b.example".into(),
+                    count: 2,
+                    share: 0.2,
+                },
+            ],
+            rest: Rest { names: 1, count: 1 },
+            qtypes: vec![QtypeCount {
+                qtype: "A".into(),
+                count: 9,
+            }],
+            excluded: vec![ExcludedName {
+                name: "corp.example".into(),
+                count: 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn sample_holds_its_invariants() {
+        assert_eq!(sample().check_invariants(), Ok(()));
+    }
+
+    #[test]
+    fn each_broken_total_is_caught() {
+        let broken = |change: fn(&mut Report)| {
+            let mut report = sample();
+            change(&mut report);
+            report
+                .check_invariants()
+                .expect_err("broken report passed")
+                .rule
+        };
+        assert_eq!(
+            broken(|r| r.totals.queries += 1),
+            "queries = counted + excluded + sum(uncounted)"
+        );
+        assert_eq!(
+            broken(|r| r.totals.uncounted.0[1].1 = 5),
+            "queries = counted + excluded + sum(uncounted)"
+        );
+        assert_eq!(
+            broken(|r| r.rest.count += 1),
+            "counted = sum(top[].count) + rest.count"
+        );
+        assert_eq!(
+            broken(|r| r.top[0].count -= 1),
+            "counted = sum(top[].count) + rest.count"
+        );
+        assert_eq!(
+            broken(|r| r.rest.names = 0),
+            "distinct_names = len(top) + rest.names"
+        );
+        assert_eq!(
+            broken(|r| r.excluded[0].count = 1),
+            "excluded = sum(excluded[].count)"
+        );
+        assert_eq!(broken(|r| r.top.swap(0, 1)), "top ranks are 1, 2, 3, ...");
+        let mut report = sample();
+        report.excluded.push(ExcludedName {
+            name: "x".into(),
+            count: 1,
+        });
+        assert_eq!(
+            report.check_invariants().map_err(|e| e.to_string()),
+            Err("excluded = sum(excluded[].count) does not hold: 2 != 3".into())
+        );
+    }
+
+    #[test]
+    fn huge_counts_do_not_overflow_the_check() {
+        let mut report = sample();
+        report.totals.queries = u64::MAX;
+        report.totals.counted = u64::MAX;
+        assert!(report.check_invariants().is_err());
+    }
+
+    #[test]
+    fn uncounted_keeps_its_order_both_ways() {
+        let uncounted = Uncounted(vec![
+            ("zeta".into(), 0),
+            ("alpha".into(), 2),
+            ("mid".into(), 1),
+        ]);
+        let json = serde_json::to_string(&uncounted).expect("serialize");
+        assert_eq!(json, r#"{"zeta":0,"alpha":2,"mid":1}"#);
+        let back: Uncounted = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, uncounted);
+        assert!(serde_json::from_str::<Uncounted>(r#"{"a":-1}"#).is_err());
+    }
+
+    #[test]
+    fn json_field_names_are_the_contract() {
+        let value: serde_json::Value = serde_json::from_str(&to_json(&sample())).expect("parse");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(
+            keys(&value),
+            [
+                "end",
+                "excluded",
+                "host",
+                "interfaces",
+                "qtypes",
+                "rest",
+                "schema",
+                "seconds",
+                "start",
+                "top",
+                "totals"
+            ]
+        );
+        assert_eq!(
+            keys(&value["totals"]),
+            [
+                "counted",
+                "distinct_names",
+                "excluded",
+                "queries",
+                "uncounted"
+            ]
+        );
+        assert_eq!(keys(&value["top"][0]), ["count", "name", "rank", "share"]);
+        assert_eq!(keys(&value["rest"]), ["count", "names"]);
+        assert_eq!(keys(&value["qtypes"][0]), ["count", "qtype"]);
+        assert_eq!(keys(&value["excluded"][0]), ["count", "name"]);
+        assert_eq!(value["schema"], "dns-counter/report/v1");
+        assert_eq!(value["seconds"], 60.0);
+        assert!(to_json(&sample()).ends_with("}\n"));
+    }
+
+    #[test]
+    fn text_escapes_what_could_drive_a_terminal() {
+        let mut report = sample();
+        report.host = "evil\u{1b}]0;pwned\u{7}".into();
+        report.interfaces = vec!["v\nr0".into(), "\u{202e}x".into()];
+        report.top[0].name = "bad\u{1b}[2J".into();
+        let text = to_text(&report);
+        assert!(
+            text.chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ' || c == '\n'),
+            "{text}"
+        );
+        assert!(text.contains(r"evil\u{1b}]0;pwned\u{7}"));
+        assert!(text.contains(r"v\nr0, \u{202e}x"));
+        assert!(text.contains(r"bad\u{1b}[2J"));
+    }
+
+    #[test]
+    fn text_without_names_or_queries() {
+        let mut report = sample();
+        report.totals = Totals {
+            queries: 0,
+            counted: 0,
+            excluded: 0,
+            distinct_names: 0,
+            uncounted: Uncounted(vec![("not_dns".into(), 0)]),
+        };
+        report.top.clear();
+        report.rest = Rest { names: 0, count: 0 };
+        report.qtypes.clear();
+        report.excluded.clear();
+        report.interfaces.clear();
+        let text = to_text(&report);
+        assert!(text.contains("interfaces      (none)\n"), "{text}");
+        assert!(text.contains("uncounted       0\n"), "{text}");
+        assert!(text.ends_with("\nno names counted\n"), "{text}");
+        assert!(
+            !text.contains("qtype") && !text.contains("excluded name"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn rfc3339_is_utc_seconds_and_clamped() {
+        let t = UNIX_EPOCH + Duration::new(1_795_309_200, 999_999_999);
+        assert_eq!(rfc3339_utc(t), "2026-11-22T01:00:00Z");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00Z"
+        );
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339_utc(far), "9999-12-31T23:59:59Z");
+    }
+
+    /// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites the
+    /// file instead (then review the diff).
+    fn golden(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(path.parent().expect("has a parent"))
+                .expect("create tests/data");
+            std::fs::write(&path, actual).expect("write golden file");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+                path.display()
+            )
+        });
+        assert!(
+            expected == actual,
+            "{} differs; if the change is intended, run UPDATE_GOLDEN=1 cargo test -p dns-counter --lib golden\n\
+             --- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        );
+    }
+
+    /// Cuts the fixture after the 253-character name and before the root, so both `top` and `rest` show.
+    const GOLDEN_TOP: usize = 9;
+
+    #[test]
+    fn golden_json() {
+        let report = crate::aggregate::tests::fixture_report(GOLDEN_TOP);
+        assert_eq!(
+            to_json(&report),
+            to_json(&crate::aggregate::tests::fixture_report(GOLDEN_TOP)),
+            "not stable"
+        );
+        golden("report.golden.json", &to_json(&report));
+    }
+
+    #[test]
+    fn golden_txt() {
+        let report = crate::aggregate::tests::fixture_report(GOLDEN_TOP);
+        assert_eq!(
+            to_text(&report),
+            to_text(&crate::aggregate::tests::fixture_report(GOLDEN_TOP)),
+            "not stable"
+        );
+        golden("report.golden.txt", &to_text(&report));
+    }
+
+    #[test]
+    fn json_reads_back_equal() {
+        for top in [0, 1, GOLDEN_TOP] {
+            let report = crate::aggregate::tests::fixture_report(top);
+            let back: Report = serde_json::from_str(&to_json(&report)).expect("parse");
+            assert_eq!(back, report);
+            assert_eq!(back.check_invariants(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn shares_read_back_exactly() {
+        let read_back =
+            |x: f64| serde_json::from_str::<f64>(&serde_json::to_string(&x).expect("serialize"));
+        for queries in (1..2_000u64).chain([999_983, 10_000_000, 123_456_789_011, u64::MAX / 3]) {
+            for count in (0..=queries)
+                .step_by((queries / 200).max(1) as usize)
+                .chain([1, queries - 1])
+            {
+                let share = share(count, queries);
+                assert_eq!(read_back(share).expect("parse"), share, "{count}/{queries}");
+                assert!(
+                    (share - count as f64 / queries as f64).abs() <= 6e-10,
+                    "{count}/{queries}"
+                );
+            }
+        }
+        assert_eq!(share(14, 15), 0.933333333);
+        assert_eq!(share(1, 0), 0.0);
+        assert_eq!(share(2, 3), 0.666666667);
+    }
+
+    #[test]
+    fn a_json_parser_reads_hostile_names_back_as_presented() {
+        let (interval, ..) = crate::aggregate::tests::fixture();
+        let report = crate::aggregate::tests::fixture_report(0);
+        let value: serde_json::Value = serde_json::from_str(&to_json(&report)).expect("parse");
+        let mut listed: Vec<&str> = value["top"]
+            .as_array()
+            .expect("top")
+            .iter()
+            .chain(value["excluded"].as_array().expect("excluded"))
+            .map(|entry| entry["name"].as_str().expect("name is a string"))
+            .collect();
+        listed.sort_unstable();
+        let mut presented: Vec<String> = interval
+            .names
+            .iter()
+            .filter(|(_, count)| *count != 0)
+            .map(|(wire, _)| crate::names::presentation(wire))
+            .collect();
+        presented.sort_unstable();
+        assert_eq!(listed, presented);
+        assert!(listed.contains(&r#"\"quoted\".example"#));
+        assert!(listed.contains(&r"new\010line.example"));
+        assert!(listed.contains(&r"\027\[31m\027\]0\;owned\007.example"));
+        assert!(listed.contains(&r"\255\000\127\032.example"));
+    }
+}
