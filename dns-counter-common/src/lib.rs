@@ -7,6 +7,8 @@ pub mod hash;
 pub mod maps;
 pub mod qname;
 pub mod reason;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod walk;
 
 pub use reason::Reason;
