@@ -24,6 +24,59 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Passed and failed test counts, summed from libtest's `test result:` lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+impl Tally {
+    /// Adds the counts of one `test result: ok. 3 passed; 0 failed; ...` line, if it is one.
+    fn add_line(&mut self, line: &str) {
+        let Some(summary) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in summary.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(label), Some(number)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<u64>() else {
+                continue;
+            };
+            match label {
+                "passed" => self.passed += number,
+                "failed" => self.failed += number,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs a `cargo test` command, echoing its output, and counts its tests.
+pub fn run_tests(cmd: &mut Command, tally: &mut Tally) -> Result<()> {
+    let shown = display(cmd);
+    println!("xtask: $ {shown}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`; is it installed and on PATH?"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.context("reading test output")?;
+        println!("{line}");
+        tally.add_line(&line);
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status}); its output above says why");
+    }
+    Ok(())
+}
+
 /// Replaces xtask with `cmd`, so signals and the exit code are `cmd`'s own; returns only on failure.
 pub fn exec(cmd: &mut Command) -> anyhow::Error {
     let shown = display(cmd);
@@ -101,5 +154,27 @@ fn quote(word: &OsStr) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     } else {
         word.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn tally_sums_libtest_summaries_and_ignores_other_lines() {
+        let mut tally = Tally::default();
+        tally.add_line("test result: ok. 58 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.57s");
+        tally.add_line(
+            "test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        tally.add_line("test something ... ok");
+        assert_eq!(
+            tally,
+            Tally {
+                passed: 60,
+                failed: 1
+            }
+        );
     }
 }

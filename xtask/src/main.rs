@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::command::{cargo, cargo_bin_dir, exec, is_root, read, run};
+use crate::command::{Tally, cargo, cargo_bin_dir, exec, is_root, read, run, run_tests};
 
 /// Builds, runs and tests dns-counter, first installing what that needs: nightly with rust-src,
 /// bpf-linker, and for the lab (test, demo) iproute2, unbound and dnsperf.
@@ -138,29 +138,37 @@ fn run_dns_counter(dns_counter: &Path, args: &[OsString]) -> Result<()> {
 /// The host tests, then the lab tests one at a time (each sets up its own namespaces and peers);
 /// both run even when the first fails, so one CI run reports everything.
 fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
+    let mut tally = Tally::default();
     println!("xtask: running the host tests");
-    let host = run(cargo()
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "dns-counter-tests",
-            "--",
-        ])
-        .args(filters));
+    let host = run_tests(
+        cargo()
+            .args([
+                "test",
+                "--workspace",
+                "--exclude",
+                "dns-counter-tests",
+                "--",
+            ])
+            .args(filters),
+        &mut tally,
+    );
     println!("xtask: running the lab tests (root, network namespaces, unbound, dnsperf)");
-    let lab = run(cargo()
-        .env("DNS_COUNTER_BIN", dns_counter)
-        .args(["test", "-p", "dns-counter-tests", "--", "--test-threads=1"])
-        .args(filters));
+    let lab = run_tests(
+        cargo()
+            .env("DNS_COUNTER_BIN", dns_counter)
+            .args(["test", "-p", "dns-counter-tests", "--", "--test-threads=1"])
+            .args(filters),
+        &mut tally,
+    );
 
     let failed: Vec<String> = [("host tests", host), ("lab tests", lab)]
         .into_iter()
         .filter_map(|(name, result)| result.err().map(|err| format!("{name}: {err:#}")))
         .collect();
+    // One closing line for every test run above, as CI reads it.
+    println!("xtask: {} passed, {} failed", tally.passed, tally.failed);
     if !failed.is_empty() {
         bail!("{}", failed.join("; "));
     }
-    println!("xtask: all tests passed");
     Ok(())
 }

@@ -41,6 +41,7 @@ const TAIL_MAX_QUERIES: u64 = 5;
 /// 25,000 queries/s spreads the ~150,000 queries over about three 2 s intervals.
 const SEND_RATE_QPS: u32 = 25_000;
 const INTERVAL: &str = "2s";
+const INTERVAL_SECONDS: f64 = 2.0;
 const TOP: &str = "50";
 
 fn main() -> ExitCode {
@@ -109,7 +110,14 @@ fn run() -> anyhow::Result<()> {
     let reports = counter.stop()?;
 
     print_report_overview(&reports);
-    let last = reports.last().context("the counter wrote no report")?;
+    // The first and the last report cover part of an interval; show the last whole one.
+    let whole = |r: &&dns_counter_tests::ReportFile| r.report.seconds >= INTERVAL_SECONDS - 0.1;
+    let last = reports
+        .iter()
+        .rev()
+        .find(whole)
+        .or(reports.last())
+        .context("the counter wrote no report")?;
     let table = fs::read_to_string(last.txt_path())
         .with_context(|| format!("reading {}", last.txt_path().display()))?;
     println!("\n=== {} ===\n{table}", file_name(&last.txt_path()));
