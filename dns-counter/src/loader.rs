@@ -107,7 +107,7 @@ pub fn check_privileges() -> Result<(), String> {
     if has(CAP_NET_ADMIN) && (has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
         Ok(())
     } else {
-        Err("dns-counter needs root, or CAP_BPF and CAP_NET_ADMIN, to load and attach its XDP \
+        Err("needs root, or CAP_BPF and CAP_NET_ADMIN, to load and attach its XDP \
              program: run it with sudo (`cargo xtask run` does)"
             .to_string())
     }
