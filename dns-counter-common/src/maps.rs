@@ -22,6 +22,12 @@ pub const QTYPES_MAP: &str = "QTYPES";
 pub const NAMES_MAP: &str = "NAMES";
 /// `PerCpuArray<Scratch>` with one entry: room to copy a name out of the packet.
 pub const SCRATCH_MAP: &str = "SCRATCH";
+/// `Array<u64>` of `PORT_WORDS` words: bit `port % 64` of word `port / 64` is set for each
+/// destination port counted (`--port`).
+pub const PORTS_MAP: &str = "PORTS";
+pub const PORT_WORDS: u32 = 65536 / 64;
+/// The port counted when none is named.
+pub const DEFAULT_PORT: u16 = 53;
 
 /// Default capacity of each counts map (`--max-names`).
 pub const DEFAULT_MAX_NAMES: u32 = 1_000_000;

@@ -11,13 +11,13 @@ pub enum Reason {
     NotIp = 1,
     /// An IP header that is malformed (bad version or header length).
     BadIpHeader = 2,
-    /// An IP protocol other than UDP.
+    /// An IP protocol other than UDP and TCP.
     OtherProtocol = 3,
-    /// UDP to a destination port that is not counted.
+    /// UDP or TCP to a destination port that is not counted.
     OtherPort = 4,
     /// A non-first IPv4 or IPv6 fragment: it holds no DNS header.
     IpFragment = 5,
-    /// The UDP payload is shorter than a 12-byte DNS header.
+    /// The UDP or TCP payload is shorter than a 12-byte DNS header (after TCP's 2-byte length).
     TruncatedDnsHeader = 6,
     /// QR=1: a DNS response, not a query.
     Response = 7,
@@ -40,11 +40,15 @@ pub enum Reason {
     NameBufferFull = 15,
     /// IPv6 extension headers beyond what the walk follows.
     TooManyExtensionHeaders = 16,
+    /// A TCP segment with no payload (SYN, ACK, FIN, ...).
+    TcpNoPayload = 17,
+    /// A TCP header whose data offset is below 20 bytes.
+    BadTcpHeader = 18,
 }
 
 impl Reason {
     /// Every reason, in index order.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::TruncatedFrame,
         Reason::NotIp,
         Reason::BadIpHeader,
@@ -62,6 +66,8 @@ impl Reason {
         Reason::NameTableFull,
         Reason::NameBufferFull,
         Reason::TooManyExtensionHeaders,
+        Reason::TcpNoPayload,
+        Reason::BadTcpHeader,
     ];
 
     /// The stable name used in reports.
@@ -84,6 +90,8 @@ impl Reason {
             Reason::NameTableFull => "name_table_full",
             Reason::NameBufferFull => "name_buffer_full",
             Reason::TooManyExtensionHeaders => "too_many_extension_headers",
+            Reason::TcpNoPayload => "tcp_no_payload",
+            Reason::BadTcpHeader => "bad_tcp_header",
         }
     }
 

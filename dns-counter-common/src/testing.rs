@@ -11,71 +11,111 @@ use rand::{Rng, SeedableRng as _, rngs::StdRng, seq::IndexedRandom as _};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encapsulation {
     Ipv4,
+    /// IPv4 with a Router Alert option and padding: a 28-byte header.
     Ipv4Options,
+    /// The first IPv4 fragment of a larger datagram, holding the whole question.
+    Ipv4FirstFragment,
+    /// One 802.1Q tag.
     Vlan,
+    /// 802.1ad outer tag, 802.1Q inner tag.
     QinQ,
     Ipv6,
-    Ipv6HopByHop,
+    /// IPv6 with hop-by-hop, destination options, routing and (atomic) fragment headers.
+    Ipv6Extensions,
+    /// DNS over TCP on IPv4, with TCP options, as the segment starting the message.
+    Tcp,
+    /// DNS over TCP on IPv6.
+    Tcp6,
 }
 
 /// Every encapsulation the walk follows.
-pub const ENCAPSULATIONS: [Encapsulation; 6] = [
+pub const ENCAPSULATIONS: [Encapsulation; 9] = [
     Encapsulation::Ipv4,
     Encapsulation::Ipv4Options,
+    Encapsulation::Ipv4FirstFragment,
     Encapsulation::Vlan,
     Encapsulation::QinQ,
     Encapsulation::Ipv6,
-    Encapsulation::Ipv6HopByHop,
+    Encapsulation::Ipv6Extensions,
+    Encapsulation::Tcp,
+    Encapsulation::Tcp6,
 ];
 
-/// An Ethernet frame carrying `dns` in UDP to port 53; returns it and the DNS payload's offset.
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// The transport header and the DNS message, to port 53; and where the message starts in it.
+fn segment(tcp: bool, first_fragment: bool, dns: &[u8]) -> (Vec<u8>, usize) {
+    let mut seg = vec![0xc3, 0x50, 0, 53];
+    if tcp {
+        seg.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1]); // sequence, acknowledgement
+        seg.extend_from_slice(&[0x80, 0x18, 0xff, 0xff, 0, 0, 0, 0]); // 32-byte header, PSH+ACK
+        seg.extend_from_slice(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]); // NOP NOP timestamps
+        seg.extend_from_slice(&(dns.len() as u16).to_be_bytes());
+    } else {
+        // A first fragment's UDP length covers the whole datagram, more than this fragment holds.
+        let extra = if first_fragment { 100 } else { 0 };
+        seg.extend_from_slice(&((8 + dns.len() + extra) as u16).to_be_bytes());
+        seg.extend_from_slice(&[0, 0]);
+    }
+    let offset = seg.len();
+    seg.extend_from_slice(dns);
+    (seg, offset)
+}
+
+/// An Ethernet frame carrying `dns` to port 53; returns it and the DNS message's offset.
 pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
+    use Encapsulation::*;
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
     let tags: &[u16] = match encapsulation {
-        Encapsulation::Vlan => &[0x8100],
-        Encapsulation::QinQ => &[0x88a8, 0x8100],
+        Vlan => &[0x8100],
+        QinQ => &[0x88a8, 0x8100],
         _ => &[],
     };
     for tag in tags {
         f.extend_from_slice(&tag.to_be_bytes());
         f.extend_from_slice(&[0x00, 0x2a]);
     }
-    let udp_len = (8 + dns.len()) as u16;
-    let mut udp = vec![0xc3, 0x50, 0, 53];
-    udp.extend_from_slice(&udp_len.to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
+    let tcp = matches!(encapsulation, Tcp | Tcp6);
+    let protocol = if tcp { IPPROTO_TCP } else { IPPROTO_UDP };
+    let (seg, dns_in_seg) = segment(tcp, encapsulation == Ipv4FirstFragment, dns);
     match encapsulation {
-        Encapsulation::Ipv6 | Encapsulation::Ipv6HopByHop => {
+        Ipv6 | Ipv6Extensions | Tcp6 => {
+            let extensions: &[u8] = if encapsulation == Ipv6Extensions {
+                &[
+                    60, 0, 1, 4, 0, 0, 0, 0, // hop-by-hop, PadN → destination options
+                    43, 0, 1, 4, 0, 0, 0, 0, // destination options, PadN → routing
+                    44, 0, 253, 0, 0, 0, 0, 0, // routing type 253, segments left 0 → fragment
+                    IPPROTO_UDP, 0, 0, 0, 0, 0, 0, 1, // atomic fragment: offset 0, no more
+                ]
+            } else {
+                &[]
+            };
             f.extend_from_slice(&0x86ddu16.to_be_bytes());
-            let hop_by_hop = matches!(encapsulation, Encapsulation::Ipv6HopByHop);
-            let ext_len = if hop_by_hop { 8 } else { 0 };
             f.extend_from_slice(&[0x60, 0, 0, 0]);
-            f.extend_from_slice(&(udp_len + ext_len).to_be_bytes());
-            f.extend_from_slice(&[if hop_by_hop { 0 } else { 17 }, 64]);
+            f.extend_from_slice(&((extensions.len() + seg.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[if extensions.is_empty() { protocol } else { 0 }, 64]);
             f.extend_from_slice(&[0xfd, 0x53, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
             f.extend_from_slice(&[0xfd, 0x53, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-            if hop_by_hop {
-                f.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]); // PadN option
-            }
+            f.extend_from_slice(extensions);
         }
         _ => {
-            f.extend_from_slice(&0x0800u16.to_be_bytes());
             let options: &[u8] = match encapsulation {
-                Encapsulation::Ipv4Options => &[0x94, 0x04, 0, 0, 0x01, 0x01, 0x01, 0x00], // RA + NOPs + EOL
+                Ipv4Options => &[0x94, 0x04, 0, 0, 0x01, 0x01, 0x01, 0x00], // RA, NOPs, EOL
                 _ => &[],
             };
-            let ihl = (20 + options.len()) / 4;
-            let total = (20 + options.len()) as u16 + udp_len;
-            f.push(0x40 | ihl as u8);
-            f.push(0);
-            f.extend_from_slice(&total.to_be_bytes());
-            f.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0, 169, 254, 53, 2, 169, 254, 53, 1]);
+            let header_len = 20 + options.len();
+            let more_fragments: u8 = if encapsulation == Ipv4FirstFragment { 0x20 } else { 0 };
+            f.extend_from_slice(&0x0800u16.to_be_bytes());
+            f.extend_from_slice(&[0x40 | (header_len / 4) as u8, 0]);
+            f.extend_from_slice(&((header_len + seg.len()) as u16).to_be_bytes());
+            f.extend_from_slice(&[0, 1, more_fragments, 0, 64, protocol, 0, 0]);
+            f.extend_from_slice(&[169, 254, 53, 2, 169, 254, 53, 1]);
             f.extend_from_slice(options);
         }
     }
-    f.extend_from_slice(&udp);
-    let offset = f.len();
-    f.extend_from_slice(dns);
+    let offset = f.len() + dns_in_seg;
+    f.extend_from_slice(&seg);
     (f, offset)
 }
 

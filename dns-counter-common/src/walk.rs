@@ -1,4 +1,4 @@
-//! The packet walk: Ethernet → VLAN tags → IPv4/IPv6 → UDP → DNS header → question.
+//! The packet walk: Ethernet → VLAN tags → IPv4/IPv6 → UDP or TCP → DNS header → question.
 //! Generic over `Packet`, so the XDP program (bounds checked against `data_end`) and the host
 //! (a byte slice) run the same code. Every loop is bounded by a named constant.
 
@@ -18,6 +18,7 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
+const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPV6_HOP_BY_HOP: u8 = 0;
 const IPV6_ROUTING: u8 = 43;
@@ -25,6 +26,9 @@ const IPV6_FRAGMENT: u8 = 44;
 const IPV6_DEST_OPTIONS: u8 = 60;
 const IPV6_HEADER_LEN: usize = 40;
 const UDP_HEADER_LEN: usize = 8;
+const TCP_MIN_HEADER_LEN: usize = 20;
+/// DNS over TCP prefixes each message with its length (RFC 1035 4.2.2).
+const TCP_LENGTH_PREFIX: usize = 2;
 const DNS_HEADER_LEN: usize = 12;
 const DNS_FLAG_QR: u16 = 0x8000;
 const DNS_OPCODE_QUERY: u16 = 0;
@@ -93,9 +97,17 @@ fn pair<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<[u8; 2], Reason> {
     p.load::<2>(offset).ok_or(Reason::TruncatedFrame)
 }
 
-/// Offset of the transport header and the IP protocol, after the network header.
+/// Where the network header leaves off.
+struct Network {
+    /// Offset of the transport header.
+    transport: usize,
+    protocol: u8,
+    /// End of the IP packet by its own length fields (Ethernet may pad beyond it).
+    end: usize,
+}
+
 #[inline(always)]
-fn network<P: Packet + ?Sized>(p: &P) -> Result<(usize, u8), Reason> {
+fn network<P: Packet + ?Sized>(p: &P) -> Result<Network, Reason> {
     let mut offset = ETH_HEADER_LEN;
     let mut ethertype = be16(p, 12)?;
     for _ in 0..MAX_VLAN_TAGS {
@@ -113,10 +125,11 @@ fn network<P: Packet + ?Sized>(p: &P) -> Result<(usize, u8), Reason> {
 }
 
 #[inline(always)]
-fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
+fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
     let [version_ihl, _] = pair(p, l3)?;
     let header_len = ((version_ihl & 0x0f) as usize) * 4;
-    if version_ihl >> 4 != 4 || header_len < 20 {
+    let total_len = be16(p, l3 + 2)? as usize;
+    if version_ihl >> 4 != 4 || header_len < 20 || total_len < header_len {
         return Err(Reason::BadIpHeader);
     }
     // A first fragment (offset 0, more-fragments set) still starts with the UDP header.
@@ -124,14 +137,19 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
         return Err(Reason::IpFragment);
     }
     let [protocol, _] = pair(p, l3 + 9)?;
-    Ok((l3 + header_len, protocol))
+    Ok(Network { transport: l3 + header_len, protocol, end: l3 + total_len })
 }
 
 #[inline(always)]
-fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
+fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
     if pair(p, l3)?[0] >> 4 != 6 {
         return Err(Reason::BadIpHeader);
     }
+    // A zero payload length means a jumbogram: its length is in an option; take the frame's.
+    let end = match be16(p, l3 + 4)? as usize {
+        0 => p.len(),
+        payload_len => l3 + IPV6_HEADER_LEN + payload_len,
+    };
     let [mut next, _hop_limit] = pair(p, l3 + 6)?;
     let mut offset = l3 + IPV6_HEADER_LEN;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
@@ -148,19 +166,58 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<(usize, u8), Reason> {
                 next = pair(p, offset)?[0];
                 offset += 8;
             }
-            _ => return Ok((offset, next)),
+            _ => return Ok(Network { transport: offset, protocol: next, end }),
         }
     }
     match next {
         IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS | IPV6_FRAGMENT => {
             Err(Reason::TooManyExtensionHeaders)
         }
-        _ => Ok((offset, next)),
+        _ => Ok(Network { transport: offset, protocol: next, end }),
+    }
+}
+
+/// Offset and end of the DNS message in a UDP datagram or at the start of a TCP segment.
+#[inline(always)]
+fn transport<P: Packet + ?Sized>(
+    p: &P,
+    net: &Network,
+    counted_port: impl Fn(u16) -> bool,
+) -> Result<(usize, usize), Reason> {
+    let l4 = net.transport;
+    let ip_end = core::cmp::min(net.end, p.len());
+    match net.protocol {
+        IPPROTO_UDP => {
+            if !counted_port(be16(p, l4 + 2)?) {
+                return Err(Reason::OtherPort);
+            }
+            // The UDP length bounds the message: Ethernet pads short frames with bytes that
+            // are not DNS.
+            let udp_len = be16(p, l4 + 4)? as usize;
+            Ok((l4 + UDP_HEADER_LEN, core::cmp::min(l4 + udp_len, ip_end)))
+        }
+        IPPROTO_TCP => {
+            if !counted_port(be16(p, l4 + 2)?) {
+                return Err(Reason::OtherPort);
+            }
+            let header_len = ((pair(p, l4 + 12)?[0] >> 4) as usize) * 4;
+            if header_len < TCP_MIN_HEADER_LEN {
+                return Err(Reason::BadTcpHeader);
+            }
+            let payload = l4 + header_len;
+            if payload >= ip_end {
+                return Err(Reason::TcpNoPayload);
+            }
+            let message_len = be16(p, payload).map_err(|_| Reason::TruncatedDnsHeader)? as usize;
+            let dns = payload + TCP_LENGTH_PREFIX;
+            Ok((dns, core::cmp::min(dns + message_len, ip_end)))
+        }
+        _ => Err(Reason::OtherProtocol),
     }
 }
 
 /// Walks `p` to its DNS question and, if it is a countable query, folds and hashes its name into
-/// `words`. `counted_port` says which UDP destination ports carry DNS.
+/// `words`. `counted_port` says which UDP and TCP destination ports carry DNS.
 #[inline(always)]
 pub fn parse_query<P: Packet + ?Sized>(
     p: &P,
@@ -168,17 +225,8 @@ pub fn parse_query<P: Packet + ?Sized>(
     key: [u64; 2],
     words: &mut [u64; NAME_WORDS],
 ) -> Result<Query, Reason> {
-    let (l4, protocol) = network(p)?;
-    if protocol != IPPROTO_UDP {
-        return Err(Reason::OtherProtocol);
-    }
-    if !counted_port(be16(p, l4 + 2)?) {
-        return Err(Reason::OtherPort);
-    }
-    // The UDP length bounds the message: Ethernet pads short frames with bytes that are not DNS.
-    let udp_len = be16(p, l4 + 4)? as usize;
-    let end = core::cmp::min(l4 + udp_len, p.len());
-    let dns = l4 + UDP_HEADER_LEN;
+    let net = network(p)?;
+    let (dns, end) = transport(p, &net, counted_port)?;
     if dns + DNS_HEADER_LEN > end {
         return Err(Reason::TruncatedDnsHeader);
     }

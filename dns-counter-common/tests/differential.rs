@@ -97,9 +97,48 @@ fn non_dns_and_other_ports_are_not_counted() {
     f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     assert_eq!(ours(&f), Err(Reason::NotIp));
     let (mut f, _) = frame(Encapsulation::Ipv4, &dns);
-    f[14 + 9] = 6;
+    f[14 + 9] = 1; // ICMP
     assert_eq!(ours(&f), Err(Reason::OtherProtocol));
     let (mut f, _) = frame(Encapsulation::Ipv4, &dns);
     f[14 + 6..14 + 8].copy_from_slice(&0x0010u16.to_be_bytes());
     assert_eq!(ours(&f), Err(Reason::IpFragment), "non-first fragment");
+}
+
+#[test]
+fn tcp_segments_without_a_query_give_their_reason() {
+    let dns = random_query(&mut StdRng::seed_from_u64(2));
+    let (f, offset) = frame(Encapsulation::Tcp, &dns);
+    // The same segment with the DNS message (and its length prefix) cut off: a bare ACK.
+    let mut ack = f[..offset - 2].to_vec();
+    let ip_total = (ack.len() - 14) as u16;
+    ack[16..18].copy_from_slice(&ip_total.to_be_bytes());
+    assert_eq!(ours(&ack), Err(Reason::TcpNoPayload));
+    let mut bad_offset = f.clone();
+    bad_offset[14 + 20 + 12] = 0x40; // data offset 16 bytes
+    assert_eq!(ours(&bad_offset), Err(Reason::BadTcpHeader));
+    let mut other_port = f;
+    other_port[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&853u16.to_be_bytes());
+    assert_eq!(ours(&other_port), Err(Reason::OtherPort));
+}
+
+#[test]
+fn ipv6_fragments_and_long_extension_chains_give_their_reason() {
+    let dns = random_query(&mut StdRng::seed_from_u64(3));
+    let (f, _) = frame(Encapsulation::Ipv6Extensions, &dns);
+    // The fragment header is the fourth extension header: 14 + 40 + 24 bytes in.
+    let mut later_fragment = f.clone();
+    later_fragment[14 + 40 + 24 + 2..14 + 40 + 24 + 4].copy_from_slice(&0x0008u16.to_be_bytes());
+    assert_eq!(ours(&later_fragment), Err(Reason::IpFragment));
+    // Seven destination-options headers, one more than the walk follows.
+    let (plain, _) = frame(Encapsulation::Ipv6, &dns);
+    let mut long_chain = plain[..14 + 40].to_vec();
+    long_chain[14 + 6] = 60;
+    for i in 0..7 {
+        let next = if i == 6 { 17 } else { 60 };
+        long_chain.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    long_chain.extend_from_slice(&plain[14 + 40..]);
+    let payload_len = (long_chain.len() - 14 - 40) as u16;
+    long_chain[14 + 4..14 + 6].copy_from_slice(&payload_len.to_be_bytes());
+    assert_eq!(ours(&long_chain), Err(Reason::TooManyExtensionHeaders));
 }

@@ -9,12 +9,11 @@ use dns_counter_common::{
     Reason,
     maps::{
         Config, DEFAULT_MAX_NAMES, NAME_BUF_LEN, NAME_WORDS, NAMES_RING_BYTES, NameRecord,
-        QTYPE_SLOTS, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
+        PORT_WORDS, QTYPE_SLOTS, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
     },
     walk::{Packet, Query, parse_query},
 };
 
-const DNS_PORT: u16 = 53;
 /// Packet offsets beyond this are not read; keeps every offset provably bounded for the verifier.
 const MAX_PACKET_OFFSET: usize = 0x3fff;
 const EEXIST: i32 = 17;
@@ -31,6 +30,8 @@ static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * STATS_PER_SET
 static QTYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * QTYPE_SLOTS, 0);
 #[map]
 static NAMES: RingBuf = RingBuf::with_byte_size(NAMES_RING_BYTES, 0);
+#[map]
+static PORTS: Array<u64> = Array::with_max_entries(PORT_WORDS, 0);
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 /// One word the verifier cannot see through; see `Packet::opaque`.
@@ -105,6 +106,11 @@ impl Packet for XdpPacket<'_> {
     }
 }
 
+#[inline(always)]
+fn counted_port(port: u16) -> bool {
+    PORTS.get(u32::from(port >> 6)).is_some_and(|word| word & (1 << (port & 63)) != 0)
+}
+
 #[xdp]
 pub fn dns_counter(ctx: XdpContext) -> u32 {
     count_packet(&ctx);
@@ -127,7 +133,7 @@ fn count_packet(ctx: &XdpContext) {
     let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
     // SAFETY: per-CPU scratch, not shared with another running program.
     let scratch = unsafe { &mut *scratch };
-    let outcome = match parse_query(&XdpPacket(ctx), |port| port == DNS_PORT, config.hash_key, &mut scratch.name) {
+    let outcome = match parse_query(&XdpPacket(ctx), counted_port, config.hash_key, &mut scratch.name) {
         Ok(query) => count_query(set, &query, scratch),
         Err(reason) => Err(reason),
     };

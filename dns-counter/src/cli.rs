@@ -27,6 +27,10 @@ pub struct RunArgs {
     #[arg(long = "iface", value_name = "IF")]
     pub ifaces: Vec<String>,
 
+    /// Destination port whose queries are counted, over UDP and TCP; repeat for several.
+    #[arg(long = "port", value_name = "PORT", default_value = "53", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ports: Vec<u16>,
+
     /// Length of one reporting interval (e.g. 10s, 1m, 1h). Reports end on multiples of it,
     /// counted from the Unix epoch, so the first one may be shorter.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
@@ -90,6 +94,9 @@ mod tests {
         assert_eq!(args.max_names, 1_000_000);
         assert_eq!(args.xdp_mode, XdpModeArg::Auto);
         assert!(args.ifaces.is_empty() && args.count.is_none());
+        assert_eq!(args.ports, [53]);
+        let Command::Run(args) = Cli::parse_from(["dns-counter", "run", "--port", "8053", "--port", "53"]).command;
+        assert_eq!(args.ports, [8053, 53]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Config {
     pub ifaces: Vec<String>,
+    pub ports: Vec<u16>,
     pub interval: Duration,
     pub top: usize,
     pub out_dir: PathBuf,
@@ -69,8 +70,12 @@ impl Config {
             }
         }
         let exclusions = Exclusions::new(&args.exclude, &args.exclude_file)?;
+        let mut ports = args.ports;
+        ports.sort_unstable();
+        ports.dedup();
         Ok(Self {
             ifaces,
+            ports,
             interval: args.interval,
             top: args.top,
             out_dir: args.out_dir,

@@ -5,7 +5,7 @@ use aya::{
     maps::{Array, MapError},
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use dns_counter_common::maps::{CONFIG_MAP, COUNTS_MAPS, Config, PROGRAM_NAME};
+use dns_counter_common::maps::{CONFIG_MAP, COUNTS_MAPS, Config, DEFAULT_PORT, PORT_WORDS, PORTS_MAP, PROGRAM_NAME};
 use thiserror::Error;
 
 use crate::cli::XdpModeArg;
@@ -33,7 +33,8 @@ pub struct Loaded {
     links: Vec<XdpLinkId>,
 }
 
-/// Loads the program with `max_names` entries per counts map and a fresh random hash key.
+/// Loads the program with `max_names` entries per counts map and a fresh random hash key,
+/// counting queries to port 53 until `count_ports` says otherwise.
 pub fn load(max_names: u32) -> Result<Loaded, LoaderError> {
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(COUNTS_MAPS[0], max_names)
@@ -47,7 +48,9 @@ pub fn load(max_names: u32) -> Result<Loaded, LoaderError> {
     let initial = Config { active_set: 0, _pad: 0, hash_key: rand::random() };
     config.set(0, initial, 0).map_err(LoaderError::Config)?;
     program(&mut ebpf)?.load().map_err(LoaderError::Verify)?;
-    Ok(Loaded { ebpf, links: Vec::new() })
+    let mut loaded = Loaded { ebpf, links: Vec::new() };
+    loaded.count_ports(&[DEFAULT_PORT])?;
+    Ok(loaded)
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
@@ -56,6 +59,20 @@ fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
 }
 
 impl Loaded {
+    /// Counts queries to exactly these destination ports, over UDP and TCP.
+    pub fn count_ports(&mut self, ports: &[u16]) -> Result<(), LoaderError> {
+        let mut words = vec![0u64; PORT_WORDS as usize];
+        for &port in ports {
+            words[usize::from(port >> 6)] |= 1 << (port & 63);
+        }
+        let map = self.ebpf.map_mut(PORTS_MAP).ok_or(LoaderError::Missing { what: "map", name: PORTS_MAP })?;
+        let mut bitmap: Array<_, u64> = Array::try_from(map).map_err(LoaderError::Config)?;
+        for (index, word) in (0..).zip(words) {
+            bitmap.set(index, word, 0).map_err(LoaderError::Config)?;
+        }
+        Ok(())
+    }
+
     /// Attaches to `iface`; returns the mode used ("native" or "skb").
     pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<&'static str, LoaderError> {
         let program = program(&mut self.ebpf)?;

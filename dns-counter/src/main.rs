@@ -54,6 +54,7 @@ fn instant_of(at: SystemTime) -> Instant {
 
 async fn count(config: Config) -> anyhow::Result<()> {
     let mut loaded = loader::load(config.max_names)?;
+    loaded.count_ports(&config.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
     let mut attached = Vec::new();
     for iface in &config.ifaces {

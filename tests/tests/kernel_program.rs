@@ -60,7 +60,7 @@ fn kernel_counts_what_the_host_walk_counts() {
     let mut loaded = loader::load(100_000).expect("load");
     let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
     // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
-    let frames: Vec<Vec<u8>> = frames::generated(20_000, 7).into_iter().filter(|f| f.len() >= 14).collect();
+    let frames: Vec<Vec<u8>> = frames::generated(100_000, 7).into_iter().filter(|f| f.len() >= 14).collect();
     for frame in &frames {
         run(program(&loaded), frame, 1);
     }
@@ -133,4 +133,28 @@ fn no_query_is_lost_or_counted_twice_across_flips() {
     let packets: u64 = intervals.iter().map(|i| i.packets).sum();
     assert_eq!(total, u64::from(CALLS * REPEAT));
     assert_eq!(packets, u64::from(CALLS * REPEAT));
+}
+
+#[test]
+fn only_the_ports_named_are_counted() {
+    let Some(()) = require_root() else { return };
+    let mut loaded = loader::load(1_000).expect("load");
+    let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
+    let to_port = |port: u16| {
+        let mut frame = frames::query_frame("www.example.com", 1);
+        frame[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&port.to_be_bytes());
+        frame
+    };
+    run(program(&loaded), &to_port(53), 1);
+    run(program(&loaded), &to_port(8053), 1);
+    let interval = drain(&mut drainer);
+    assert_eq!((interval.names.len(), reason_count(&interval, "other_port")), (1, 1), "default: port 53 only");
+
+    loaded.count_ports(&[8053, 5353]).expect("set ports");
+    for port in [53, 8053, 5353] {
+        run(program(&loaded), &to_port(port), 1);
+    }
+    let interval = drain(&mut drainer);
+    assert_eq!(interval.names, vec![(b"\x03www\x07example\x03com\x00".to_vec(), 2)]);
+    assert_eq!(reason_count(&interval, "other_port"), 1);
 }
