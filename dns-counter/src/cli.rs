@@ -18,53 +18,99 @@ pub enum Command {
     /// Attach to interfaces and write a report every interval until stopped (SIGINT/SIGTERM
     /// write the partial interval's report, detach and exit 0).
     Run(RunArgs),
+    /// Run every packet of a capture file (pcap or pcapng, Ethernet) through the same XDP
+    /// program, without attaching it anywhere, and write the reports a live run would have
+    /// written.
+    Replay(ReplayArgs),
+}
+
+/// Where each flag stands in `--help`: `run` lists its flags in this order, and `replay` lists
+/// the ones it shares in the same order, although the shared ones are defined once, in
+/// [`CountArgs`].
+mod order {
+    pub const IFACE: usize = 0;
+    pub const PORT: usize = 1;
+    pub const INTERVAL: usize = 2;
+    pub const TOP: usize = 3;
+    pub const OUT_DIR: usize = 4;
+    pub const EXCLUDE: usize = 5;
+    pub const EXCLUDE_FILE: usize = 6;
+    pub const COUNT: usize = 7;
+    pub const XDP_MODE: usize = 8;
+    pub const MAX_NAMES: usize = 9;
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Interface to count queries arriving on; repeat for several. Default: the interface of
     /// the default route.
-    #[arg(long = "iface", value_name = "IF")]
+    #[arg(long = "iface", value_name = "IF", display_order = order::IFACE)]
     pub ifaces: Vec<String>,
-
-    /// Destination port whose queries are counted, over UDP and TCP; repeat for several.
-    #[arg(long = "port", value_name = "PORT", default_value = "53", value_parser = clap::value_parser!(u16).range(1..))]
-    pub ports: Vec<u16>,
 
     /// Length of one reporting interval (e.g. 10s, 1m, 1h). Reports end on multiples of it,
     /// counted from the Unix epoch, so the first one may be shorter.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration,
+          display_order = order::INTERVAL)]
     pub interval: Duration,
+
+    /// Stop after this many reports. Default: run until signalled.
+    #[arg(long, value_name = "N", display_order = order::COUNT)]
+    pub count: Option<u64>,
+
+    /// XDP attach mode: auto tries native (driver) mode and falls back to skb (generic) mode.
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto, display_order = order::XDP_MODE)]
+    pub xdp_mode: XdpModeArg,
+
+    #[command(flatten)]
+    pub counting: CountArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture to replay: pcap or pcapng, Ethernet link type (e.g. from `tcpdump -w`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Length of one reporting interval (e.g. 10s, 1m, 1h): the capture's packets are split on
+    /// the multiples of it since the Unix epoch, as a live run splits them, one report each.
+    /// Default: one report from the capture's first packet to its last.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          display_order = order::INTERVAL)]
+    pub interval: Option<Duration>,
+
+    #[command(flatten)]
+    pub counting: CountArgs,
+}
+
+/// What is counted and how it is reported: the flags `run` and `replay` share.
+#[derive(Debug, Args)]
+pub struct CountArgs {
+    /// Destination port whose queries are counted, over UDP and TCP; repeat for several.
+    #[arg(long = "port", value_name = "PORT", default_value = "53", value_parser = clap::value_parser!(u16).range(1..),
+          display_order = order::PORT)]
+    pub ports: Vec<u16>,
 
     /// Names listed per report, most queried first; the others are summed under "rest".
     /// 0 lists every name.
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50, display_order = order::TOP)]
     pub top: usize,
 
     /// Directory for report files (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "reports")]
+    #[arg(long, value_name = "DIR", default_value = "reports", display_order = order::OUT_DIR)]
     pub out_dir: PathBuf,
 
     /// Name whose queries are counted apart and kept out of the top list (repeatable),
     /// e.g. a name hard-coded in customer equipment.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", display_order = order::EXCLUDE)]
     pub exclude: Vec<String>,
 
     /// File of names to exclude: one a line, '#' starts a comment (repeatable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", display_order = order::EXCLUDE_FILE)]
     pub exclude_file: Vec<PathBuf>,
-
-    /// Stop after this many reports. Default: run until signalled.
-    #[arg(long, value_name = "N")]
-    pub count: Option<u64>,
-
-    /// XDP attach mode: auto tries native (driver) mode and falls back to skb (generic) mode.
-    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
-    pub xdp_mode: XdpModeArg,
 
     /// Distinct names counted per interval; queries for further new names are counted under
     /// the reason name_table_full. Each name costs kernel memory (see README).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NAMES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NAMES, display_order = order::MAX_NAMES)]
     pub max_names: u32,
 }
 
@@ -85,23 +131,85 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn run_args(argv: &[&str]) -> RunArgs {
+        match Cli::parse_from(argv).command {
+            Command::Run(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn replay_args(argv: &[&str]) -> ReplayArgs {
+        match Cli::parse_from(argv).command {
+            Command::Replay(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
     #[test]
     fn defaults_match_the_documented_ones() {
-        let Command::Run(args) = Cli::parse_from(["dns-counter", "run"]).command;
+        let args = run_args(&["dns-counter", "run"]);
         assert_eq!(args.interval, Duration::from_secs(60));
-        assert_eq!(args.top, 50);
-        assert_eq!(args.out_dir, PathBuf::from("reports"));
-        assert_eq!(args.max_names, 1_000_000);
+        assert_eq!(args.counting.top, 50);
+        assert_eq!(args.counting.out_dir, PathBuf::from("reports"));
+        assert_eq!(args.counting.max_names, 1_000_000);
         assert_eq!(args.xdp_mode, XdpModeArg::Auto);
         assert!(args.ifaces.is_empty() && args.count.is_none());
-        assert_eq!(args.ports, [53]);
-        let Command::Run(args) = Cli::parse_from(["dns-counter", "run", "--port", "8053", "--port", "53"]).command;
-        assert_eq!(args.ports, [8053, 53]);
+        assert_eq!(args.counting.ports, [53]);
+        let args = run_args(&["dns-counter", "run", "--port", "8053", "--port", "53"]);
+        assert_eq!(args.counting.ports, [8053, 53]);
+    }
+
+    #[test]
+    fn replay_shares_runs_defaults_and_has_no_interval_unless_given() {
+        let args = replay_args(&["dns-counter", "replay", "dns.pcap"]);
+        assert_eq!(args.file, PathBuf::from("dns.pcap"));
+        assert_eq!(args.interval, None);
+        let run = run_args(&["dns-counter", "run"]).counting;
+        let replay = args.counting;
+        assert_eq!(
+            (replay.ports, replay.top, replay.out_dir, replay.max_names),
+            (run.ports, run.top, run.out_dir, run.max_names)
+        );
+        let argv = "dns-counter replay --port 8053 --top 0 --interval 5m --exclude a.example --exclude-file x.txt \
+                    --max-names 10 --out-dir out dns.pcapng";
+        let args = replay_args(&argv.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(args.interval, Some(Duration::from_secs(300)));
+        assert_eq!(args.counting.ports, [8053]);
+        assert_eq!((args.counting.top, args.counting.max_names), (0, 10));
+        assert_eq!(args.counting.exclude, ["a.example"]);
+        assert_eq!(args.counting.exclude_file, [PathBuf::from("x.txt")]);
+        assert_eq!(args.counting.out_dir, PathBuf::from("out"));
+    }
+
+    #[test]
+    fn replay_needs_a_file_and_has_no_live_only_flags() {
+        let err = Cli::try_parse_from(["dns-counter", "replay"]).unwrap_err();
+        assert!(err.to_string().contains("<FILE>"), "{err}");
+        for flag in ["--iface", "--count", "--xdp-mode"] {
+            let err = Cli::try_parse_from(["dns-counter", "replay", flag, "x", "dns.pcap"]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn run_lists_its_flags_in_their_usual_order() {
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("run").expect("run").render_help().to_string();
+        let flags = "--iface --port --interval --top --out-dir --exclude <NAME> --exclude-file --count --xdp-mode \
+                     --max-names";
+        let positions: Vec<usize> = flags
+            .split(" --")
+            .map(|flag| format!("--{}", flag.trim_start_matches("--")))
+            .map(|flag| help.find(&flag).unwrap_or_else(|| panic!("{flag} in {help}")))
+            .collect();
+        assert!(positions.is_sorted(), "{help}");
     }
 
     #[test]
     fn bad_interval_is_rejected_with_the_flag_named() {
         let err = Cli::try_parse_from(["dns-counter", "run", "--interval", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("--interval"), "{err}");
+        let err = Cli::try_parse_from(["dns-counter", "replay", "--interval", "soon", "dns.pcap"]).unwrap_err();
         assert!(err.to_string().contains("--interval"), "{err}");
     }
 }

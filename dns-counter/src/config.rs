@@ -1,5 +1,5 @@
-//! The validated configuration of `dns-counter run`: every check that needs no kernel object
-//! happens here, so a mistake is one clear line before anything is loaded.
+//! The validated configurations of `dns-counter run` and `dns-counter replay`: every check that
+//! needs no kernel object happens here, so a mistake is one clear line before anything is loaded.
 
 use std::{
     fs, io,
@@ -10,7 +10,7 @@ use std::{
 use thiserror::Error;
 
 use crate::{
-    cli::{RunArgs, XdpModeArg},
+    cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg},
     exclude::{ExcludeError, Exclusions},
 };
 
@@ -20,14 +20,30 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Config {
     pub ifaces: Vec<String>,
-    pub ports: Vec<u16>,
     pub interval: Duration,
+    pub count: Option<u64>,
+    pub xdp_mode: XdpModeArg,
+    pub counting: Counting,
+}
+
+/// What is counted and how it is reported, for `run` and `replay` alike.
+#[derive(Debug)]
+pub struct Counting {
+    /// Sorted, without repeats.
+    pub ports: Vec<u16>,
     pub top: usize,
     pub out_dir: PathBuf,
     pub exclusions: Exclusions,
-    pub count: Option<u64>,
-    pub xdp_mode: XdpModeArg,
     pub max_names: u32,
+}
+
+/// `dns-counter replay`.
+#[derive(Debug)]
+pub struct ReplayConfig {
+    pub file: PathBuf,
+    /// `None`: one report for the whole capture.
+    pub interval: Option<Duration>,
+    pub counting: Counting,
 }
 
 #[derive(Debug, Error)]
@@ -50,15 +66,11 @@ pub enum ConfigError {
 
 impl Config {
     pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
-        if args.interval < MIN_INTERVAL {
-            return Err(ConfigError::IntervalTooShort { given: args.interval });
-        }
+        check_interval(args.interval)?;
         if args.count == Some(0) {
             return Err(ConfigError::ZeroCount);
         }
-        if args.max_names == 0 {
-            return Err(ConfigError::ZeroMaxNames);
-        }
+        check_max_names(args.counting.max_names)?;
         let mut ifaces = args.ifaces;
         if ifaces.is_empty() {
             ifaces.push(default_route_interface()?);
@@ -69,22 +81,49 @@ impl Config {
                 return Err(ConfigError::NoSuchInterface { name: name.clone() });
             }
         }
+        Ok(Self {
+            ifaces,
+            interval: args.interval,
+            count: args.count,
+            xdp_mode: args.xdp_mode,
+            counting: Counting::from_args(args.counting)?,
+        })
+    }
+}
+
+impl ReplayConfig {
+    /// The capture itself is read (and its mistakes reported) by [`crate::replay::read_capture`].
+    pub fn from_args(args: ReplayArgs) -> Result<Self, ConfigError> {
+        if let Some(interval) = args.interval {
+            check_interval(interval)?;
+        }
+        Ok(Self { file: args.file, interval: args.interval, counting: Counting::from_args(args.counting)? })
+    }
+}
+
+impl Counting {
+    pub fn from_args(args: CountArgs) -> Result<Self, ConfigError> {
+        check_max_names(args.max_names)?;
         let exclusions = Exclusions::new(&args.exclude, &args.exclude_file)?;
         let mut ports = args.ports;
         ports.sort_unstable();
         ports.dedup();
-        Ok(Self {
-            ifaces,
-            ports,
-            interval: args.interval,
-            top: args.top,
-            out_dir: args.out_dir,
-            exclusions,
-            count: args.count,
-            xdp_mode: args.xdp_mode,
-            max_names: args.max_names,
-        })
+        Ok(Self { ports, top: args.top, out_dir: args.out_dir, exclusions, max_names: args.max_names })
     }
+}
+
+fn check_interval(interval: Duration) -> Result<(), ConfigError> {
+    if interval < MIN_INTERVAL {
+        return Err(ConfigError::IntervalTooShort { given: interval });
+    }
+    Ok(())
+}
+
+fn check_max_names(max_names: u32) -> Result<(), ConfigError> {
+    if max_names == 0 {
+        return Err(ConfigError::ZeroMaxNames);
+    }
+    Ok(())
 }
 
 fn interface_exists(name: &str) -> bool {
@@ -142,8 +181,10 @@ mod tests {
         use clap::Parser as _;
         let mut argv = vec!["dns-counter", "run", "--iface", "lo"];
         argv.extend_from_slice(extra);
-        let crate::cli::Command::Run(args) = crate::cli::Cli::parse_from(argv).command;
-        args
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Run(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]
@@ -156,7 +197,30 @@ mod tests {
         assert!(matches!(err, ConfigError::ZeroCount), "{err}");
         let err = Config::from_args(args(&["--max-names", "0"])).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
-        let config = Config::from_args(args(&["--top", "0"])).unwrap();
+        let config = Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
         assert_eq!(config.ifaces, ["lo"]);
+        assert_eq!(config.counting.ports, [53, 8053]);
+    }
+
+    fn replay(extra: &[&str]) -> Result<ReplayConfig, ConfigError> {
+        use clap::Parser as _;
+        let argv = ["dns-counter", "replay"].iter().chain(extra).chain(&["dns.pcap"]);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Replay(args) => ReplayConfig::from_args(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn replay_checks_what_run_checks() {
+        let err = replay(&["--interval", "10ms"]).unwrap_err();
+        assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
+        let err = replay(&["--max-names", "0"]).unwrap_err();
+        assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
+        let err = replay(&["--exclude-file", "/nonexistent/exclude.txt"]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/exclude.txt"), "{err}");
+        let config = replay(&[]).unwrap();
+        assert_eq!((config.file, config.interval), (PathBuf::from("dns.pcap"), None));
+        assert_eq!(config.counting.ports, [53]);
     }
 }

@@ -1,6 +1,8 @@
 //! dns-counter: the daemon's modules. Data flows one way:
 //! loader (attach) → drain (kernel maps → `aggregate::Interval`) → aggregate (→ `report::Report`)
-//! → report (render) → output (files).
+//! → report (render) → output (files); `publish` does the last three at the end of every interval.
+//! `replay` feeds a capture file's packets to the same program with BPF_PROG_TEST_RUN instead of
+//! attaching it.
 
 pub mod aggregate;
 pub mod cli;
@@ -11,4 +13,6 @@ pub mod grace;
 pub mod loader;
 pub mod names;
 pub mod output;
+pub mod publish;
+pub mod replay;
 pub mod report;

@@ -1,16 +1,15 @@
-use std::{
-    process::ExitCode,
-    time::{Duration, SystemTime},
-};
+use std::{process::ExitCode, time::SystemTime};
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use dns_counter::{
-    aggregate::{Meta, ReportOptions, build_report},
+    aggregate::{Meta, ReportOptions},
     cli::{Cli, Command},
-    config::Config,
+    config::{Config, ReplayConfig},
     drain::Drainer,
-    loader, output,
+    loader,
+    publish::{self, interval_end},
+    replay,
 };
 use tokio::{
     io::{Interest, unix::AsyncFd},
@@ -19,8 +18,11 @@ use tokio::{
 };
 
 fn main() -> ExitCode {
-    let Command::Run(args) = Cli::parse().command;
-    match Config::from_args(args).map_err(anyhow::Error::from).and_then(run) {
+    let result = match Cli::parse().command {
+        Command::Run(args) => Config::from_args(args).map_err(anyhow::Error::from).and_then(run),
+        Command::Replay(args) => ReplayConfig::from_args(args).map_err(anyhow::Error::from).and_then(replay),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("dns-counter: {err:#}");
@@ -39,13 +41,13 @@ fn run(config: Config) -> anyhow::Result<()> {
         .block_on(count(config))
 }
 
-/// The end of the interval that contains `now`: intervals end on multiples of `interval` since
-/// the Unix epoch, so reports of several hosts line up.
-fn interval_end(now: SystemTime, interval: Duration) -> SystemTime {
-    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let step = interval.as_nanos().max(1);
-    let ends = (since_epoch.as_nanos() / step + 1) * step;
-    SystemTime::UNIX_EPOCH + Duration::from_nanos(ends as u64)
+fn replay(config: ReplayConfig) -> anyhow::Result<()> {
+    // The capture is read first: a mistake in it needs no privileges to be told.
+    let packets = replay::read_capture(&config.file)?;
+    loader::check_privileges().map_err(anyhow::Error::msg)?;
+    loader::raise_memlock_limit();
+    replay::replay(&config, &packets, hostname())?;
+    Ok(())
 }
 
 fn instant_of(at: SystemTime) -> Instant {
@@ -53,8 +55,9 @@ fn instant_of(at: SystemTime) -> Instant {
 }
 
 async fn count(config: Config) -> anyhow::Result<()> {
-    let mut loaded = loader::load(config.max_names)?;
-    loaded.count_ports(&config.ports)?;
+    let counting = &config.counting;
+    let mut loaded = loader::load(counting.max_names)?;
+    loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
     let mut attached = Vec::new();
     for iface in &config.ifaces {
@@ -68,12 +71,12 @@ async fn count(config: Config) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let meta = Meta { host: hostname(), interfaces: config.ifaces.clone() };
-    let options = ReportOptions { top: config.top, exclusions: &config.exclusions };
+    let options = ReportOptions { top: counting.top, exclusions: &counting.exclusions };
     eprintln!(
         "dns-counter: counting on {}, a report every {} into {}",
         attached.join(", "),
         humantime::format_duration(config.interval),
-        config.out_dir.display()
+        counting.out_dir.display()
     );
 
     let mut start = SystemTime::now();
@@ -93,18 +96,8 @@ async fn count(config: Config) -> anyhow::Result<()> {
         };
         let end = if stop { SystemTime::now() } else { end };
         let interval = drainer.flip_and_drain(start, end)?;
-        let report = build_report(&interval, &meta, &options);
-        if let Err(problem) = report.check_invariants() {
-            eprintln!("dns-counter: warning: report does not add up: {problem}");
-        }
-        match output::write_report(&config.out_dir, &report) {
-            Ok(paths) => eprintln!(
-                "dns-counter: {} queries, {} names counted -> {}",
-                report.totals.queries,
-                report.totals.distinct_names,
-                paths.first().map(|p| p.display().to_string()).unwrap_or_default()
-            ),
-            Err(err) => eprintln!("dns-counter: {err}; counting goes on"),
+        if let Err(err) = publish::report(&interval, &meta, &options, &counting.out_dir) {
+            eprintln!("dns-counter: {err}; counting goes on");
         }
         reports += 1;
         start = end;

@@ -1,9 +1,11 @@
 //! The lab: a client namespace and a resolver namespace joined by a veth pair, with unbound
-//! answering in the resolver namespace. Everything is torn down on drop, also during a panic.
+//! answering in the resolver namespace, optionally with resolver addresses the client reaches
+//! only through VLAN tags. Everything is torn down on drop, also during a panic.
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,8 +16,10 @@ use anyhow::{Context, bail};
 use tempfile::TempDir;
 
 use crate::dnsperf::Dnsperf;
+use crate::netdev;
 use crate::prereq::program_path;
 use crate::process::{ChildGuard, run_checked};
+use crate::tagging::{self, Direction, VlanTag};
 
 pub const RESOLVER_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 53, 1));
 pub const CLIENT_V4: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 53, 2));
@@ -23,6 +27,14 @@ pub const RESOLVER_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd53, 0, 0, 0, 0, 0, 
 pub const CLIENT_V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd53, 0, 0, 0, 0, 0, 0, 2));
 const PREFIX_V4: u8 = 24;
 const PREFIX_V6: u8 = 64;
+/// Tagged addresses are 169.254.53.64 and up, and fd53::40 and up (one /32 and /128 each, on
+/// the resolver's veth end; the client reaches them over its base link).
+const TAGGED_V4_START: u8 = 64;
+const TAGGED_V6_START: u16 = 0x40;
+pub const MAX_TAGGED_ADDRESSES: usize = 16;
+/// Off on the client's veth end when the lab has tagged addresses (see
+/// [`Lab::with_tagged_addresses`]).
+const VLAN_TX_OFFLOADS: [&str; 2] = ["tx-vlan-hw-insert", "tx-vlan-stag-hw-insert"];
 
 /// Interface names only exist inside the lab's own namespaces, so fixed names cannot collide
 /// with another lab or with the host.
@@ -57,11 +69,43 @@ impl Drop for NetNs {
     }
 }
 
-/// Two namespaces, a veth pair and a running unbound. Fields drop in declaration order: unbound
-/// is stopped before its namespace is deleted.
+/// A resolver address pair the client reaches only with VLAN tags: every IP packet from the
+/// client to it crosses the veth carrying `tags`, in its bytes, so the counter on the resolver's
+/// veth end walks past them. tc programs do the tagging rather than VLAN devices, so the lab also
+/// works on kernels built without 802.1Q support (`CONFIG_VLAN_8021Q`); see [`tagging`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedAddress {
+    /// Outermost first.
+    pub tags: Vec<VlanTag>,
+    pub resolver_v4: Ipv4Addr,
+    pub resolver_v6: Ipv6Addr,
+}
+
+impl TaggedAddress {
+    fn new(index: usize, tags: &[VlanTag]) -> anyhow::Result<Self> {
+        if index >= MAX_TAGGED_ADDRESSES {
+            bail!("a lab has at most {MAX_TAGGED_ADDRESSES} tagged addresses");
+        }
+        let (Ok(v4_offset), Ok(v6_offset)) = (u8::try_from(index), u16::try_from(index)) else {
+            bail!("tagged address index {index} out of range");
+        };
+        let v6_host = TAGGED_V6_START + v6_offset;
+        Ok(Self {
+            tags: tags.to_vec(),
+            resolver_v4: Ipv4Addr::new(169, 254, 53, TAGGED_V4_START + v4_offset),
+            resolver_v6: Ipv6Addr::new(0xfd53, 0, 0, 0, 0, 0, 0, v6_host),
+        })
+    }
+}
+
+/// Two namespaces, a veth pair, any tagged addresses and a running unbound. Fields drop in
+/// declaration order: unbound is stopped before its namespace is deleted.
 pub struct Lab {
     unbound: ChildGuard,
     work_dir: TempDir,
+    tagged_addresses: Vec<TaggedAddress>,
+    /// tcx links keeping the tagging programs attached.
+    _tagging: Vec<OwnedFd>,
     client: NetNs,
     resolver: NetNs,
 }
@@ -70,20 +114,44 @@ impl Lab {
     /// Builds the namespaces and the link, starts unbound and returns once it answers over IPv4
     /// and IPv6.
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_tagged_addresses(&[])
+    }
+
+    /// Like [`Lab::new`], with a [`TaggedAddress`] for each tag stack in `tags` (outermost tag
+    /// first, at most [`tagging::MAX_TAGS`] each, at most [`MAX_TAGGED_ADDRESSES`]); unbound
+    /// serves those addresses too and answers on each before this returns.
+    ///
+    /// A veth offers to insert VLAN tags "in hardware": the outermost tag then travels beside the
+    /// frame, in its socket buffer, and an XDP program on the other end sees the frame without
+    /// it. So with tagged addresses the client's veth end has that offload off, and every tag is
+    /// in the frame's bytes, where the counter must walk past it.
+    pub fn with_tagged_addresses(tags: &[&[VlanTag]]) -> anyhow::Result<Self> {
         let lab_id = NEXT_LAB_ID.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("dnsc-{}-{lab_id}", std::process::id());
         // Locals drop in reverse order, so a failure below still removes what was made so far.
         let resolver = NetNs::create(format!("{prefix}-res"))?;
         let client = NetNs::create(format!("{prefix}-cli"))?;
         connect(&resolver, &client)?;
+        let tagged_addresses = tags
+            .iter()
+            .enumerate()
+            .map(|(index, tags)| TaggedAddress::new(index, tags))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let tagging = if tagged_addresses.is_empty() {
+            Vec::new()
+        } else {
+            add_tagged_addresses(&resolver, &client, &tagged_addresses)?
+        };
 
         let work_dir = tempfile::Builder::new()
             .prefix("dns-counter-lab-")
             .tempdir()?;
-        let unbound = start_unbound(&resolver, work_dir.path())?;
+        let unbound = start_unbound(&resolver, work_dir.path(), &tagged_addresses)?;
         let mut lab = Self {
             unbound,
             work_dir,
+            tagged_addresses,
+            _tagging: tagging,
             client,
             resolver,
         };
@@ -104,6 +172,17 @@ impl Lab {
         RESOLVER_IFACE
     }
 
+    /// The tagged addresses, in the order their tags were given.
+    pub fn tagged_addresses(&self) -> &[TaggedAddress] {
+        &self.tagged_addresses
+    }
+
+    /// Runs `f` on a thread inside the client namespace (see [`netdev::in_namespace`]): sockets
+    /// it opens send from the client's side of the lab.
+    pub fn in_client_ns<R: Send>(&self, f: impl FnOnce() -> R + Send) -> anyhow::Result<R> {
+        netdev::in_namespace(self.client_ns(), f)
+    }
+
     pub fn unbound_pid(&self) -> u32 {
         self.unbound.id()
     }
@@ -120,13 +199,19 @@ impl Lab {
         command
     }
 
-    /// Sends one query per address family until both are answered (unbound needs a moment to
-    /// bind), failing if unbound exits or the deadline passes.
+    /// Sends one query to each address unbound serves until all are answered (unbound needs a
+    /// moment to bind), failing if unbound exits or the deadline passes.
     fn wait_until_answering(&mut self) -> anyhow::Result<()> {
         let probe = self.work_dir().join("probe.queries");
         fs::write(&probe, "probe.lab.test A\n")?;
         let deadline = Instant::now() + UNBOUND_READY_TIMEOUT;
         let mut pending = vec![RESOLVER_V4, RESOLVER_V6];
+        for tagged in &self.tagged_addresses {
+            pending.extend([
+                IpAddr::V4(tagged.resolver_v4),
+                IpAddr::V6(tagged.resolver_v6),
+            ]);
+        }
         while !pending.is_empty() {
             if self.unbound.has_exited() {
                 bail!(
@@ -224,9 +309,56 @@ fn connect(resolver: &NetNs, client: &NetNs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_unbound(resolver: &NetNs, work_dir: &Path) -> anyhow::Result<ChildGuard> {
+/// Adds the tagged addresses to the resolver's veth end, turns the client's VLAN transmit
+/// offloads off, and attaches the tagging programs: one per address on the client's egress, one
+/// that pops tags on the resolver's ingress. Returns the tcx links holding them.
+fn add_tagged_addresses(
+    resolver: &NetNs,
+    client: &NetNs,
+    tagged_addresses: &[TaggedAddress],
+) -> anyhow::Result<Vec<OwnedFd>> {
+    let res = resolver.name.as_str();
+    for tagged in tagged_addresses {
+        let v4 = format!("{}/32", tagged.resolver_v4);
+        ip(&["-n", res, "addr", "add", &v4, "dev", RESOLVER_IFACE])?;
+        let v6 = format!("{}/128", tagged.resolver_v6);
+        ip(&[
+            "-n",
+            res,
+            "addr",
+            "add",
+            &v6,
+            "dev",
+            RESOLVER_IFACE,
+            "nodad",
+        ])?;
+    }
+    let pushers = tagged_addresses
+        .iter()
+        .map(|tagged| tagging::push_program(&tagged.tags, tagged.resolver_v4, tagged.resolver_v6))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let popper = tagging::pop_program()?;
+
+    let mut links = netdev::in_namespace(&client.name, || {
+        netdev::disable_features(CLIENT_IFACE, &VLAN_TX_OFFLOADS)?;
+        pushers
+            .iter()
+            .map(|program| tagging::attach(program, CLIENT_IFACE, Direction::Egress))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })??;
+    links.push(netdev::in_namespace(res, || {
+        tagging::attach(&popper, RESOLVER_IFACE, Direction::Ingress)
+    })??);
+    Ok(links)
+}
+
+fn start_unbound(
+    resolver: &NetNs,
+    work_dir: &Path,
+    tagged_addresses: &[TaggedAddress],
+) -> anyhow::Result<ChildGuard> {
     let conf_path = work_dir.join(UNBOUND_CONF);
-    fs::write(&conf_path, unbound_config(work_dir))?;
+    fs::write(&conf_path, unbound_config(work_dir, tagged_addresses))?;
     let stderr = File::create(work_dir.join(UNBOUND_STDERR))?;
     // `ip netns exec` execs unbound in place, so the child pid is unbound's own.
     let child = Lab::netns_command(&resolver.name, program_path("unbound"))
@@ -243,7 +375,16 @@ fn start_unbound(resolver: &NetNs, work_dir: &Path) -> anyhow::Result<ChildGuard
 
 /// An unbound that serves only the lab's addresses and answers NXDOMAIN for everything from a
 /// static root zone, so it never needs (or tries) to reach the internet.
-fn unbound_config(work_dir: &Path) -> String {
+fn unbound_config(work_dir: &Path, tagged_addresses: &[TaggedAddress]) -> String {
+    let tagged_interfaces: String = tagged_addresses
+        .iter()
+        .map(|tagged| {
+            format!(
+                "    interface: {}\n    interface: {}\n",
+                tagged.resolver_v4, tagged.resolver_v6
+            )
+        })
+        .collect();
     let dir = quoted(work_dir);
     let pidfile = quoted(&work_dir.join("unbound.pid"));
     let logfile = quoted(&work_dir.join(UNBOUND_LOG));
@@ -251,7 +392,7 @@ fn unbound_config(work_dir: &Path) -> String {
         r#"server:
     interface: {RESOLVER_V4}
     interface: {RESOLVER_V6}
-    port: 53
+{tagged_interfaces}    port: 53
     access-control: 169.254.53.0/24 allow
     access-control: fd53::/64 allow
     local-zone: "." static

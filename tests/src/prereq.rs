@@ -22,6 +22,21 @@ pub fn require_privileges() -> Option<Privileges> {
     skip_unless(check_privileges())
 }
 
+/// tcpdump's DNS captures: `DNS_COUNTER_CORPUS`, else `shared/corpus/tcpdump-dns` beside the
+/// workspace (where CI's clone has it). Missing, the test skips, except under CI.
+pub fn require_corpus() -> Option<PathBuf> {
+    let dir = env::var_os("DNS_COUNTER_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
+        let root = workspace_root();
+        root.parent().unwrap_or(&root).join("shared/corpus/tcpdump-dns")
+    });
+    let found = if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!("no tcpdump corpus at {} (set DNS_COUNTER_CORPUS)", dir.display()))
+    };
+    skip_unless(found)
+}
+
 /// Root alone, for tests that load the XDP program themselves and run it with BPF_PROG_TEST_RUN.
 pub fn require_root() -> Option<()> {
     skip_unless(check_root())

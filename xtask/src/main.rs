@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds, runs, tests and demonstrates dns-counter, first installing what that
 //! needs on a fresh Debian 12 machine (nightly with rust-src, bpf-linker, the lab's packages).
 
+mod bench;
 mod bootstrap;
 mod command;
 
@@ -47,6 +48,13 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
+    /// Build, then time the XDP program per packet with BPF_PROG_TEST_RUN against an empty and a
+    /// counter-only program (root); writes BENCHMARKS.md and target/bench/kernel-path.json.
+    Bench {
+        /// Arguments for the benchmark: `cargo xtask bench -- --quick` for a short smoke run.
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +80,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Build => Ok(()),
         Task::Run { args } => run_dns_counter(&dns_counter, &args),
         Task::Test { filters } => test(&dns_counter, &filters),
+        Task::Bench { args } => bench::kernel_path(&args),
         Task::Demo { args } => run(cargo()
             .env("DNS_COUNTER_BIN", &dns_counter)
             .args([

@@ -1,0 +1,733 @@
+//! `dns-counter-kernel-bench` (run by `cargo xtask bench`): what the XDP program costs per packet,
+//! as the kernel itself times it with BPF_PROG_TEST_RUN, next to two yardsticks from the same
+//! object: an empty program and one that only bumps a per-CPU counter. Prints a table, writes
+//! `<target>/bench/kernel-path.json` and the kernel-path section of BENCHMARKS.md, and says which
+//! of the issue's targets are met. A missed target is a result, not a failure: the bench fails
+//! only when it cannot measure (load, test_run, a verdict other than XDP_PASS, or a packet that
+//! the program does not take down the path it is meant to measure).
+
+use std::{fmt::Write as _, fs, path::Path, process::ExitCode, sync::Barrier, time::SystemTime};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use aya::{
+    Ebpf,
+    maps::PerCpuArray,
+    programs::{TestRun as _, TestRunOptions, Xdp},
+};
+use dns_counter::loader;
+use dns_counter_common::{
+    Reason,
+    maps::{
+        DEFAULT_MAX_NAMES, PROGRAM_NAME, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP,
+        STATS_PER_SET,
+    },
+    testing::{Encapsulation, frame},
+};
+use dns_counter_tests::prereq::{target_dir, workspace_root};
+use serde::Serialize;
+
+/// The yardsticks in dns-counter-ebpf/src/baseline.rs.
+const BASELINE_PASS: &str = "baseline_pass";
+const BASELINE_COUNT: &str = "baseline_count";
+/// Every program measured, in table column order.
+const PROGRAMS: [&str; 3] = [BASELINE_PASS, BASELINE_COUNT, PROGRAM_NAME];
+
+const XDP_PASS: u32 = 2;
+
+/// The issue's floor for a real run: at least 7 runs of at least a million repeats.
+const RUNS: usize = 7;
+const REPEAT: u32 = 1_000_000;
+/// `--quick`: a smoke run that checks the plumbing; its numbers are noisy.
+const QUICK_RUNS: usize = 3;
+const QUICK_REPEAT: u32 = 20_000;
+/// Repeats of the untimed run before timing: makes names hot and caches warm.
+const WARMUP_REPEAT: u32 = 10_000;
+/// The two cores of the hot-name comparison.
+const HOT_NAME_CPUS: [usize; 2] = [0, 1];
+
+const SECTION_BEGIN: &str = "<!-- kernel-path:begin -->";
+const SECTION_END: &str = "<!-- kernel-path:end -->";
+const JSON_SCHEMA: &str = "dns-counter/bench/kernel-path/v1";
+
+const USAGE: &str =
+    "usage: dns-counter-kernel-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+fn main() -> ExitCode {
+    let mut quick = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match bench(quick) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One packet the programs are timed on.
+struct Case {
+    /// Short stable key, used in the JSON.
+    key: &'static str,
+    /// What the packet is, for people.
+    label: &'static str,
+    frame: Vec<u8>,
+    /// How `dns_counter` must account for it: counted (`None`) or not counted for this reason.
+    /// Checked before timing, so a table row always measures the path its label names.
+    expect: Option<Reason>,
+}
+
+const TYPICAL: &str = "typical";
+const LONG_NAME: &str = "long_name_127_labels";
+const QINQ: &str = "qinq";
+const IPV6: &str = "ipv6";
+const NTP: &str = "udp_port_123";
+const ARP: &str = "arp";
+
+fn cases() -> Vec<Case> {
+    let typical_dns = dns_query(&wire_name(&[b"www", b"example", b"com"]), 1);
+    // 127 one-byte labels: the most labels a 255-byte name can have, so the most work for the
+    // label walk.
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let one_byte_labels: Vec<&[u8]> = (0..127).map(|i| &letters[i % 26..i % 26 + 1]).collect();
+    // Also 255 bytes, in the fewest labels (63 + 63 + 63 + 61): the same hashing, little walking.
+    let (a, b) = ([b'a'; 63], [b'b'; 61]);
+    let long_labels: [&[u8]; 4] = [&a, &a, &a, &b];
+    let mut truncated = typical_dns.clone();
+    truncated.truncate(12 + 9); // ends inside "example"
+
+    let ipv4 = |dns: &[u8]| frame(Encapsulation::Ipv4, dns).0;
+    vec![
+        Case {
+            key: TYPICAL,
+            label: "IPv4/UDP query `www.example.com` A",
+            frame: ipv4(&typical_dns),
+            expect: None,
+        },
+        Case {
+            key: LONG_NAME,
+            label: "255-byte name, 127 one-byte labels",
+            frame: ipv4(&dns_query(&wire_name(&one_byte_labels), 1)),
+            expect: None,
+        },
+        Case {
+            key: "long_name_4_labels",
+            label: "255-byte name, 4 labels (63+63+63+61)",
+            frame: ipv4(&dns_query(&wire_name(&long_labels), 1)),
+            expect: None,
+        },
+        Case {
+            key: QINQ,
+            label: "typical, 802.1ad + 802.1Q tags",
+            frame: frame(Encapsulation::QinQ, &typical_dns).0,
+            expect: None,
+        },
+        Case {
+            key: IPV6,
+            label: "typical over IPv6",
+            frame: frame(Encapsulation::Ipv6, &typical_dns).0,
+            expect: None,
+        },
+        Case {
+            key: NTP,
+            label: "non-DNS: IPv4/UDP NTP request (port 123)",
+            frame: ntp_request(),
+            expect: Some(Reason::OtherPort),
+        },
+        Case {
+            key: ARP,
+            label: "non-DNS: ARP request",
+            frame: arp_request(),
+            expect: Some(Reason::NotIp),
+        },
+        Case {
+            key: "compression_pointer",
+            label: "malformed: `www` + compression pointer",
+            frame: ipv4(&dns_query(&[3, b'w', b'w', b'w', 0xc0, 0x0c], 1)),
+            expect: Some(Reason::CompressionPointer),
+        },
+        Case {
+            key: "truncated_question",
+            label: "malformed: question cut inside the name",
+            frame: ipv4(&truncated),
+            expect: Some(Reason::TruncatedQuestion),
+        },
+    ]
+}
+
+/// `labels` in DNS wire form, terminating zero included.
+fn wire_name(labels: &[&[u8]]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for label in labels {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label);
+    }
+    wire.push(0);
+    wire
+}
+
+/// A DNS query as a stub resolver sends it: RD set, one question of class IN, no EDNS.
+fn dns_query(wire_name: &[u8], qtype: u16) -> Vec<u8> {
+    let mut message = vec![0x53, 0x53, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    message.extend_from_slice(wire_name);
+    message.extend_from_slice(&qtype.to_be_bytes());
+    message.extend_from_slice(&1u16.to_be_bytes());
+    message
+}
+
+/// An NTPv4 client request (48 bytes, LI 0, VN 4, mode 3) from port 123 to port 123.
+fn ntp_request() -> Vec<u8> {
+    let mut ntp = vec![0u8; 48];
+    ntp[0] = 0x23;
+    let (mut f, payload) = frame(Encapsulation::Ipv4, &ntp);
+    // `frame` writes UDP from 50000 to 53; the UDP header is the 8 bytes before the payload.
+    let udp = payload - 8;
+    f[udp..udp + 4].copy_from_slice(&[0, 123, 0, 123]);
+    f
+}
+
+/// A broadcast ARP request (who has 169.254.53.1?), padded to the 60-byte Ethernet minimum.
+fn arp_request() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x08, 0x06]);
+    f.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]); // Ethernet/IPv4, request
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 169, 254, 53, 2]);
+    f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 169, 254, 53, 1]);
+    f.resize(60, 0);
+    f
+}
+
+fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
+    let program = ebpf
+        .program(name)
+        .with_context(|| format!("the eBPF object has no program {name}"))?;
+    program
+        .try_into()
+        .with_context(|| format!("{name} is not an XDP program"))
+}
+
+/// Runs `program` on `frame` `repeat` times; returns the kernel's mean ns per run.
+fn test_run(program: &Xdp, name: &str, frame: &[u8], repeat: u32) -> Result<u32> {
+    let result = program
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..Default::default()
+        })
+        .with_context(|| format!("BPF_PROG_TEST_RUN of {name}"))?;
+    ensure!(
+        result.return_value == XDP_PASS,
+        "{name} returned verdict {} instead of XDP_PASS ({XDP_PASS})",
+        result.return_value
+    );
+    Ok(u32::try_from(result.duration.as_nanos()).unwrap_or(u32::MAX))
+}
+
+/// Set 0's stats slots summed over CPUs (the bench never flips sets).
+fn stats(ebpf: &Ebpf) -> Result<Vec<u64>> {
+    let map = ebpf
+        .map(STATS_MAP)
+        .with_context(|| format!("the eBPF object has no map {STATS_MAP}"))?;
+    let stats: PerCpuArray<_, u64> = PerCpuArray::try_from(map).context("reading the stats map")?;
+    (0..STATS_PER_SET)
+        .map(|slot| {
+            Ok(stats
+                .get(&slot, 0)
+                .context("reading the stats map")?
+                .iter()
+                .sum())
+        })
+        .collect()
+}
+
+/// The untimed run before timing. For `dns_counter` it also checks, from the stats map, that
+/// every repeat was counted, or not counted for the expected reason.
+fn warm_up(ebpf: &Ebpf, name: &str, case: &Case) -> Result<()> {
+    let before = (name == PROGRAM_NAME).then(|| stats(ebpf)).transpose()?;
+    test_run(xdp(ebpf, name)?, name, &case.frame, WARMUP_REPEAT)?;
+    let Some(before) = before else { return Ok(()) };
+    let after = stats(ebpf)?;
+    let expected_slot = match case.expect {
+        None => STAT_COUNTED,
+        Some(reason) => STAT_REASONS + reason.index(),
+    };
+    let n = u64::from(WARMUP_REPEAT);
+    for (slot, (b, a)) in before.iter().zip(&after).enumerate() {
+        let slot = slot as u32;
+        let want = if slot == STAT_PACKETS || slot == expected_slot {
+            n
+        } else {
+            0
+        };
+        if a - b != want {
+            bail!(
+                "{name} did not take packet `{}` down the path it is meant to measure: stats slot {} ({}) \
+                 moved by {} over {n} runs, expected {want}",
+                case.key,
+                slot,
+                slot_name(slot),
+                a - b
+            );
+        }
+    }
+    Ok(())
+}
+
+fn slot_name(slot: u32) -> &'static str {
+    match slot {
+        STAT_PACKETS => "packets",
+        STAT_COUNTED => "counted",
+        _ => Reason::ALL
+            .get((slot - STAT_REASONS) as usize)
+            .map_or("?", |reason| reason.name()),
+    }
+}
+
+/// Pins the calling thread to `cpu`, so per-CPU maps and caches stay put between runs.
+fn pin_to_cpu(cpu: usize) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in range for cpu < 1024.
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot pin a thread to CPU {cpu}"));
+    }
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// The typical query through `dns_counter` from one thread per CPU in `cpus`, all at once: one
+/// thread per CPU, pinned, warmed up, released together by a barrier. Returns the mean over the
+/// threads of the kernel's ns per packet.
+fn hot_name_on(program: &Xdp, frame: &[u8], cpus: &[usize], repeat: u32) -> Result<f64> {
+    let start = Barrier::new(cpus.len());
+    let per_thread: Vec<Result<u32>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = cpus
+            .iter()
+            .map(|&cpu| {
+                let start = &start;
+                scope.spawn(move || {
+                    // Every thread reaches the barrier, even after an error, so none waits forever.
+                    let ready = pin_to_cpu(cpu)
+                        .and_then(|()| test_run(program, PROGRAM_NAME, frame, WARMUP_REPEAT));
+                    start.wait();
+                    ready.and_then(|_| test_run(program, PROGRAM_NAME, frame, repeat))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a bench thread panicked"))
+            .collect()
+    });
+    let mut total = 0.0;
+    for ns in per_thread {
+        total += f64::from(ns?);
+    }
+    Ok(total / cpus.len() as f64)
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cpu: String,
+    cpus: usize,
+    kernel: String,
+}
+
+#[derive(Serialize)]
+struct Packet {
+    key: &'static str,
+    label: &'static str,
+    frame_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Measurement {
+    program: &'static str,
+    packet: &'static str,
+    /// Median over the runs of the kernel's mean ns per packet.
+    median_ns: f64,
+    runs_ns: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct HotName {
+    cpus: [usize; 2],
+    one_core_median_ns: f64,
+    two_cores_median_ns: f64,
+    one_core_runs_ns: Vec<f64>,
+    /// Per run, the mean of the two threads' ns per packet.
+    two_cores_runs_ns: Vec<f64>,
+}
+
+#[derive(Serialize)]
+struct Target {
+    what: String,
+    /// `figure` ≤ `limit` is met.
+    limit: f64,
+    figure: f64,
+    met: bool,
+    /// How the figure was computed, in ns.
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct Results {
+    schema: &'static str,
+    date: String,
+    machine: Machine,
+    quick: bool,
+    runs: usize,
+    repeat: u32,
+    packets: Vec<Packet>,
+    measurements: Vec<Measurement>,
+    /// Absent on a machine with fewer than two CPUs.
+    hot_name: Option<HotName>,
+    targets: Vec<Target>,
+}
+
+impl Results {
+    fn ns(&self, program: &str, packet: &str) -> f64 {
+        self.measurements
+            .iter()
+            .find(|m| m.program == program && m.packet == packet)
+            .map_or(f64::NAN, |m| m.median_ns)
+    }
+}
+
+fn bench(quick: bool) -> Result<()> {
+    loader::check_privileges().map_err(anyhow::Error::msg)?;
+    loader::raise_memlock_limit();
+    let (runs, repeat) = if quick {
+        (QUICK_RUNS, QUICK_REPEAT)
+    } else {
+        (RUNS, REPEAT)
+    };
+    let machine = machine()?;
+
+    // The daemon's default table size: lookups see the map the deployed program sees.
+    let mut loaded = loader::load(DEFAULT_MAX_NAMES).context("loading the XDP object")?;
+    for name in [BASELINE_PASS, BASELINE_COUNT] {
+        let program = loaded
+            .ebpf
+            .program_mut(name)
+            .with_context(|| format!("the eBPF object has no program {name}"))?;
+        let program: &mut Xdp = program
+            .try_into()
+            .with_context(|| format!("{name} is not an XDP program"))?;
+        program
+            .load()
+            .with_context(|| format!("the kernel refused {name}"))?;
+    }
+    let ebpf = &loaded.ebpf;
+    // Every single-thread measurement runs on one CPU, so per-CPU state and caches stay put.
+    pin_to_cpu(HOT_NAME_CPUS[0])?;
+
+    let cases = cases();
+    for case in &cases {
+        for name in PROGRAMS {
+            warm_up(ebpf, name, case)?;
+        }
+    }
+    eprintln!(
+        "measuring {} programs × {} packets, {runs} runs × {repeat} repeats each{}",
+        PROGRAMS.len(),
+        cases.len(),
+        if quick {
+            " (--quick: a smoke run, not a measurement)"
+        } else {
+            ""
+        }
+    );
+    // Runs interleave programs and packets, so a slow spell of the machine spreads over all of
+    // them instead of skewing one ratio.
+    let mut times = vec![vec![Vec::with_capacity(runs); PROGRAMS.len()]; cases.len()];
+    for _ in 0..runs {
+        for (case, case_times) in cases.iter().zip(&mut times) {
+            for (name, program_times) in PROGRAMS.iter().zip(case_times.iter_mut()) {
+                program_times.push(f64::from(test_run(
+                    xdp(ebpf, name)?,
+                    name,
+                    &case.frame,
+                    repeat,
+                )?));
+            }
+        }
+    }
+    let measurements = cases
+        .iter()
+        .zip(times)
+        .flat_map(|(case, case_times)| {
+            PROGRAMS
+                .iter()
+                .zip(case_times)
+                .map(|(program, runs_ns)| Measurement {
+                    program,
+                    packet: case.key,
+                    median_ns: median(&runs_ns),
+                    runs_ns,
+                })
+        })
+        .collect();
+
+    let hot_name = if machine.cpus >= HOT_NAME_CPUS.len() {
+        let program = xdp(ebpf, PROGRAM_NAME)?;
+        let typical = &cases
+            .iter()
+            .find(|case| case.key == TYPICAL)
+            .context("no typical packet")?
+            .frame;
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            one.push(hot_name_on(program, typical, &HOT_NAME_CPUS[..1], repeat)?);
+            two.push(hot_name_on(program, typical, &HOT_NAME_CPUS, repeat)?);
+        }
+        Some(HotName {
+            cpus: HOT_NAME_CPUS,
+            one_core_median_ns: median(&one),
+            two_cores_median_ns: median(&two),
+            one_core_runs_ns: one,
+            two_cores_runs_ns: two,
+        })
+    } else {
+        eprintln!(
+            "only {} CPU: the hot name from two cores is not measured",
+            machine.cpus
+        );
+        None
+    };
+
+    let mut results = Results {
+        schema: JSON_SCHEMA,
+        date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        machine,
+        quick,
+        runs,
+        repeat,
+        packets: cases
+            .iter()
+            .map(|case| Packet {
+                key: case.key,
+                label: case.label,
+                frame_bytes: case.frame.len(),
+            })
+            .collect(),
+        measurements,
+        hot_name,
+        targets: Vec::new(),
+    };
+    results.targets = targets(&results);
+
+    let section = render(&results, &cases);
+    println!("{section}");
+    let json_path = target_dir().join("bench").join("kernel-path.json");
+    write_json(&json_path, &results)?;
+    println!("wrote {}", json_path.display());
+    if quick {
+        println!("--quick: BENCHMARKS.md left as it is (a smoke run is not a measurement)");
+    } else {
+        let benchmarks = workspace_root().join("BENCHMARKS.md");
+        replace_section(&benchmarks, &section)?;
+        println!("updated {}", benchmarks.display());
+    }
+    Ok(())
+}
+
+fn machine() -> Result<Machine> {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").context("reading /proc/cpuinfo")?;
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    // Read before any pinning, which would make it 1.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // What `uname -r` prints.
+    let kernel =
+        fs::read_to_string("/proc/sys/kernel/osrelease").context("reading the kernel release")?;
+    Ok(Machine {
+        cpu,
+        cpus,
+        kernel: kernel.trim().to_owned(),
+    })
+}
+
+/// The issue's targets, each a ratio of two figures from this run.
+fn targets(results: &Results) -> Vec<Target> {
+    let ours = |packet| results.ns(PROGRAM_NAME, packet);
+    let empty = |packet| results.ns(BASELINE_PASS, packet);
+    let ratio =
+        |what: &str, limit: f64, (num, num_what): (f64, &str), (den, den_what): (f64, &str)| {
+            let figure = num / den;
+            Target {
+                what: what.to_owned(),
+                limit,
+                figure,
+                met: figure <= limit,
+                detail: format!("{num_what} {num:.1} ns / {den_what} {den:.1} ns"),
+            }
+        };
+    let mut targets = vec![
+        ratio(
+            "typical ≤ 6× empty",
+            6.0,
+            (ours(TYPICAL), "typical"),
+            (empty(TYPICAL), "empty"),
+        ),
+        ratio(
+            "255-byte name ≤ 4× typical",
+            4.0,
+            (ours(LONG_NAME), "127 labels"),
+            (ours(TYPICAL), "typical"),
+        ),
+        ratio(
+            "VLAN ≤ 1.3× typical",
+            1.3,
+            (ours(QINQ), "QinQ"),
+            (ours(TYPICAL), "typical"),
+        ),
+        ratio(
+            "IPv6 ≤ 1.3× typical",
+            1.3,
+            (ours(IPV6), "IPv6"),
+            (ours(TYPICAL), "typical"),
+        ),
+        ratio(
+            "non-DNS (UDP 123) ≤ 1.5× empty",
+            1.5,
+            (ours(NTP), "UDP 123"),
+            (empty(NTP), "empty"),
+        ),
+        ratio(
+            "non-DNS (ARP) ≤ 1.5× empty",
+            1.5,
+            (ours(ARP), "ARP"),
+            (empty(ARP), "empty"),
+        ),
+    ];
+    if let Some(hot) = &results.hot_name {
+        targets.push(ratio(
+            "hot name from 2 cores ≤ 1.2× from one",
+            1.2,
+            (hot.two_cores_median_ns, "two cores"),
+            (hot.one_core_median_ns, "one core"),
+        ));
+    }
+    targets
+}
+
+/// The BENCHMARKS.md section, also what the bench prints: Markdown reads well in a terminal too.
+fn render(results: &Results, cases: &[Case]) -> String {
+    let mut out = String::new();
+    let m = &results.machine;
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "## Kernel path: ns per packet (BPF_PROG_TEST_RUN)\n");
+    let _ = writeln!(
+        out,
+        "{}, on {} ({} CPUs), Linux {}: median of {} runs × {} repeats of the kernel's mean ns per \
+         run (whole ns){}. Written by `cargo xtask bench`; JSON in `target/bench/kernel-path.json`.\n",
+        results.date,
+        m.cpu,
+        m.cpus,
+        m.kernel,
+        results.runs,
+        results.repeat,
+        if results.quick {
+            ", **--quick smoke run**"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| packet | empty | one counter | dns_counter | dns_counter ÷ empty |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for case in cases {
+        let [pass, count, ours] = PROGRAMS.map(|program| results.ns(program, case.key));
+        let _ = writeln!(
+            out,
+            "| {} | {pass:.1} | {count:.1} | {ours:.1} | {:.2}× |",
+            case.label,
+            ours / pass
+        );
+    }
+    if let Some(hot) = &results.hot_name {
+        let _ = writeln!(
+            out,
+            "\nHot name (the typical query, `dns_counter`): {:.1} ns per packet from CPU {} alone, \
+             {:.1} ns per packet per core from CPUs {} and {} at once.",
+            hot.one_core_median_ns, hot.cpus[0], hot.two_cores_median_ns, hot.cpus[0], hot.cpus[1]
+        );
+    }
+    let _ = writeln!(out, "\n| target | figure | |");
+    let _ = writeln!(out, "|---|---|---|");
+    for target in &results.targets {
+        let verdict = if target.met { "met" } else { "**missed**" };
+        let _ = writeln!(
+            out,
+            "| {} | {:.2}× ({}) | {verdict} |",
+            target.what, target.figure, target.detail
+        );
+    }
+    out
+}
+
+fn write_json(path: &Path, results: &Results) -> Result<()> {
+    let dir = path.parent().context("the JSON path has no directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(results).context("encoding the results")?;
+    fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Replaces what lies between the markers in `path` (appending the markers if they are missing).
+fn replace_section(path: &Path, section: &str) -> Result<()> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let block = format!("{SECTION_BEGIN}\n{section}{SECTION_END}");
+    let updated = match (text.find(SECTION_BEGIN), text.find(SECTION_END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            format!(
+                "{}{block}{}",
+                &text[..begin],
+                &text[end + SECTION_END.len()..]
+            )
+        }
+        (None, None) => format!("{}\n{block}\n", text.trim_end()),
+        _ => bail!(
+            "{} has a broken {SECTION_BEGIN} … {SECTION_END} pair; fix it by hand",
+            path.display()
+        ),
+    };
+    fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
+}
