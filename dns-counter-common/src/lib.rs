@@ -3,6 +3,11 @@
 //! bytes are read, so the kernel and host tests run the same code).
 #![cfg_attr(target_arch = "bpf", no_std)]
 
+// Names are copied into 64-bit words and read both as words and as bytes; the two views agree
+// only on a little-endian machine (bpfel, x86_64, aarch64).
+#[cfg(target_endian = "big")]
+compile_error!("dns-counter-common assumes a little-endian target");
+
 pub mod hash;
 pub mod maps;
 pub mod qname;

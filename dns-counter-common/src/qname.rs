@@ -4,37 +4,42 @@
 use crate::{
     Reason,
     hash::SipHash13,
-    maps::{MAX_NAME_LEN, NAME_WORDS},
+    maps::{MAX_NAME_LEN, NAME_BUF_LEN, NAME_WORDS},
 };
 
 /// A 255-byte name has at most 127 labels plus the root; the walk stops there.
 pub const MAX_LABELS: usize = 128;
 
-/// Byte `i` (0..256) of a name held as little-endian words.
+/// The name buffer as bytes. Words are little-endian (see the crate's endianness check), so byte
+/// `i` of this view is byte `i` of the name.
 #[inline(always)]
-pub fn byte_at(words: &[u64; NAME_WORDS], i: usize) -> u8 {
-    (words[(i >> 3) & (NAME_WORDS - 1)] >> ((i & 7) * 8)) as u8
+fn as_bytes(words: &[u64; NAME_WORDS]) -> &[u8; NAME_BUF_LEN] {
+    // SAFETY: same size, and u8 has no alignment or validity requirements.
+    unsafe { &*(words as *const [u64; NAME_WORDS]).cast::<[u8; NAME_BUF_LEN]>() }
 }
 
 /// Length in wire form (terminating zero included) of the name at the start of `words`, of which
 /// the first `available` bytes came from the packet.
-#[inline(always)]
+// A function of its own: inlined, the loop shares registers with the whole walk and spills
+// on every label.
+#[inline(never)]
 pub fn wire_len(words: &[u64; NAME_WORDS], available: usize) -> Result<usize, Reason> {
+    let bytes = as_bytes(words);
+    // One bound per label: a length byte must lie in the packet and within 255 bytes.
+    let limit = if available < MAX_NAME_LEN { available } else { MAX_NAME_LEN };
     let mut pos = 0usize;
     for _ in 0..MAX_LABELS {
-        if pos >= MAX_NAME_LEN {
-            return Err(Reason::NameTooLong);
+        if pos >= limit {
+            return Err(if pos >= MAX_NAME_LEN { Reason::NameTooLong } else { Reason::TruncatedQuestion });
         }
-        if pos >= available {
-            return Err(Reason::TruncatedQuestion);
+        let label = bytes[pos & (NAME_BUF_LEN - 1)];
+        if label == 0 {
+            return Ok(pos + 1);
         }
-        let label = byte_at(words, pos);
-        match label & 0xc0 {
-            0x00 if label == 0 => return Ok(pos + 1),
-            0x00 => pos += label as usize + 1,
-            0xc0 => return Err(Reason::CompressionPointer),
-            _ => return Err(Reason::LabelTooLong),
+        if label & 0xc0 != 0 {
+            return Err(if label >= 0xc0 { Reason::CompressionPointer } else { Reason::LabelTooLong });
         }
+        pos += label as usize + 1;
     }
     Err(Reason::NameTooLong)
 }

@@ -216,15 +216,20 @@ fn transport<P: Packet + ?Sized>(
     }
 }
 
-/// Walks `p` to its DNS question and, if it is a countable query, folds and hashes its name into
-/// `words`. `counted_port` says which UDP and TCP destination ports carry DNS.
+/// Where a query's question lies: the QNAME's offset and the end of the DNS message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Question {
+    pub qname: usize,
+    pub end: usize,
+}
+
+/// Walks `p` to the question of a DNS query to a counted port (`counted_port` says which UDP and
+/// TCP destination ports carry DNS).
 #[inline(always)]
-pub fn parse_query<P: Packet + ?Sized>(
+pub fn locate_question<P: Packet + ?Sized>(
     p: &P,
     counted_port: impl Fn(u16) -> bool,
-    key: [u64; 2],
-    words: &mut [u64; NAME_WORDS],
-) -> Result<Query, Reason> {
+) -> Result<Question, Reason> {
     let net = network(p)?;
     let (dns, end) = transport(p, &net, counted_port)?;
     if dns + DNS_HEADER_LEN > end {
@@ -240,7 +245,18 @@ pub fn parse_query<P: Packet + ?Sized>(
     if be16(p, dns + 4)? != 1 {
         return Err(Reason::QdcountNotOne);
     }
-    let qname = dns + DNS_HEADER_LEN;
+    Ok(Question { qname: dns + DNS_HEADER_LEN, end })
+}
+
+/// Reads the question's name into `words`, folded to lower case, with its keyed hash and QTYPE.
+#[inline(always)]
+pub fn read_question<P: Packet + ?Sized>(
+    p: &P,
+    question: Question,
+    key: [u64; 2],
+    words: &mut [u64; NAME_WORDS],
+) -> Result<Query, Reason> {
+    let Question { qname, end } = question;
     let available = p.copy_name(qname, end - qname, words);
     let name_len = p.opaque(wire_len(words, available)?) & 0xff;
     // QTYPE and QCLASS must both be there.
@@ -250,4 +266,15 @@ pub fn parse_query<P: Packet + ?Sized>(
     let qtype = be16(p, qname + name_len).map_err(|_| Reason::TruncatedQuestion)?;
     let hash = fold_and_hash(words, name_len, key);
     Ok(Query { name_len, qtype, hash })
+}
+
+/// The whole walk: `locate_question`, then `read_question`.
+#[inline(always)]
+pub fn parse_query<P: Packet + ?Sized>(
+    p: &P,
+    counted_port: impl Fn(u16) -> bool,
+    key: [u64; 2],
+    words: &mut [u64; NAME_WORDS],
+) -> Result<Query, Reason> {
+    read_question(p, locate_question(p, counted_port)?, key, words)
 }

@@ -11,7 +11,7 @@ use dns_counter_common::{
         Config, DEFAULT_MAX_NAMES, NAME_BUF_LEN, NAME_WORDS, NAMES_RING_BYTES, NameRecord,
         PORT_WORDS, QTYPE_SLOTS, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
     },
-    walk::{Packet, Query, parse_query},
+    walk::{Packet, Query, locate_question, read_question},
 };
 
 /// Packet offsets beyond this are not read; keeps every offset provably bounded for the verifier.
@@ -130,27 +130,30 @@ fn count_packet(ctx: &XdpContext) {
     let Some(config) = CONFIG.get(0) else { return };
     let set = config.active_set & 1;
     bump_stat(set, STAT_PACKETS);
-    let Some(scratch) = SCRATCH.get_ptr_mut(0) else { return };
-    // SAFETY: per-CPU scratch, not shared with another running program.
-    let scratch = unsafe { &mut *scratch };
-    let outcome = match parse_query(&XdpPacket(ctx), counted_port, config.hash_key, &mut scratch.name) {
-        Ok(query) => count_query(set, &query, scratch),
-        Err(reason) => Err(reason),
-    };
-    match outcome {
+    match count_query(ctx, set, config.hash_key) {
         Ok(()) => bump_stat(set, STAT_COUNTED),
         Err(reason) => bump_stat(set, STAT_REASONS + reason.index()),
     }
 }
 
 #[inline(always)]
-fn count_query(set: u32, query: &Query, scratch: &mut Scratch) -> Result<(), Reason> {
-    let counts = if set == 0 { &COUNTS_0 } else { &COUNTS_1 };
-    if let Some(count) = counts.get_ptr_mut(&query.hash) {
+fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<(), Reason> {
+    let packet = XdpPacket(ctx);
+    let question = locate_question(&packet, counted_port)?;
+    // Index 0 of a one-entry array always exists; were it missing, there is no room for the name.
+    let scratch = SCRATCH.get_ptr_mut(0).ok_or(Reason::NameBufferFull)?;
+    // SAFETY: per-CPU scratch, not shared with another running program.
+    let scratch = unsafe { &mut *scratch };
+    let query = read_question(&packet, question, key, &mut scratch.name)?;
+    // One lookup call per map, so the verifier can turn each into a direct call.
+    let count = if set == 0 { COUNTS_0.get_ptr_mut(&query.hash) } else { COUNTS_1.get_ptr_mut(&query.hash) };
+    match count {
         // SAFETY: this CPU's value of a per-CPU map.
-        unsafe { *count += 1 };
-    } else {
-        announce_and_insert(set, query, scratch, counts)?;
+        Some(count) => unsafe { *count += 1 },
+        None => {
+            let counts = if set == 0 { &COUNTS_0 } else { &COUNTS_1 };
+            announce_and_insert(set, &query, scratch, counts)?;
+        }
     }
     if let Some(count) = QTYPES.get_ptr_mut(set * QTYPE_SLOTS + query.qtype as u32) {
         // SAFETY: per-CPU slot.

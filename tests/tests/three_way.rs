@@ -28,7 +28,7 @@ const ETH_HEADER_LEN: usize = 14;
 type Verdict = Result<(Vec<u8>, u16), String>;
 
 fn captures(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut captures: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
         .map(|entry| entry.expect("corpus entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "pcap"))

@@ -48,8 +48,10 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
-    /// Build, then time the XDP program per packet with BPF_PROG_TEST_RUN against an empty and a
-    /// counter-only program (root); writes BENCHMARKS.md and target/bench/kernel-path.json.
+    /// Build, then time the XDP program per packet with BPF_PROG_TEST_RUN (root).
+    ///
+    /// Compares it with an empty and a counter-only program from the same object, and writes the
+    /// results to BENCHMARKS.md and <target dir>/bench/kernel-path.json.
     Bench {
         /// Arguments for the benchmark: `cargo xtask bench -- --quick` for a short smoke run.
         #[arg(last = true)]

@@ -6,7 +6,14 @@
 //! only when it cannot measure (load, test_run, a verdict other than XDP_PASS, or a packet that
 //! the program does not take down the path it is meant to measure).
 
-use std::{fmt::Write as _, fs, path::Path, process::ExitCode, sync::Barrier, time::SystemTime};
+use std::{
+    fmt::Write as _,
+    fs,
+    path::Path,
+    process::{Command, ExitCode, Stdio},
+    sync::Barrier,
+    time::SystemTime,
+};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::{
@@ -34,8 +41,9 @@ const PROGRAMS: [&str; 3] = [BASELINE_PASS, BASELINE_COUNT, PROGRAM_NAME];
 
 const XDP_PASS: u32 = 2;
 
-/// The issue's floor for a real run: at least 7 runs of at least a million repeats.
-const RUNS: usize = 7;
+/// At least the issue's floor of 7 runs of a million repeats: 11, so the median stays put when a
+/// few runs share the CPU with something else (a busy 2-core VM does that).
+const RUNS: usize = 11;
 const REPEAT: u32 = 1_000_000;
 /// `--quick`: a smoke run that checks the plumbing; its numbers are noisy.
 const QUICK_RUNS: usize = 3;
@@ -320,6 +328,53 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Every program on every packet, `runs` times. Runs interleave programs and packets, so a slow
+/// spell of the machine spreads over all of them instead of skewing one ratio.
+fn measure_each(ebpf: &Ebpf, cases: &[Case], runs: usize, repeat: u32) -> Result<Vec<Measurement>> {
+    let mut times = vec![vec![Vec::with_capacity(runs); PROGRAMS.len()]; cases.len()];
+    for _ in 0..runs {
+        for (case, case_times) in cases.iter().zip(&mut times) {
+            for (name, program_times) in PROGRAMS.iter().zip(case_times.iter_mut()) {
+                let ns = test_run(xdp(ebpf, name)?, name, &case.frame, repeat)?;
+                program_times.push(f64::from(ns));
+            }
+        }
+    }
+    let measurements = cases
+        .iter()
+        .zip(times)
+        .flat_map(|(case, case_times)| {
+            PROGRAMS
+                .iter()
+                .zip(case_times)
+                .map(|(program, runs_ns)| Measurement {
+                    program,
+                    packet: case.key,
+                    median_ns: median(&runs_ns),
+                    runs_ns,
+                })
+        })
+        .collect();
+    Ok(measurements)
+}
+
+/// The typical query from CPU 0 alone, then from CPUs 0 and 1 at once, `runs` times each,
+/// alternating.
+fn measure_hot_name(program: &Xdp, typical: &[u8], runs: usize, repeat: u32) -> Result<HotName> {
+    let (mut one, mut two) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        one.push(hot_name_on(program, typical, &HOT_NAME_CPUS[..1], repeat)?);
+        two.push(hot_name_on(program, typical, &HOT_NAME_CPUS, repeat)?);
+    }
+    Ok(HotName {
+        cpus: HOT_NAME_CPUS,
+        one_core_median_ns: median(&one),
+        two_cores_median_ns: median(&two),
+        one_core_runs_ns: one,
+        two_cores_runs_ns: two,
+    })
+}
+
 /// The typical query through `dns_counter` from one thread per CPU in `cpus`, all at once: one
 /// thread per CPU, pinned, warmed up, released together by a barrier. Returns the mean over the
 /// threads of the kernel's ns per packet.
@@ -399,6 +454,8 @@ struct Target {
 struct Results {
     schema: &'static str,
     date: String,
+    /// `git describe --always --dirty` of the measured tree, if git could tell.
+    revision: Option<String>,
     machine: Machine,
     quick: bool,
     runs: usize,
@@ -463,56 +520,18 @@ fn bench(quick: bool) -> Result<()> {
             ""
         }
     );
-    // Runs interleave programs and packets, so a slow spell of the machine spreads over all of
-    // them instead of skewing one ratio.
-    let mut times = vec![vec![Vec::with_capacity(runs); PROGRAMS.len()]; cases.len()];
-    for _ in 0..runs {
-        for (case, case_times) in cases.iter().zip(&mut times) {
-            for (name, program_times) in PROGRAMS.iter().zip(case_times.iter_mut()) {
-                program_times.push(f64::from(test_run(
-                    xdp(ebpf, name)?,
-                    name,
-                    &case.frame,
-                    repeat,
-                )?));
-            }
-        }
-    }
-    let measurements = cases
-        .iter()
-        .zip(times)
-        .flat_map(|(case, case_times)| {
-            PROGRAMS
-                .iter()
-                .zip(case_times)
-                .map(|(program, runs_ns)| Measurement {
-                    program,
-                    packet: case.key,
-                    median_ns: median(&runs_ns),
-                    runs_ns,
-                })
-        })
-        .collect();
-
+    let measurements = measure_each(ebpf, &cases, runs, repeat)?;
     let hot_name = if machine.cpus >= HOT_NAME_CPUS.len() {
-        let program = xdp(ebpf, PROGRAM_NAME)?;
-        let typical = &cases
+        let typical = cases
             .iter()
             .find(|case| case.key == TYPICAL)
-            .context("no typical packet")?
-            .frame;
-        let (mut one, mut two) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            one.push(hot_name_on(program, typical, &HOT_NAME_CPUS[..1], repeat)?);
-            two.push(hot_name_on(program, typical, &HOT_NAME_CPUS, repeat)?);
-        }
-        Some(HotName {
-            cpus: HOT_NAME_CPUS,
-            one_core_median_ns: median(&one),
-            two_cores_median_ns: median(&two),
-            one_core_runs_ns: one,
-            two_cores_runs_ns: two,
-        })
+            .context("no typical packet")?;
+        Some(measure_hot_name(
+            xdp(ebpf, PROGRAM_NAME)?,
+            &typical.frame,
+            runs,
+            repeat,
+        )?)
     } else {
         eprintln!(
             "only {} CPU: the hot name from two cores is not measured",
@@ -524,6 +543,7 @@ fn bench(quick: bool) -> Result<()> {
     let mut results = Results {
         schema: JSON_SCHEMA,
         date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        revision: revision(),
         machine,
         quick,
         runs,
@@ -555,6 +575,19 @@ fn bench(quick: bool) -> Result<()> {
         println!("updated {}", benchmarks.display());
     }
     Ok(())
+}
+
+/// Which source the figures belong to; a figure without it cannot be compared later. Optional:
+/// a tree without git still gets measured.
+fn revision() -> Option<String> {
+    let output = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(workspace_root())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !revision.is_empty()).then_some(revision)
 }
 
 fn machine() -> Result<Machine> {
@@ -648,17 +681,19 @@ fn render(results: &Results, cases: &[Case]) -> String {
     let mut out = String::new();
     let m = &results.machine;
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "## Kernel path: ns per packet (BPF_PROG_TEST_RUN)\n");
+    let _ = writeln!(out, "### Last run: ns per packet\n");
     let _ = writeln!(
         out,
-        "{}, on {} ({} CPUs), Linux {}: median of {} runs × {} repeats of the kernel's mean ns per \
-         run (whole ns){}. Written by `cargo xtask bench`; JSON in `target/bench/kernel-path.json`.\n",
+        "{}, source `{}`, {} ({} CPUs), Linux {}: median of {} runs × {} repeats of the \
+         kernel's mean ns per packet (whole ns){}. Written by `cargo xtask bench`, with the JSON \
+         in `<target dir>/bench/kernel-path.json`.\n",
         results.date,
+        results.revision.as_deref().unwrap_or("unknown"),
         m.cpu,
         m.cpus,
         m.kernel,
         results.runs,
-        results.repeat,
+        thousands(results.repeat),
         if results.quick {
             ", **--quick smoke run**"
         } else {
@@ -700,6 +735,19 @@ fn render(results: &Results, cases: &[Case]) -> String {
     out
 }
 
+/// `1000000` as `1,000,000`.
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 fn write_json(path: &Path, results: &Results) -> Result<()> {
     let dir = path.parent().context("the JSON path has no directory")?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -714,20 +762,87 @@ fn replace_section(path: &Path, section: &str) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
         Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
     };
-    let block = format!("{SECTION_BEGIN}\n{section}{SECTION_END}");
-    let updated = match (text.find(SECTION_BEGIN), text.find(SECTION_END)) {
-        (Some(begin), Some(end)) if begin < end => {
-            format!(
-                "{}{block}{}",
-                &text[..begin],
-                &text[end + SECTION_END.len()..]
-            )
-        }
-        (None, None) => format!("{}\n{block}\n", text.trim_end()),
-        _ => bail!(
-            "{} has a broken {SECTION_BEGIN} … {SECTION_END} pair; fix it by hand",
-            path.display()
-        ),
-    };
+    let updated =
+        with_section(&text, section).with_context(|| format!("updating {}", path.display()))?;
     fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `text` with `section` between the markers, which are appended if `text` has none.
+fn with_section(text: &str, section: &str) -> Result<String> {
+    let block = format!("{SECTION_BEGIN}\n{section}{SECTION_END}");
+    match (text.find(SECTION_BEGIN), text.find(SECTION_END)) {
+        (Some(begin), Some(end)) if begin < end => Ok(format!(
+            "{}{block}{}",
+            &text[..begin],
+            &text[end + SECTION_END.len()..]
+        )),
+        (None, None) => Ok(format!("{}\n\n{block}\n", text.trim_end())),
+        _ => bail!("a broken {SECTION_BEGIN} … {SECTION_END} pair; fix it by hand"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[30.0, 10.0, 20.0]), 20.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn section_is_replaced_in_place_and_the_rest_kept() {
+        let text = format!("# B\nintro\n{SECTION_BEGIN}\nold\n{SECTION_END}\ntail\n");
+        let updated = with_section(&text, "new\n").unwrap();
+        assert_eq!(
+            updated,
+            format!("# B\nintro\n{SECTION_BEGIN}\nnew\n{SECTION_END}\ntail\n")
+        );
+        assert_eq!(
+            with_section(&updated, "new\n").unwrap(),
+            updated,
+            "idempotent"
+        );
+    }
+
+    #[test]
+    fn section_is_appended_when_missing_and_a_broken_pair_is_an_error() {
+        let appended = with_section("# B\n", "x\n").unwrap();
+        assert_eq!(
+            appended,
+            format!("# B\n\n{SECTION_BEGIN}\nx\n{SECTION_END}\n")
+        );
+        assert!(with_section(&format!("{SECTION_END}\n{SECTION_BEGIN}\n"), "x\n").is_err());
+        assert!(with_section(&format!("{SECTION_BEGIN}\n"), "x\n").is_err());
+    }
+
+    #[test]
+    fn packets_are_what_their_labels_say() {
+        let cases = cases();
+        let frame_of = |key: &str| &cases.iter().find(|case| case.key == key).unwrap().frame;
+        // 14 Ethernet + 20 IPv4 + 8 UDP + 12 DNS header, then the name.
+        assert_eq!(frame_of(LONG_NAME).len(), 54 + 255 + 4);
+        assert_eq!(frame_of("long_name_4_labels").len(), 54 + 255 + 4);
+        assert_eq!(frame_of(QINQ).len(), frame_of(TYPICAL).len() + 8);
+        assert_eq!(frame_of(ARP).len(), 60);
+        // The host walk agrees with the expected outcome of every packet.
+        for case in &cases {
+            let mut words = [0u64; dns_counter_common::maps::NAME_WORDS];
+            let outcome = dns_counter_common::walk::parse_query(
+                case.frame.as_slice(),
+                |port| port == 53,
+                [1, 2],
+                &mut words,
+            );
+            assert_eq!(outcome.err(), case.expect, "{}", case.key);
+        }
+    }
 }
