@@ -8,7 +8,7 @@ use dns_counter::{
     config::{Config, ReplayConfig},
     drain::Drainer,
     loader,
-    publish::{self, interval_end},
+    publish::{self, Backlog, interval_end},
     replay,
 };
 use tokio::{
@@ -81,6 +81,7 @@ async fn count(config: Config) -> anyhow::Result<()> {
 
     let mut start = SystemTime::now();
     let mut reports = 0u64;
+    let mut backlog = Backlog::default();
     loop {
         let end = interval_end(start, config.interval);
         let stop = tokio::select! {
@@ -96,9 +97,7 @@ async fn count(config: Config) -> anyhow::Result<()> {
         };
         let end = if stop { SystemTime::now() } else { end };
         let interval = drainer.flip_and_drain(start, end)?;
-        if let Err(err) = publish::report(&interval, &meta, &options, &counting.out_dir) {
-            eprintln!("dns-counter: {err}; counting goes on");
-        }
+        backlog.publish(publish::build(&interval, &meta, &options), &counting.out_dir);
         reports += 1;
         start = end;
         if stop || config.count.is_some_and(|count| reports >= count) {
@@ -106,6 +105,9 @@ async fn count(config: Config) -> anyhow::Result<()> {
         }
     }
     loaded.detach()?;
+    if !backlog.is_empty() {
+        anyhow::bail!("{} report(s) could not be written to {}", backlog.len(), counting.out_dir.display());
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! to the counts of one that did (build the report, check it adds up, write it, log a line).
 
 use std::{
+    collections::VecDeque,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -9,7 +10,12 @@ use std::{
 use crate::{
     aggregate::{Interval, Meta, ReportOptions, build_report},
     output::{self, OutputError},
+    report::Report,
 };
+
+/// Reports kept in memory while the report directory cannot be written: a day of one-minute
+/// intervals.
+pub const MAX_UNWRITTEN: usize = 1440;
 
 /// The end of the interval that contains `at`: intervals end on multiples of `length` since the
 /// Unix epoch, so reports of several hosts line up. An `at` on a boundary starts an interval.
@@ -22,18 +28,28 @@ pub fn interval_end(at: SystemTime, length: Duration) -> SystemTime {
 
 /// Reports one interval: builds the report, warns if it does not add up, writes its files into
 /// `out_dir` and logs one line saying where. Returns the paths written; what a failure to write
-/// means is the caller's to say (`run` counts on, `replay` stops).
+/// means is the caller's to say (`run` keeps the report for later, `replay` stops).
 pub fn report(
     interval: &Interval,
     meta: &Meta,
     options: &ReportOptions,
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, OutputError> {
+    write(&build(interval, meta, options), out_dir)
+}
+
+/// The report of one interval; warns if it does not add up.
+pub fn build(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
     let report = build_report(interval, meta, options);
     if let Err(problem) = report.check_invariants() {
         eprintln!("dns-counter: warning: report does not add up: {problem}");
     }
-    let paths = output::write_report(out_dir, &report)?;
+    report
+}
+
+/// Writes a report's files and logs one line saying where.
+pub fn write(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
+    let paths = output::write_report(out_dir, report)?;
     eprintln!(
         "dns-counter: {} queries, {} names counted -> {}",
         report.totals.queries,
@@ -43,9 +59,86 @@ pub fn report(
     Ok(paths)
 }
 
+/// Reports not written yet, oldest first. A live run keeps a report it could not write and tries
+/// again at the end of every interval, so a report directory that comes back loses nothing.
+#[derive(Default)]
+pub struct Backlog {
+    reports: VecDeque<Report>,
+}
+
+impl Backlog {
+    /// Queues `report` and writes every queued report it can, oldest first. Says on stderr what
+    /// failed and how many reports wait; past `MAX_UNWRITTEN` the oldest is dropped, saying so.
+    pub fn publish(&mut self, report: Report, out_dir: &Path) {
+        self.reports.push_back(report);
+        while let Some(oldest) = self.reports.front() {
+            if let Err(err) = write(oldest, out_dir) {
+                eprintln!(
+                    "dns-counter: {err}; {} report(s) kept in memory to write later, counting goes on",
+                    self.reports.len()
+                );
+                break;
+            }
+            self.reports.pop_front();
+        }
+        if self.reports.len() > MAX_UNWRITTEN
+            && let Some(dropped) = self.reports.pop_front()
+        {
+            eprintln!("dns-counter: dropped the unwritten report that ended {}", dropped.end);
+        }
+    }
+
+    /// Reports still unwritten.
+    pub fn len(&self) -> usize {
+        self.reports.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reports.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{aggregate::Interval, exclude::Exclusions};
+
+    fn report_ending(second: u64) -> Report {
+        let interval = Interval {
+            start: at((second - 1) * 1_000_000_000),
+            end: at(second * 1_000_000_000),
+            packets: second,
+            names: vec![(b"\x01a\x00".to_vec(), second)],
+            qtypes: vec![(1, second)],
+            uncounted: vec![],
+        };
+        let meta = Meta { host: "h".into(), interfaces: vec!["eth0".into()] };
+        build(&interval, &meta, &ReportOptions { top: 0, exclusions: &Exclusions::default() })
+    }
+
+    #[test]
+    fn reports_wait_while_the_directory_is_unwritable_and_are_written_when_it_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out_dir = dir.path().join("reports");
+        std::fs::write(&out_dir, "a file where the directory should be").expect("block");
+        let mut backlog = Backlog::default();
+        backlog.publish(report_ending(1_800_000_001), &out_dir);
+        backlog.publish(report_ending(1_800_000_002), &out_dir);
+        assert_eq!(backlog.len(), 2);
+
+        std::fs::remove_file(&out_dir).expect("unblock");
+        backlog.publish(report_ending(1_800_000_003), &out_dir);
+        assert!(backlog.is_empty());
+        let mut written: Vec<String> = std::fs::read_dir(&out_dir)
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json") && name != "latest.json")
+            .collect();
+        written.sort();
+        assert_eq!(written.len(), 3, "{written:?}");
+        let latest = std::fs::read_to_string(out_dir.join("latest.json")).expect("latest");
+        assert!(latest.contains(&crate::report::rfc3339_utc(at(1_800_000_003_000_000_000))), "{latest}");
+    }
 
     fn at(nanos: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos)
