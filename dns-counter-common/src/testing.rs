@@ -177,18 +177,35 @@ pub fn mutate(rng: &mut StdRng, frame: &mut Vec<u8>, payload: usize) {
     }
 }
 
+/// A generated frame and where its DNS message was put.
+pub struct Generated {
+    pub frame: Vec<u8>,
+    /// Offset of the DNS message in the frame.
+    pub dns: usize,
+    /// Length of the DNS message as built (the frame may have been cut since).
+    pub dns_len: usize,
+    /// Whether the frame was mutated or truncated after it was built.
+    pub damaged: bool,
+}
+
 /// `count` frames from `seed`: the first half valid queries cycling through every encapsulation,
-/// the second half mutated or truncated ones.
-pub fn generated(count: usize, seed: u64) -> Vec<Vec<u8>> {
+/// the second half mutated or truncated ones. The host and kernel tests use the same seed, so
+/// they judge the same frames.
+pub fn generated(count: usize, seed: u64) -> Vec<Generated> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..count)
         .map(|i| {
-            let dns = random_query(&mut rng);
-            let (mut f, payload) = frame(ENCAPSULATIONS[i % ENCAPSULATIONS.len()], &dns);
-            if i >= count / 2 {
-                mutate(&mut rng, &mut f, payload);
+            let message = random_query(&mut rng);
+            let (mut frame, dns) = frame(ENCAPSULATIONS[i % ENCAPSULATIONS.len()], &message);
+            let damaged = i >= count / 2;
+            if damaged {
+                mutate(&mut rng, &mut frame, dns);
             }
-            f
+            Generated { frame, dns, dns_len: message.len(), damaged }
         })
         .collect()
 }
+
+/// The seed and size of the generated set the differential tests share.
+pub const DIFFERENTIAL_SEED: u64 = 7;
+pub const DIFFERENTIAL_FRAMES: usize = 100_000;

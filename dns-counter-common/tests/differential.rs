@@ -5,7 +5,7 @@
 use dns_counter_common::{
     Reason,
     maps::NAME_WORDS,
-    testing::{ENCAPSULATIONS, Encapsulation, frame, mutate, random_query},
+    testing::{DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED, Encapsulation, frame, generated, random_query},
     walk::parse_query,
 };
 use hickory_proto::{
@@ -35,53 +35,39 @@ fn ours(frame: &[u8]) -> Result<(Vec<u8>, u16), Reason> {
     Ok((bytes, query.qtype))
 }
 
+/// The frames the kernel test runs too: where hickory reads a whole query, we count its
+/// question; where we count, hickory reads the same question; where we do not, we say why.
 #[test]
-fn generated_queries_match_hickory_over_every_encapsulation() {
-    let mut rng = StdRng::seed_from_u64(53);
-    for i in 0..20_000 {
-        let dns = random_query(&mut rng);
-        let encapsulation = ENCAPSULATIONS[i % ENCAPSULATIONS.len()];
-        let (f, _) = frame(encapsulation, &dns);
-        let expected = Message::from_vec(&dns).expect("hickory reads what it wrote");
-        let query = &expected.queries[0];
-        let want = (query.name().to_lowercase().to_bytes().unwrap(), u16::from(query.query_type()));
-        assert_eq!(ours(&f), Ok(want), "{encapsulation:?} {}", query.name());
-    }
-}
-
-#[test]
-fn mutated_and_truncated_queries_agree_with_hickory_or_give_a_reason() {
-    let mut rng = StdRng::seed_from_u64(0x20);
+fn generated_frames_agree_with_hickory_or_give_a_reason() {
     let mut counted = 0;
     let mut reasons = std::collections::HashMap::new();
-    for i in 0..40_000 {
-        let dns = random_query(&mut rng);
-        let (mut f, offset) = frame(ENCAPSULATIONS[i % ENCAPSULATIONS.len()], &dns);
-        mutate(&mut rng, &mut f, offset);
-        // Truncation may cut the UDP payload; hickory sees what remains of it.
-        let dns_seen = f.get(offset..).unwrap_or_default();
-        match ours(&f) {
+    for (i, g) in generated(DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED).iter().enumerate() {
+        let f = &g.frame;
+        // Truncation may cut the DNS message; hickory sees what remains of it.
+        let dns_seen = f.get(g.dns..).unwrap_or_default();
+        let ours = ours(f);
+        if !g.damaged {
+            let expected = Message::from_vec(dns_seen).expect("hickory reads what it wrote");
+            let query = &expected.queries[0];
+            let want = (query.name().to_lowercase().to_bytes().expect("wire name"), u16::from(query.query_type()));
+            assert_eq!(ours, Ok(want), "frame {i}: {}", query.name());
+        }
+        match ours {
             Ok(question) => {
                 counted += 1;
-                assert_eq!(Some(question), hickory_question(dns_seen), "frame {f:02x?}");
+                assert_eq!(Some(question), hickory_question(dns_seen), "frame {i}: {f:02x?}");
             }
             Err(reason) => {
                 *reasons.entry(reason).or_insert(0) += 1;
-                if f.len() > offset && f.len() == offset + dns.len() {
-                    // Same length as sent: hickory must not find a countable question where
-                    // we gave up on the name.
-                    if matches!(reason, Reason::LabelTooLong | Reason::NameTooLong | Reason::CompressionPointer) {
-                        let hickory = hickory_question(dns_seen);
-                        assert!(
-                            reason == Reason::CompressionPointer || hickory.is_none(),
-                            "{reason:?} but hickory read {hickory:?}"
-                        );
-                    }
+                // Uncut: hickory must not find a countable question where we gave up on the name.
+                if f.len() == g.dns + g.dns_len && matches!(reason, Reason::LabelTooLong | Reason::NameTooLong) {
+                    let hickory = hickory_question(dns_seen);
+                    assert!(hickory.is_none(), "frame {i}: {reason:?} but hickory read {hickory:?}");
                 }
             }
         }
     }
-    assert!(counted > 1_000, "mutations left too few countable queries: {counted}");
+    assert!(counted > DIFFERENTIAL_FRAMES / 2, "too few countable frames: {counted}");
     for reason in [Reason::TruncatedQuestion, Reason::TruncatedFrame, Reason::Response, Reason::QdcountNotOne] {
         assert!(reasons.contains_key(&reason), "no mutation produced {reason:?}: {reasons:?}");
     }
