@@ -22,6 +22,17 @@ pub struct Interval {
     pub qtypes: Vec<(u16, u64)>,
     /// Every reason a packet was not counted, by stable snake_case name, zeros included, in a fixed order.
     pub uncounted: Vec<(String, u64)>,
+    /// Queries per client prefix, with --clients.
+    pub clients: Option<ClientCounts>,
+}
+
+/// What the kernel counted per client prefix in one interval.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientCounts {
+    /// The prefix (address with the host bits cleared) and its queries.
+    pub prefixes: Vec<(std::net::IpAddr, u64)>,
+    /// Queries whose prefix did not fit in the kernel's client table.
+    pub untracked: u64,
 }
 
 /// Where the counts come from.
@@ -108,6 +119,9 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
             .into_iter()
             .map(|(name, count)| ExcludedName { name, count })
             .collect(),
+        domains: None,
+        orgs: None,
+        clients: None,
     }
 }
 
@@ -226,6 +240,7 @@ pub(crate) mod tests {
                 ("not_a_query".into(), 0),
                 ("bad_name".into(), 2),
             ],
+            clients: None,
         };
         let meta = Meta {
             host: "gw1.example.net".into(),
@@ -391,6 +406,7 @@ pub(crate) mod tests {
             names: vec![],
             qtypes: vec![],
             uncounted: vec![("not_dns".into(), 0)],
+            clients: None,
         };
         let meta = Meta {
             host: "h".into(),
@@ -420,6 +436,7 @@ pub(crate) mod tests {
             names: vec![(wire(&[b"a"]), 3)],
             qtypes: vec![],
             uncounted: vec![],
+            clients: None,
         };
         let meta = Meta {
             host: "h".into(),
@@ -447,6 +464,7 @@ pub(crate) mod tests {
             names: vec![(wire(&[b"a"]), 3), (wire(&[b"a"]), 4)],
             qtypes: vec![(1, 2), (1, 5)],
             uncounted: vec![("x".into(), 1), ("y".into(), 1), ("x".into(), 1)],
+            clients: None,
         };
         let meta = Meta {
             host: "h".into(),
@@ -488,6 +506,7 @@ pub(crate) mod tests {
             ],
             qtypes: vec![],
             uncounted: vec![],
+            clients: None,
         };
         let meta = Meta {
             host: "h".into(),

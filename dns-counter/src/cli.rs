@@ -38,6 +38,13 @@ mod order {
     pub const COUNT: usize = 7;
     pub const XDP_MODE: usize = 8;
     pub const MAX_NAMES: usize = 9;
+    pub const DOMAIN_DEPTH: usize = 10;
+    pub const ORG_FILE: usize = 11;
+    pub const CLIENTS: usize = 12;
+    pub const CLIENT_PREFIX: usize = 13;
+    pub const ANONYMIZE: usize = 14;
+    pub const FORMAT: usize = 15;
+    pub const KEEP: usize = 16;
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +119,105 @@ pub struct CountArgs {
     /// the reason name_table_full. Each name costs kernel memory (see README).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NAMES, display_order = order::MAX_NAMES)]
     pub max_names: u32,
+
+    /// Group names into domains by their last N labels (as dnstop's levels do) instead of by
+    /// registered domain under the Public Suffix List.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=127),
+          display_order = order::DOMAIN_DEPTH)]
+    pub domain_depth: Option<u8>,
+
+    /// File mapping domain suffixes to organisations, one `suffix organisation` pair a line,
+    /// '#' comments (see examples/orgs.txt); the report then lists organisations by queries.
+    #[arg(long, value_name = "FILE", display_order = order::ORG_FILE)]
+    pub org_file: Option<PathBuf>,
+
+    /// Also count queries per client prefix, in the kernel, and list the top prefixes.
+    #[arg(long, display_order = order::CLIENTS)]
+    pub clients: bool,
+
+    /// Client prefix lengths for IPv4 and IPv6, with --clients.
+    #[arg(long, value_name = "V4,V6", default_value = "24,56", value_parser = parse_client_prefix,
+          display_order = order::CLIENT_PREFIX)]
+    pub client_prefix: ClientPrefix,
+
+    /// With --clients: report each prefix as a keyed hash, stable for the run, instead of its
+    /// address.
+    #[arg(long, requires = "clients", display_order = order::ANONYMIZE)]
+    pub anonymize: bool,
+
+    /// Report files to write each interval, comma-separated: json, csv, txt, prom (a
+    /// node_exporter textfile).
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',', default_value = "json,txt",
+          display_order = order::FORMAT)]
+    pub format: Vec<Format>,
+
+    /// Keep only the newest N reports in --out-dir, deleting older report files.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), display_order = order::KEEP)]
+    pub keep: Option<u64>,
+}
+
+/// Prefix lengths that group clients: an IPv4 /v4 and an IPv6 /v6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientPrefix {
+    pub v4: u8,
+    pub v6: u8,
+}
+
+fn parse_client_prefix(text: &str) -> Result<ClientPrefix, String> {
+    let (v4, v6) = text.split_once(',').ok_or("give both lengths, IPv4 then IPv6, e.g. 24,56")?;
+    let length = |part: &str, max: u8, family: &str| {
+        part.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|len| (1..=max).contains(len))
+            .ok_or(format!("{family} prefix length {part:?} must be 1 to {max}"))
+    };
+    Ok(ClientPrefix { v4: length(v4, 32, "IPv4")?, v6: length(v6, 128, "IPv6")? })
+}
+
+/// A report file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+    Txt,
+    Prom,
+}
+
+impl Format {
+    /// The file extension, also the `latest.<ext>` name.
+    pub const fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Txt => "txt",
+            Format::Prom => "prom",
+        }
+    }
+}
+
+/// `dns-counter report`: re-render a saved report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report written by `run`, `replay` or `merge` (JSON).
+    #[arg(value_name = "FILE.json")]
+    pub file: PathBuf,
+
+    /// Format to print on stdout.
+    #[arg(long, value_enum, default_value = "txt")]
+    pub format: Format,
+}
+
+/// `dns-counter merge`: sum reports of several hosts or intervals into one.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports to merge (JSON).
+    #[arg(value_name = "FILE.json", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+
+    /// Write the merged report here (JSON) instead of printing it on stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,7 +10,7 @@ use std::{
 use thiserror::Error;
 
 use crate::{
-    cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg},
+    cli::{ClientPrefix, Format, CountArgs, ReplayArgs, RunArgs, XdpModeArg},
     exclude::{ExcludeError, Exclusions},
 };
 
@@ -35,6 +35,16 @@ pub struct Counting {
     pub out_dir: PathBuf,
     pub exclusions: Exclusions,
     pub max_names: u32,
+    /// `None`: group names by registered domain (Public Suffix List); `Some(n)`: by last n labels.
+    pub domain_depth: Option<u8>,
+    /// --org-file, not yet read.
+    pub org_file: Option<PathBuf>,
+    /// Client prefix lengths when --clients is given.
+    pub clients: Option<ClientPrefix>,
+    pub anonymize: bool,
+    /// Sorted, without repeats.
+    pub formats: Vec<Format>,
+    pub keep: Option<u64>,
 }
 
 /// `dns-counter replay`.
@@ -108,7 +118,22 @@ impl Counting {
         let mut ports = args.ports;
         ports.sort_unstable();
         ports.dedup();
-        Ok(Self { ports, top: args.top, out_dir: args.out_dir, exclusions, max_names: args.max_names })
+        let mut formats = args.format;
+        formats.sort_unstable();
+        formats.dedup();
+        Ok(Self {
+            ports,
+            top: args.top,
+            out_dir: args.out_dir,
+            exclusions,
+            max_names: args.max_names,
+            domain_depth: args.domain_depth,
+            org_file: args.org_file,
+            clients: args.clients.then_some(args.client_prefix),
+            anonymize: args.anonymize,
+            formats,
+            keep: args.keep,
+        })
     }
 }
 

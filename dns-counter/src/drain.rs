@@ -153,6 +153,7 @@ impl Drainer {
                 .map(|qtype| (qtype as u16, qtypes[qtype as usize]))
                 .collect(),
             uncounted,
+            clients: None,
         })
     }
 }

@@ -111,6 +111,7 @@ mod tests {
             names: vec![(b"\x01a\x00".to_vec(), second)],
             qtypes: vec![(1, second)],
             uncounted: vec![],
+            clients: None,
         };
         let meta = Meta { host: "h".into(), interfaces: vec!["eth0".into()] };
         build(&interval, &meta, &ReportOptions { top: 0, exclusions: &Exclusions::default() })

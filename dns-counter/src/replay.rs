@@ -718,6 +718,7 @@ mod tests {
             names: vec![(b"\x01a\x00".to_vec(), 4)],
             qtypes: vec![(1, 4)],
             uncounted: vec![("truncated_frame".into(), 1), ("not_ip".into(), 5)],
+            clients: None,
         };
         add_short_frames(&mut interval, 0);
         assert_eq!(interval.packets, 10);

@@ -33,6 +33,106 @@ pub struct Report {
     pub qtypes: Vec<QtypeCount>,
     /// Excluded names that were seen, most first, ties by name.
     pub excluded: Vec<ExcludedName>,
+    /// Queries per registered domain (Public Suffix List), or per last N labels with
+    /// --domain-depth. Always written; `None` only when reading a report from before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<Domains>,
+    /// Queries per organisation, with --org-file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orgs: Option<Orgs>,
+    /// Queries per client prefix, with --clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Clients>,
+}
+
+/// Counted queries grouped by domain. Invariants: `sum(top.count) + rest.count = totals.counted`
+/// and `sum(top.names) + rest.names = totals.distinct_names`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Domains {
+    /// `"psl"` (registered domain under the Public Suffix List) or `"labels:N"` (--domain-depth N).
+    pub grouping: String,
+    pub top: Vec<DomainEntry>,
+    pub rest: DomainRest,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct DomainEntry {
+    pub rank: u64,
+    pub domain: String,
+    pub count: u64,
+    /// Distinct names counted under the domain.
+    pub names: u64,
+    pub share: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainRest {
+    pub domains: u64,
+    pub count: u64,
+    pub names: u64,
+}
+
+/// Counted queries grouped by organisation (--org-file). Invariants:
+/// `sum(top.count) + rest.count + unassigned.count = totals.counted`, and the same for names
+/// with `totals.distinct_names`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Orgs {
+    pub top: Vec<OrgEntry>,
+    pub rest: OrgRest,
+    /// Queries for names under no suffix of the file.
+    pub unassigned: Unassigned,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OrgEntry {
+    pub rank: u64,
+    pub org: String,
+    pub count: u64,
+    pub names: u64,
+    pub share: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgRest {
+    pub orgs: u64,
+    pub count: u64,
+    pub names: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unassigned {
+    pub count: u64,
+    pub names: u64,
+}
+
+/// Queries per client prefix (--clients), counted in the kernel for every query it counted by
+/// name, excluded names included. Invariant:
+/// `sum(top.count) + rest.count + untracked = totals.counted + totals.excluded`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Clients {
+    pub prefix_v4: u8,
+    pub prefix_v6: u8,
+    /// Prefixes are written as keyed hashes, stable for one run (--anonymize).
+    pub anonymized: bool,
+    pub top: Vec<ClientEntry>,
+    pub rest: ClientRest,
+    /// Queries whose client could not be recorded (the kernel's client table was full).
+    pub untracked: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ClientEntry {
+    pub rank: u64,
+    /// `192.0.2.0/24`, `2001:db8:0:100::/56`, or with --anonymize a hash like `anon-3f9a…`.
+    pub client: String,
+    pub count: u64,
+    pub share: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientRest {
+    pub prefixes: u64,
+    pub count: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -405,6 +505,9 @@ mod tests {
                 name: "corp.example".into(),
                 count: 2,
             }],
+            domains: None,
+            orgs: None,
+            clients: None,
         }
     }
 
