@@ -1,6 +1,8 @@
 //! Generated DNS query frames for tests (feature `testing`): valid queries over every
 //! encapsulation the walk follows, and mutations and truncations of them.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use hickory_proto::{
     op::{Message, MessageType, OpCode, Query},
     rr::{Name, RecordType},
@@ -41,6 +43,20 @@ pub const ENCAPSULATIONS: [Encapsulation; 9] = [
     Encapsulation::Tcp6,
 ];
 
+impl Encapsulation {
+    /// Whether it carries the query over IPv6.
+    pub const fn is_ipv6(self) -> bool {
+        matches!(self, Encapsulation::Ipv6 | Encapsulation::Ipv6Extensions | Encapsulation::Tcp6)
+    }
+}
+
+/// The source addresses of frames built by [`frame`] (the lab's client addresses).
+pub const SOURCE_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 53, 2);
+pub const SOURCE_V6: Ipv6Addr = Ipv6Addr::new(0xfd53, 0, 0, 0, 0, 0, 0, 2);
+/// Their destination: the lab's resolver.
+const DESTINATION_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 53, 1);
+const DESTINATION_V6: Ipv6Addr = Ipv6Addr::new(0xfd53, 0, 0, 0, 0, 0, 0, 1);
+
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
@@ -63,9 +79,20 @@ fn segment(tcp: bool, first_fragment: bool, dns: &[u8]) -> (Vec<u8>, usize) {
     (seg, offset)
 }
 
-/// An Ethernet frame carrying `dns` to port 53; returns it and the DNS message's offset.
+/// An Ethernet frame carrying `dns` to port 53 from [`SOURCE_V4`] or [`SOURCE_V6`]; returns it
+/// and the DNS message's offset.
 pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
+    let source = if encapsulation.is_ipv6() { IpAddr::V6(SOURCE_V6) } else { IpAddr::V4(SOURCE_V4) };
+    frame_from(encapsulation, dns, source)
+}
+
+/// Like [`frame`], from `source`.
+///
+/// # Panics
+/// If `source` is not of the encapsulation's IP version.
+pub fn frame_from(encapsulation: Encapsulation, dns: &[u8], source: IpAddr) -> (Vec<u8>, usize) {
     use Encapsulation::*;
+    assert_eq!(source.is_ipv6(), encapsulation.is_ipv6(), "{source} cannot be the source of an {encapsulation:?} frame");
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
     let tags: &[u16] = match encapsulation {
         Vlan => &[0x8100],
@@ -95,8 +122,9 @@ pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
             f.extend_from_slice(&[0x60, 0, 0, 0]);
             f.extend_from_slice(&((extensions.len() + seg.len()) as u16).to_be_bytes());
             f.extend_from_slice(&[if extensions.is_empty() { protocol } else { 0 }, 64]);
-            f.extend_from_slice(&[0xfd, 0x53, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-            f.extend_from_slice(&[0xfd, 0x53, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            let IpAddr::V6(source) = source else { unreachable!("checked above") };
+            f.extend_from_slice(&source.octets());
+            f.extend_from_slice(&DESTINATION_V6.octets());
             f.extend_from_slice(extensions);
         }
         _ => {
@@ -110,7 +138,9 @@ pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
             f.extend_from_slice(&[0x40 | (header_len / 4) as u8, 0]);
             f.extend_from_slice(&((header_len + seg.len()) as u16).to_be_bytes());
             f.extend_from_slice(&[0, 1, more_fragments, 0, 64, protocol, 0, 0]);
-            f.extend_from_slice(&[169, 254, 53, 2, 169, 254, 53, 1]);
+            let IpAddr::V4(source) = source else { unreachable!("checked above") };
+            f.extend_from_slice(&source.octets());
+            f.extend_from_slice(&DESTINATION_V4.octets());
             f.extend_from_slice(options);
         }
     }
@@ -157,10 +187,17 @@ pub fn random_query(rng: &mut StdRng) -> Vec<u8> {
 
 /// An IPv4 UDP frame with one query for `name` (dotted, ASCII) of type `qtype`.
 pub fn query_frame(name: &str, qtype: u16) -> Vec<u8> {
+    query_frame_from(name, qtype, IpAddr::V4(SOURCE_V4))
+}
+
+/// A UDP frame with one query for `name` of type `qtype` from `source`, over IPv4 or IPv6 as
+/// `source` is.
+pub fn query_frame_from(name: &str, qtype: u16, source: IpAddr) -> Vec<u8> {
     let mut message = Message::new(0x5353, MessageType::Query, OpCode::Query);
     let name = Name::from_ascii(name).expect("a valid test name");
     message.add_query(Query::query(name, RecordType::from(qtype)));
-    frame(Encapsulation::Ipv4, &message.to_vec().expect("encode query")).0
+    let encapsulation = if source.is_ipv6() { Encapsulation::Ipv6 } else { Encapsulation::Ipv4 };
+    frame_from(encapsulation, &message.to_vec().expect("encode query"), source).0
 }
 
 /// Damages a frame in its DNS payload (from `payload`): a few random bytes or compression

@@ -1,6 +1,9 @@
 //! The packet walk: Ethernet → VLAN tags → IPv4/IPv6 → UDP or TCP → DNS header → question.
 //! Generic over `Packet`, so the XDP program (bounds checked against `data_end`) and the host
 //! (a byte slice) run the same code. Every loop is bounded by a named constant.
+//!
+//! The walk notes where the IP header's source address lies ([`Question::source`]) and reads it
+//! only when asked ([`read_source`]): counting names alone never pays for those loads.
 
 use crate::{
     Reason,
@@ -25,6 +28,9 @@ const IPV6_ROUTING: u8 = 43;
 const IPV6_FRAGMENT: u8 = 44;
 const IPV6_DEST_OPTIONS: u8 = 60;
 const IPV6_HEADER_LEN: usize = 40;
+/// Offsets of the source address in the IPv4 and IPv6 headers.
+const IPV4_SOURCE: usize = 12;
+const IPV6_SOURCE: usize = 8;
 const UDP_HEADER_LEN: usize = 8;
 const TCP_MIN_HEADER_LEN: usize = 20;
 /// DNS over TCP prefixes each message with its length (RFC 1035 4.2.2).
@@ -97,6 +103,38 @@ fn pair<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<[u8; 2], Reason> {
     p.load::<2>(offset).ok_or(Reason::TruncatedFrame)
 }
 
+/// The IP version of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+impl IpVersion {
+    /// Bytes in an address.
+    pub const fn address_len(self) -> usize {
+        match self {
+            IpVersion::V4 => 4,
+            IpVersion::V6 => 16,
+        }
+    }
+}
+
+/// Where a packet's source address lies: its IP version and offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceAt {
+    pub version: IpVersion,
+    pub offset: usize,
+}
+
+/// A source address as the IP header gives it: 16 bytes in network order, of which an IPv4
+/// address fills the first 4 (the rest are zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub version: IpVersion,
+    pub addr: [u8; 16],
+}
+
 /// Where the network header leaves off.
 struct Network {
     /// Offset of the transport header.
@@ -104,6 +142,7 @@ struct Network {
     protocol: u8,
     /// End of the IP packet by its own length fields (Ethernet may pad beyond it).
     end: usize,
+    source: SourceAt,
 }
 
 #[inline(always)]
@@ -137,7 +176,8 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
         return Err(Reason::IpFragment);
     }
     let [protocol, _] = pair(p, l3 + 9)?;
-    Ok(Network { transport: l3 + header_len, protocol, end: l3 + total_len })
+    let source = SourceAt { version: IpVersion::V4, offset: l3 + IPV4_SOURCE };
+    Ok(Network { transport: l3 + header_len, protocol, end: l3 + total_len, source })
 }
 
 #[inline(always)]
@@ -151,6 +191,7 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
         payload_len => l3 + IPV6_HEADER_LEN + payload_len,
     };
     let [mut next, _hop_limit] = pair(p, l3 + 6)?;
+    let source = SourceAt { version: IpVersion::V6, offset: l3 + IPV6_SOURCE };
     let mut offset = l3 + IPV6_HEADER_LEN;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         match next {
@@ -166,14 +207,14 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
                 next = pair(p, offset)?[0];
                 offset += 8;
             }
-            _ => return Ok(Network { transport: offset, protocol: next, end }),
+            _ => return Ok(Network { transport: offset, protocol: next, end, source }),
         }
     }
     match next {
         IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS | IPV6_FRAGMENT => {
             Err(Reason::TooManyExtensionHeaders)
         }
-        _ => Ok(Network { transport: offset, protocol: next, end }),
+        _ => Ok(Network { transport: offset, protocol: next, end, source }),
     }
 }
 
@@ -216,11 +257,13 @@ fn transport<P: Packet + ?Sized>(
     }
 }
 
-/// Where a query's question lies: the QNAME's offset and the end of the DNS message.
+/// Where a query's question lies: the QNAME's offset and the end of the DNS message; and where
+/// its source address lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Question {
     pub qname: usize,
     pub end: usize,
+    pub source: SourceAt,
 }
 
 /// Walks `p` to the question of a DNS query to a counted port (`counted_port` says which UDP and
@@ -245,7 +288,25 @@ pub fn locate_question<P: Packet + ?Sized>(
     if be16(p, dns + 4)? != 1 {
         return Err(Reason::QdcountNotOne);
     }
-    Ok(Question { qname: dns + DNS_HEADER_LEN, end })
+    Ok(Question { qname: dns + DNS_HEADER_LEN, end, source: net.source })
+}
+
+/// Reads the source address at `at` (a [`Question::source`]), in two-byte loads like the rest of
+/// the walk. After [`locate_question`] found the question it cannot fail: the address lies
+/// before the transport header, which the walk has read.
+#[inline(always)]
+pub fn read_source<P: Packet + ?Sized>(p: &P, at: SourceAt) -> Result<Source, Reason> {
+    let mut addr = [0u8; 16];
+    let pairs = at.version.address_len() / 2;
+    for i in 0..8 {
+        if i >= pairs {
+            break;
+        }
+        let [high, low] = pair(p, at.offset + 2 * i)?;
+        addr[2 * i] = high;
+        addr[2 * i + 1] = low;
+    }
+    Ok(Source { version: at.version, addr })
 }
 
 /// Reads the question's name into `words`, folded to lower case, with its keyed hash and QTYPE.
@@ -256,7 +317,7 @@ pub fn read_question<P: Packet + ?Sized>(
     key: [u64; 2],
     words: &mut [u64; NAME_WORDS],
 ) -> Result<Query, Reason> {
-    let Question { qname, end } = question;
+    let Question { qname, end, .. } = question;
     let available = p.copy_name(qname, end - qname, words);
     let name_len = p.opaque(wire_len(words, available)?) & 0xff;
     // QTYPE and QCLASS must both be there.

@@ -8,10 +8,11 @@ use aya_ebpf::{
 use dns_counter_common::{
     Reason,
     maps::{
-        Config, DEFAULT_MAX_NAMES, NAME_BUF_LEN, NAME_WORDS, NAMES_RING_BYTES, NameRecord,
-        PORT_WORDS, QTYPE_SLOTS, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
+        ClientKey, Config, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES, NAME_BUF_LEN, NAME_WORDS,
+        NAMES_RING_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
+        STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
     },
-    walk::{Packet, Query, locate_question, read_question},
+    walk::{Packet, Query, SourceAt, locate_question, read_question, read_source},
 };
 
 /// Packet offsets beyond this are not read; keeps every offset provably bounded for the verifier.
@@ -24,6 +25,10 @@ static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 static COUNTS_0: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(DEFAULT_MAX_NAMES, 0);
 #[map]
 static COUNTS_1: PerCpuHashMap<u64, u64> = PerCpuHashMap::with_max_entries(DEFAULT_MAX_NAMES, 0);
+#[map]
+static CLIENTS_0: PerCpuHashMap<ClientKey, u64> = PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
+#[map]
+static CLIENTS_1: PerCpuHashMap<ClientKey, u64> = PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * STATS_PER_SET, 0);
 #[map]
@@ -131,13 +136,57 @@ fn count_packet(ctx: &XdpContext) {
     let set = config.active_set & 1;
     bump_stat(set, STAT_PACKETS);
     match count_query(ctx, set, config.hash_key) {
-        Ok(()) => bump_stat(set, STAT_COUNTED),
+        Ok(source) => {
+            bump_stat(set, STAT_COUNTED);
+            // Without --clients, this check is all that clients cost.
+            if config.count_clients != 0 {
+                count_client(ctx, set, config, source);
+            }
+        }
         Err(reason) => bump_stat(set, STAT_REASONS + reason.index()),
     }
 }
 
+/// Counts the query just counted by name, in `set`, under its client's prefix. Every query
+/// counted by name is counted here or under `STAT_CLIENTS_UNTRACKED`, so the clients always sum
+/// to the names. A function of its own: the second map's lookup and insert stay out of the
+/// name path's code.
+#[inline(never)]
+fn count_client(ctx: &XdpContext, set: u32, config: &Config, at: SourceAt) {
+    let Ok(source) = read_source(&XdpPacket(ctx), at) else {
+        return bump_stat(set, STAT_CLIENTS_UNTRACKED);
+    };
+    let key = config.client_key(&source);
+    // One lookup call per map, as for names.
+    let count = if set == 0 { CLIENTS_0.get_ptr_mut(&key) } else { CLIENTS_1.get_ptr_mut(&key) };
+    if let Some(count) = count {
+        // SAFETY: this CPU's value of a per-CPU map.
+        unsafe { *count += 1 };
+        return;
+    }
+    let clients = if set == 0 { &CLIENTS_0 } else { &CLIENTS_1 };
+    let counted = match clients.insert(&key, &1, BPF_NOEXIST as u64) {
+        Ok(()) => true,
+        // Another CPU inserted it first: count on top of its entry.
+        Err(err) if err == -EEXIST => match clients.get_ptr_mut(&key) {
+            Some(count) => {
+                // SAFETY: this CPU's value of a per-CPU map.
+                unsafe { *count += 1 };
+                true
+            }
+            None => false,
+        },
+        // The map is full (E2BIG).
+        Err(_) => false,
+    };
+    if !counted {
+        bump_stat(set, STAT_CLIENTS_UNTRACKED);
+    }
+}
+
+/// Counts the query by name; returns where its source address lies.
 #[inline(always)]
-fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<(), Reason> {
+fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<SourceAt, Reason> {
     let packet = XdpPacket(ctx);
     let question = locate_question(&packet, counted_port)?;
     // Index 0 of a one-entry array always exists; were it missing, there is no room for the name.
@@ -159,7 +208,7 @@ fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<(), Reason> 
         // SAFETY: per-CPU slot.
         unsafe { *count += 1 };
     }
-    Ok(())
+    Ok(question.source)
 }
 
 /// First sight of a name in this set: hand the name to the daemon, then start its count. Only a

@@ -5,8 +5,11 @@ use std::time::SystemTime;
 
 use hickory_proto::rr::RecordType;
 
+use crate::clients::{self, ClientOptions};
+use crate::domains::{self, Grouping};
 use crate::exclude::Exclusions;
 use crate::names;
+use crate::orgs::{self, OrgMap};
 use crate::report::{self, ExcludedName, QtypeCount, Report, Rest, TopEntry, Totals, Uncounted};
 
 /// What the kernel counted in one interval.
@@ -44,9 +47,28 @@ pub struct Meta {
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReportOptions<'a> {
-    /// How many names to list; 0 lists every name.
+    /// How many names to list; 0 lists every name. Domains and organisations are cut alike.
     pub top: usize,
     pub exclusions: &'a Exclusions,
+    /// How names are grouped into the `domains` section.
+    pub grouping: Grouping,
+    /// With --org-file: the `orgs` section.
+    pub orgs: Option<&'a OrgMap>,
+    /// With --clients: how the `clients` section writes prefixes (cut at `top` too).
+    pub clients: Option<ClientOptions>,
+}
+
+impl<'a> ReportOptions<'a> {
+    /// Domains by registered domain (Public Suffix List), no organisations.
+    pub fn new(top: usize, exclusions: &'a Exclusions) -> Self {
+        Self {
+            top,
+            exclusions,
+            grouping: Grouping::Psl,
+            orgs: None,
+            clients: None,
+        }
+    }
 }
 
 /// Builds the report. `totals.queries` is the kernel's packet count as given, so
@@ -85,6 +107,12 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         uncounted: uncounted(&interval.uncounted),
     };
 
+    // Grouped from every counted name, before the top list is cut; excluded names are in neither.
+    let domains = domains::domains(&counted, options.grouping, options.top, queries);
+    let orgs = options
+        .orgs
+        .map(|map| orgs::orgs(&counted, map, options.top, queries));
+
     let listed = match options.top {
         0 => counted.len(),
         top => top.min(counted.len()),
@@ -119,9 +147,12 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
             .into_iter()
             .map(|(name, count)| ExcludedName { name, count })
             .collect(),
-        domains: None,
-        orgs: None,
-        clients: None,
+        domains: Some(domains),
+        orgs,
+        clients: options
+            .clients
+            .zip(interval.clients.as_ref())
+            .map(|(how, counts)| clients::section(counts, &how, options.top, queries)),
     }
 }
 
@@ -258,14 +289,27 @@ pub(crate) mod tests {
         (interval, meta, exclusions)
     }
 
+    /// The organisations behind the golden files. `b.example` must not take `a\.b.example`, whose
+    /// first label holds a dot; `example.net`'s only name is excluded.
+    pub(crate) fn fixture_orgs() -> OrgMap {
+        let text = "# suffix  organisation\n\
+                    example.com      Example Com Inc\n\
+                    b.example        B Org\n\
+                    mail-1.example   Mail One   # its _dmarc name\n\
+                    example.net      Example Net\n";
+        OrgMap::parse(text.as_bytes(), std::path::Path::new("fixture-orgs.txt"))
+            .expect("valid organisations")
+    }
+
     pub(crate) fn fixture_report(top: usize) -> Report {
         let (interval, meta, exclusions) = fixture();
+        let orgs = fixture_orgs();
         build_report(
             &interval,
             &meta,
             &ReportOptions {
-                top,
-                exclusions: &exclusions,
+                orgs: Some(&orgs),
+                ..ReportOptions::new(top, &exclusions)
             },
         )
     }
@@ -338,6 +382,140 @@ pub(crate) mod tests {
                 .top
                 .iter()
                 .all(|e| e.name != "never-excluded.example")
+        );
+    }
+
+    #[test]
+    fn domains_and_orgs_group_every_counted_name_and_no_excluded_one() {
+        let report = fixture_report(0);
+        let domains = report.domains.as_ref().expect("always written");
+        assert_eq!(domains.grouping, "psl");
+        let listed: Vec<(&str, u64, u64)> = domains
+            .top
+            .iter()
+            .map(|d| (d.domain.as_str(), d.count, d.names))
+            .collect();
+        // Each `X.example` name is a domain of its own (`example` is no public suffix, so the
+        // list's default rule makes it one); `_dmarc.mail-1.example` is under `mail-1.example`.
+        assert_eq!(listed[0], ("example.com", 500, 1));
+        assert!(listed.contains(&(r"a\.b.example", 120, 1)));
+        assert!(listed.contains(&("mail-1.example", 12, 1)));
+        assert!(listed.contains(&(".", 7, 1)));
+        // Excluded: corp.example and health.example.net.
+        assert!(
+            listed
+                .iter()
+                .all(|(d, ..)| *d != "corp.example" && *d != "example.net")
+        );
+        assert_eq!(domains.rest, report::DomainRest::default());
+
+        let orgs = report.orgs.as_ref().expect("with an org map");
+        let listed: Vec<(&str, u64, u64)> = orgs
+            .top
+            .iter()
+            .map(|o| (o.org.as_str(), o.count, o.names))
+            .collect();
+        assert_eq!(listed, [("Example Com Inc", 500, 1), ("Mail One", 12, 1)]);
+        assert_eq!(
+            orgs.unassigned,
+            report::Unassigned {
+                count: 1_089 - 512,
+                names: 9
+            }
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+
+        let cut = fixture_report(1);
+        let orgs = cut.orgs.as_ref().expect("with an org map");
+        assert_eq!(orgs.top.len(), 1);
+        assert_eq!(
+            orgs.rest,
+            report::OrgRest {
+                orgs: 1,
+                count: 12,
+                names: 1
+            }
+        );
+        let domains = cut.domains.as_ref().expect("always written");
+        assert_eq!((domains.top.len(), domains.rest.domains), (1, 10));
+        assert_eq!(cut.check_invariants(), Ok(()));
+        // Without an org file there is no orgs section.
+        let (interval, meta, exclusions) = fixture();
+        let plain = build_report(&interval, &meta, &ReportOptions::new(0, &exclusions));
+        assert!(plain.orgs.is_none() && plain.domains.is_some());
+    }
+
+    #[test]
+    fn wildcard_exclusions_keep_names_out_of_top_domains_and_orgs() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            packets: 100,
+            names: vec![
+                (wire(&[b"www", b"example", b"com"]), 40),
+                (wire(&[b"example", b"com"]), 10),
+                (wire(&[b"a", b"cdn", b"example", b"com"]), 20),
+                (wire(&[b"b", b"cdn", b"example", b"com"]), 15),
+                (wire(&[b"cdn", b"example", b"com"]), 5),
+                (wire(&[b"x", b"other", b"net"]), 10),
+            ],
+            qtypes: vec![],
+            uncounted: vec![],
+            clients: None,
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let exclusions = Exclusions::new(&["*.CDN.example.com".into()], &[]).expect("valid");
+        let orgs =
+            OrgMap::parse(b"example.com Example\n", std::path::Path::new("o.txt")).expect("valid");
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions {
+                orgs: Some(&orgs),
+                grouping: Grouping::Labels(3),
+                ..ReportOptions::new(0, &exclusions)
+            },
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        let excluded: Vec<(&str, u64)> = report
+            .excluded
+            .iter()
+            .map(|e| (e.name.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            excluded,
+            [("a.cdn.example.com", 20), ("b.cdn.example.com", 15)]
+        );
+        // The wildcard's own domain is not under it.
+        assert!(report.top.iter().any(|e| e.name == "cdn.example.com"));
+        let domains = report.domains.expect("always written");
+        assert_eq!(domains.grouping, "labels:3");
+        let listed: Vec<(&str, u64, u64)> = domains
+            .top
+            .iter()
+            .map(|d| (d.domain.as_str(), d.count, d.names))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("www.example.com", 40),
+                ("example.com", 10),
+                ("x.other.net", 10),
+                ("cdn.example.com", 5)
+            ]
+            .map(|(domain, count)| (domain, count, 1))
+        );
+        let orgs = report.orgs.expect("with an org map");
+        assert_eq!((orgs.top[0].count, orgs.top[0].names), (55, 3));
+        assert_eq!(
+            orgs.unassigned,
+            report::Unassigned {
+                count: 10,
+                names: 1
+            }
         );
     }
 
@@ -415,10 +593,7 @@ pub(crate) mod tests {
         let report = build_report(
             &interval,
             &meta,
-            &ReportOptions {
-                top: 10,
-                exclusions: &Exclusions::default(),
-            },
+            &ReportOptions::new(10, &Exclusions::default()),
         );
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!(
@@ -445,10 +620,7 @@ pub(crate) mod tests {
         let report = build_report(
             &interval,
             &meta,
-            &ReportOptions {
-                top: 0,
-                exclusions: &Exclusions::default(),
-            },
+            &ReportOptions::new(0, &Exclusions::default()),
         );
         assert_eq!(report.top[0].share, 0.0);
         // The kernel's total disagrees with its names, and the check says so.
@@ -473,10 +645,7 @@ pub(crate) mod tests {
         let report = build_report(
             &interval,
             &meta,
-            &ReportOptions {
-                top: 0,
-                exclusions: &Exclusions::default(),
-            },
+            &ReportOptions::new(0, &Exclusions::default()),
         );
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!((report.top.len(), report.top[0].count), (1, 7));
@@ -513,14 +682,7 @@ pub(crate) mod tests {
             interfaces: vec![],
         };
         let exclusions = Exclusions::new(&["EX.".into()], &[]).expect("valid");
-        let report = build_report(
-            &interval,
-            &meta,
-            &ReportOptions {
-                top: 0,
-                exclusions: &exclusions,
-            },
-        );
+        let report = build_report(&interval, &meta, &ReportOptions::new(0, &exclusions));
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!(
             (report.top[0].name.as_str(), report.top[0].count),

@@ -22,6 +22,16 @@ pub enum Command {
     /// program, without attaching it anywhere, and write the reports a live run would have
     /// written.
     Replay(ReplayArgs),
+    /// Print a saved report on stdout as a table, CSV, a Prometheus textfile or JSON.
+    ///
+    /// The report is a JSON file as run, replay or merge write it. Needs no privileges.
+    Report(ReportArgs),
+    /// Merge reports of several hosts or intervals into one (JSON).
+    ///
+    /// Counts are summed; start is the earliest start, end the latest end, seconds the span between
+    /// them. Where an input's list was cut (its rest is not empty), the merged report's "merge"
+    /// section says which counts are lower bounds and by how much at most. Needs no privileges.
+    Merge(MergeArgs),
 }
 
 /// Where each flag stands in `--help`: `run` lists its flags in this order, and `replay` lists
@@ -106,12 +116,14 @@ pub struct CountArgs {
     #[arg(long, value_name = "DIR", default_value = "reports", display_order = order::OUT_DIR)]
     pub out_dir: PathBuf,
 
-    /// Name whose queries are counted apart and kept out of the top list (repeatable),
-    /// e.g. a name hard-coded in customer equipment.
+    /// Name whose queries are counted apart and kept out of the top list, domains and
+    /// organisations (repeatable), e.g. a name hard-coded in customer equipment. `*.example.com`
+    /// excludes every name under example.com, not example.com itself.
     #[arg(long, value_name = "NAME", display_order = order::EXCLUDE)]
     pub exclude: Vec<String>,
 
-    /// File of names to exclude: one a line, '#' starts a comment (repeatable).
+    /// File of names (and `*.domain` wildcards) to exclude: one a line, '#' starts a comment
+    /// (repeatable).
     #[arg(long, value_name = "FILE", display_order = order::EXCLUDE_FILE)]
     pub exclude_file: Vec<PathBuf>,
 
@@ -151,7 +163,8 @@ pub struct CountArgs {
           display_order = order::FORMAT)]
     pub format: Vec<Format>,
 
-    /// Keep only the newest N reports in --out-dir, deleting older report files.
+    /// Keep only the newest N reports in --out-dir, deleting the files (every format) of older
+    /// ones; latest.* and files not named as reports are never deleted.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), display_order = order::KEEP)]
     pub keep: Option<u64>,
 }

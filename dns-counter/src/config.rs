@@ -10,8 +10,12 @@ use std::{
 use thiserror::Error;
 
 use crate::{
+    aggregate::ReportOptions,
     cli::{ClientPrefix, Format, CountArgs, ReplayArgs, RunArgs, XdpModeArg},
+    clients::{Anonymizer, ClientOptions},
+    domains::Grouping,
     exclude::{ExcludeError, Exclusions},
+    orgs::{OrgFileError, OrgMap},
 };
 
 /// Shorter intervals would spend more time draining than counting.
@@ -37,11 +41,13 @@ pub struct Counting {
     pub max_names: u32,
     /// `None`: group names by registered domain (Public Suffix List); `Some(n)`: by last n labels.
     pub domain_depth: Option<u8>,
-    /// --org-file, not yet read.
-    pub org_file: Option<PathBuf>,
+    /// --org-file, read and checked.
+    pub orgs: Option<OrgMap>,
     /// Client prefix lengths when --clients is given.
     pub clients: Option<ClientPrefix>,
     pub anonymize: bool,
+    /// The run's --anonymize key, drawn once so that every report of the run names a prefix alike.
+    pub anonymizer: Anonymizer,
     /// Sorted, without repeats.
     pub formats: Vec<Format>,
     pub keep: Option<u64>,
@@ -72,6 +78,8 @@ pub enum ConfigError {
     ZeroMaxNames,
     #[error(transparent)]
     Exclude(#[from] ExcludeError),
+    #[error(transparent)]
+    Orgs(#[from] OrgFileError),
 }
 
 impl Config {
@@ -128,12 +136,28 @@ impl Counting {
             exclusions,
             max_names: args.max_names,
             domain_depth: args.domain_depth,
-            org_file: args.org_file,
+            orgs: args.org_file.as_deref().map(OrgMap::read).transpose()?,
             clients: args.clients.then_some(args.client_prefix),
             anonymize: args.anonymize,
+            anonymizer: Anonymizer::random(),
             formats,
             keep: args.keep,
         })
+    }
+}
+
+impl Counting {
+    /// What every report of the run is built with.
+    pub fn report_options(&self) -> ReportOptions<'_> {
+        ReportOptions {
+            grouping: Grouping::from_depth(self.domain_depth),
+            orgs: self.orgs.as_ref(),
+            clients: self.clients.map(|prefix| ClientOptions {
+                prefix,
+                anonymizer: self.anonymize.then_some(self.anonymizer),
+            }),
+            ..ReportOptions::new(self.top, &self.exclusions)
+        }
     }
 }
 
@@ -247,5 +271,27 @@ mod tests {
         let config = replay(&[]).unwrap();
         assert_eq!((config.file, config.interval), (PathBuf::from("dns.pcap"), None));
         assert_eq!(config.counting.ports, [53]);
+    }
+
+    #[test]
+    fn org_file_is_read_once_and_its_mistakes_name_file_and_line() {
+        let err = replay(&["--org-file", "/nonexistent/orgs.txt"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Orgs(OrgFileError::Read { .. })), "{err}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("orgs.txt");
+        fs::write(&path, "fbcdn.net Meta\nfacebook.com\n").expect("write");
+        let err = replay(&["--org-file", path.to_str().expect("UTF-8 path")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                r#"{}:2: "facebook.com" has no organisation after it: write the suffix, a space and the organisation, e.g. `fbcdn.net Meta`"#,
+                path.display()
+            )
+        );
+        fs::write(&path, "fbcdn.net Meta\n").expect("write");
+        let config = replay(&["--org-file", path.to_str().expect("UTF-8 path")]).unwrap();
+        let orgs = config.counting.orgs.expect("read");
+        assert_eq!(orgs.org_of("scontent.xx.fbcdn.net"), Some("Meta"));
+        assert!(replay(&[]).unwrap().counting.orgs.is_none());
     }
 }

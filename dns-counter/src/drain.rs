@@ -16,13 +16,17 @@ use aya::{
 use dns_counter_common::{
     Reason,
     maps::{
-        CONFIG_MAP, COUNTS_MAPS, Config, NAMES_MAP, NameRecord, QTYPE_SLOTS, QTYPES_MAP,
-        STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP, STATS_PER_SET,
+        CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, ClientKey, Config, NAMES_MAP, NameRecord, QTYPE_SLOTS,
+        QTYPES_MAP, STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP,
+        STATS_PER_SET,
     },
 };
 use thiserror::Error;
 
-use crate::{aggregate::Interval, grace::GracePeriod};
+use crate::{
+    aggregate::{ClientCounts, Interval},
+    grace::GracePeriod,
+};
 
 /// Reported beside the kernel's reasons: counts whose name never reached the daemon. Zero unless
 /// the daemon lost ring buffer records; listed so the report still adds up if it ever did.
@@ -47,6 +51,7 @@ fn map_err(map: &'static str) -> impl Fn(MapError) -> DrainError {
 pub struct Drainer {
     config: Array<MapData, Config>,
     counts: [PerCpuHashMap<MapData, u64, u64>; 2],
+    clients: [PerCpuHashMap<MapData, ClientKey, u64>; 2],
     stats: PerCpuArray<MapData, u64>,
     qtypes: PerCpuArray<MapData, u64>,
     names: RingBuf<MapData>,
@@ -70,10 +75,15 @@ impl Drainer {
             take(ebpf, COUNTS_MAPS[0])?.try_into().map_err(map_err(COUNTS_MAPS[0]))?,
             take(ebpf, COUNTS_MAPS[1])?.try_into().map_err(map_err(COUNTS_MAPS[1]))?,
         ];
+        let clients = [
+            take(ebpf, CLIENTS_MAPS[0])?.try_into().map_err(map_err(CLIENTS_MAPS[0]))?,
+            take(ebpf, CLIENTS_MAPS[1])?.try_into().map_err(map_err(CLIENTS_MAPS[1]))?,
+        ];
         let nr_cpus = aya::util::nr_cpus().map_err(|(_, err)| DrainError::Cpus(err))?;
         Ok(Self {
             config,
             counts,
+            clients,
             stats: take(ebpf, STATS_MAP)?.try_into().map_err(map_err(STATS_MAP))?,
             qtypes: take(ebpf, QTYPES_MAP)?.try_into().map_err(map_err(QTYPES_MAP))?,
             names: take(ebpf, NAMES_MAP)?.try_into().map_err(map_err(NAMES_MAP))?,
@@ -130,6 +140,14 @@ impl Drainer {
         let stats = take_slots(&mut self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
         let qtypes = take_slots(&mut self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
 
+        // Counted only as the program was configured at the start (--clients).
+        let clients = if self.current.count_clients != 0 {
+            let untracked = stats[STAT_CLIENTS_UNTRACKED as usize];
+            Some(take_clients(&mut self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked)?)
+        } else {
+            None
+        };
+
         let named: u64 = names.iter().map(|(_, count)| count).sum();
         if named + unnamed != stats[STAT_COUNTED as usize] {
             eprintln!(
@@ -153,9 +171,30 @@ impl Drainer {
                 .map(|qtype| (qtype as u16, qtypes[qtype as usize]))
                 .collect(),
             uncounted,
-            clients: None,
+            clients,
         })
     }
+}
+
+/// Reads and clears one set's clients map; `untracked` is the set's `STAT_CLIENTS_UNTRACKED`.
+fn take_clients(
+    map: &mut PerCpuHashMap<MapData, ClientKey, u64>,
+    name: &'static str,
+    untracked: u64,
+) -> Result<ClientCounts, DrainError> {
+    let keys: Vec<ClientKey> = map.keys().collect::<Result<_, _>>().map_err(map_err(name))?;
+    let mut prefixes = Vec::with_capacity(keys.len());
+    let mut untracked = untracked;
+    for key in keys {
+        let count: u64 = map.get(&key, 0).map_err(map_err(name))?.iter().sum();
+        map.remove(&key).map_err(map_err(name))?;
+        match key.ip() {
+            Some(prefix) => prefixes.push((prefix, count)),
+            // Only the program writes keys, and only of the two families.
+            None => untracked += count,
+        }
+    }
+    Ok(ClientCounts { prefixes, untracked })
 }
 
 /// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones.

@@ -1,5 +1,10 @@
 //! Names the operator does not want in the top list (their own zones, health checks, ...).
 //!
+//! An exclusion is a name, matched exactly, or a wildcard `*.example.com`, which matches every name
+//! strictly under `example.com` (`www.example.com`, `a.b.example.com`) but, as a DNS wildcard
+//! (RFC 4592) does, not `example.com` itself: exclude that as a name of its own. The `*` must be the
+//! whole first label; a `*` elsewhere is refused, and `\*` is a label that is a literal `*`.
+//!
 //! Names are compared in one canonical form: the bytes a spelling stands for, ASCII folded to lower case,
 //! rendered by [`names::presentation`] as the kernel's names are. So `WWW.Example.com.` matches
 //! `www.example.com`, and `a\046b.test` matches `a\.b.test` (one label holding a dot).
@@ -16,10 +21,13 @@ const MAX_LABEL: usize = 63;
 /// Longest name in wire form, length bytes and the root's zero included (RFC 1035 §2.3.4).
 const MAX_WIRE: usize = 255;
 
-/// A set of names to leave out of the counts, matched exactly (no wildcards, no subdomains).
+/// Names to leave out of the counts: names matched exactly, and domains every name under which is
+/// left out (`*.example.com`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exclusions {
     names: BTreeSet<String>,
+    /// `example.com` for `*.example.com`.
+    under: BTreeSet<String>,
 }
 
 /// Why an exclusion list could not be built.
@@ -63,28 +71,47 @@ pub enum NameError {
     #[error("non-ASCII {ch:?}: write an internationalised name in its xn-- (punycode) form")]
     NonAscii { ch: char },
     #[error(
-        "wildcards are not supported, names match exactly; for a label that is a literal * write \\*"
+        "a * label is a wildcard only as the first label of an exclusion, as in *.example.com; for a label that is a literal * write \\*"
     )]
     Wildcard,
+    #[error(
+        "a wildcard alone would exclude every name: write the domain after it, as in *.example.com"
+    )]
+    WildcardAlone,
+}
+
+/// One exclusion, in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Name(String),
+    /// Every name strictly under this one.
+    Under(String),
 }
 
 impl Exclusions {
-    /// Builds the set from names given directly and from files of one name a line.
+    /// Builds the set from names and wildcards given directly and from files of one a line.
     ///
     /// In files, blank lines and `#` comments (whole-line or trailing; `\#` is a literal `#`) are ignored.
     pub fn new(names: &[String], files: &[PathBuf]) -> Result<Self, ExcludeError> {
-        let mut set = BTreeSet::new();
+        let mut set = Self::default();
         for name in names {
-            let canonical = normalize(name.trim()).map_err(|why| ExcludeError::BadName {
+            let pattern = pattern(name.trim()).map_err(|why| ExcludeError::BadName {
                 name: name.clone(),
                 why,
             })?;
-            set.insert(canonical);
+            set.insert(pattern);
         }
         for path in files {
-            read_file(path, &mut set)?;
+            set.read_file(path)?;
         }
-        Ok(Self { names: set })
+        Ok(set)
+    }
+
+    fn insert(&mut self, pattern: Pattern) {
+        match pattern {
+            Pattern::Name(name) => self.names.insert(name),
+            Pattern::Under(domain) => self.under.insert(domain),
+        };
     }
 
     /// Whether `presentation_name` (as [`names::presentation`] renders it) is excluded. Any spelling that
@@ -99,47 +126,74 @@ impl Exclusions {
     /// parsing it again.
     pub(crate) fn contains_canonical(&self, canonical: &str) -> bool {
         self.names.contains(canonical)
+            || (!self.under.is_empty()
+                && names::suffixes(canonical)
+                    .skip(1)
+                    .any(|parent| self.under.contains(parent)))
     }
 
+    /// Exact names and wildcards.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.names.len() + self.under.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.names.is_empty() && self.under.is_empty()
     }
 
-    /// The names in canonical form, sorted.
+    /// The names excluded exactly, in canonical form, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
     }
+
+    /// The domains every name under which is excluded (`example.com` for `*.example.com`), in
+    /// canonical form, sorted.
+    pub fn under(&self) -> impl Iterator<Item = &str> {
+        self.under.iter().map(String::as_str)
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), ExcludeError> {
+        let bytes = std::fs::read(path).map_err(|source| ExcludeError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            // Lossy so that a stray non-UTF-8 byte is reported with its line, not as an unreadable file.
+            let line = String::from_utf8_lossy(line);
+            let name = strip_comment(&line).trim();
+            if name.is_empty() {
+                continue;
+            }
+            let pattern = pattern(name).map_err(|why| ExcludeError::BadLine {
+                path: path.to_owned(),
+                line: index + 1,
+                name: name.to_owned(),
+                why,
+            })?;
+            self.insert(pattern);
+        }
+        Ok(())
+    }
 }
 
-fn read_file(path: &Path, set: &mut BTreeSet<String>) -> Result<(), ExcludeError> {
-    let bytes = std::fs::read(path).map_err(|source| ExcludeError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        // Lossy so that a stray non-UTF-8 byte is reported with its line, not as an unreadable file.
-        let line = String::from_utf8_lossy(line);
-        let name = strip_comment(&line).trim();
-        if name.is_empty() {
-            continue;
-        }
-        let canonical = normalize(name).map_err(|why| ExcludeError::BadLine {
-            path: path.to_owned(),
-            line: index + 1,
-            name: name.to_owned(),
-            why,
-        })?;
-        set.insert(canonical);
+/// A name, or a wildcard `*.domain`, in canonical form.
+fn pattern(text: &str) -> Result<Pattern, NameError> {
+    let Some(domain) = text.strip_prefix("*.").or((text == "*").then_some("")) else {
+        return normalize(text).map(Pattern::Name);
+    };
+    // `*`, `*.` and `*..` would be every name under the root.
+    let domain = match domain {
+        "" => return Err(NameError::WildcardAlone),
+        domain => normalize(domain)?,
+    };
+    match domain.as_str() {
+        "." => Err(NameError::WildcardAlone),
+        _ => Ok(Pattern::Under(domain)),
     }
-    Ok(())
 }
 
 /// The line up to the first `#` that is not escaped.
-fn strip_comment(line: &str) -> &str {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let mut escaped = false;
     for (at, ch) in line.char_indices() {
         match ch {
@@ -404,11 +458,13 @@ mod tests {
         let path = dir.path().join("exclude.txt");
         std::fs::write(
             &path,
-            "# our own zones\n\nCorp.Example.\n  health.example.net   # probes\r\nhash\\#tag.test\n#last",
+            "# our own zones\n\nCorp.Example.\n  health.example.net   # probes\r\nhash\\#tag.test\n*.CDN.example # all of it\n#last",
         )
         .expect("write");
         let ex = Exclusions::new(&["cli.example".into()], std::slice::from_ref(&path))
             .expect("valid file");
+        assert_eq!(ex.under().collect::<Vec<_>>(), ["cdn.example"]);
+        assert!(ex.contains("edge-7.cdn.example"));
         let names: Vec<&str> = ex.iter().collect();
         assert_eq!(
             names,
@@ -427,7 +483,7 @@ mod tests {
         let path = dir.path().join("exclude.txt");
         std::fs::write(
             &path,
-            "# header\ngood.example\n\n*.example.com # all of it\n",
+            "# header\ngood.example\n*.example.com # all of it\n\nwww.*.example.com # a typo\n",
         )
         .expect("write");
         let err = Exclusions::new(&[], std::slice::from_ref(&path)).expect_err("wildcard");
@@ -439,8 +495,8 @@ mod tests {
                 why,
             } => {
                 assert_eq!(p, &path);
-                assert_eq!(*line, 4);
-                assert_eq!(name, "*.example.com");
+                assert_eq!(*line, 5);
+                assert_eq!(name, "www.*.example.com");
                 assert_eq!(*why, NameError::Wildcard);
             }
             other => panic!("unexpected {other:?}"),
@@ -448,9 +504,64 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                r#"{}:4: cannot exclude "*.example.com": wildcards are not supported, names match exactly; for a label that is a literal * write \*"#,
+                r#"{}:5: cannot exclude "www.*.example.com": a * label is a wildcard only as the first label of an exclusion, as in *.example.com; for a label that is a literal * write \*"#,
                 path.display()
             )
+        );
+    }
+
+    #[test]
+    fn wildcards_exclude_every_name_strictly_under_their_domain() {
+        let ex = set(&["*.Example.COM.", "*.a\\.b.test", "exact.example"]).expect("valid");
+        assert_eq!(ex.len(), 3);
+        assert_eq!(
+            ex.under().collect::<Vec<_>>(),
+            ["a\\.b.test", "example.com"]
+        );
+        assert_eq!(ex.iter().collect::<Vec<_>>(), ["exact.example"]);
+        assert!(ex.contains("www.example.com"));
+        assert!(ex.contains("a.b.c.example.com"));
+        assert!(ex.contains("WWW.Example.Com."));
+        // A DNS wildcard does not match its own domain, nor a name that only ends in the same text.
+        assert!(!ex.contains("example.com"));
+        assert!(!ex.contains("notexample.com"));
+        assert!(!ex.contains("com"));
+        assert!(!ex.contains("."));
+        // Labels, not text: "x.example" holding a dot in its first label is one label under com.
+        assert!(!ex.contains(r"x\.example.com"));
+        assert!(!ex.contains(r"y.x\.example.com"));
+        assert!(ex.contains(r"www.a\.b.test"));
+        assert!(ex.contains(r"www.a\046b.test"));
+        assert!(!ex.contains("www.a.b.test"));
+        assert!(!ex.contains("a.b.test"));
+        // A literal * label is a name like any other.
+        let literal = set(&[r"\*.example.com"]).expect("valid");
+        assert!(literal.contains(r"\*.example.com"));
+        assert!(!literal.contains("www.example.com"));
+        assert!(set(&["*.com"]).expect("valid").contains("example.com"));
+    }
+
+    #[test]
+    fn wildcards_are_only_a_whole_first_label_under_a_domain() {
+        let why_not = |text: &str| match set(&[text]) {
+            Err(ExcludeError::BadName { why, .. }) => why,
+            other => panic!("{text:?} gave {other:?}"),
+        };
+        assert_eq!(why_not("*"), NameError::WildcardAlone);
+        assert_eq!(why_not("*."), NameError::WildcardAlone);
+        assert_eq!(why_not("*.."), NameError::WildcardAlone);
+        assert_eq!(why_not("*.*.example.com"), NameError::Wildcard);
+        assert_eq!(why_not("www.*.example.com"), NameError::Wildcard);
+        assert_eq!(why_not("*.example..com"), NameError::EmptyLabel);
+        assert_eq!(
+            set(&["*"]).expect_err("alone").to_string(),
+            r#"cannot exclude "*": a wildcard alone would exclude every name: write the domain after it, as in *.example.com"#
+        );
+        // Not a whole label: a literal *, as before.
+        assert!(
+            set(&["*x.example.com"])
+                .expect("valid")
+                .contains(r"\*x.example.com")
         );
     }
 

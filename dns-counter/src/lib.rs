@@ -6,12 +6,17 @@
 
 pub mod aggregate;
 pub mod cli;
+pub mod clients;
 pub mod config;
+pub mod domains;
 pub mod drain;
 pub mod exclude;
+pub mod formats;
 pub mod grace;
 pub mod loader;
+pub mod merge;
 pub mod names;
+pub mod orgs;
 pub mod output;
 pub mod publish;
 pub mod replay;

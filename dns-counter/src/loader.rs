@@ -5,10 +5,13 @@ use aya::{
     maps::{Array, MapError},
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
 };
-use dns_counter_common::maps::{CONFIG_MAP, COUNTS_MAPS, Config, DEFAULT_PORT, PORT_WORDS, PORTS_MAP, PROGRAM_NAME};
+use dns_counter_common::maps::{
+    CLIENT_FAMILY_V4, CLIENT_FAMILY_V6, CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, Config, DEFAULT_PORT,
+    MAX_CLIENT_PREFIXES, PORT_WORDS, PORTS_MAP, PROGRAM_NAME, client_mask,
+};
 use thiserror::Error;
 
-use crate::cli::XdpModeArg;
+use crate::cli::{ClientPrefix, XdpModeArg};
 
 /// The program as `dns-counter/build.rs` built it.
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
@@ -25,32 +28,55 @@ pub enum LoaderError {
     Attach { iface: String, mode: &'static str, source: ProgramError },
     #[error("cannot configure the program: {0}")]
     Config(#[source] MapError),
+    #[error("the program was loaded without room for client prefixes")]
+    NoClientTable,
 }
 
 /// The loaded program with its maps; detaches from every interface when dropped.
 pub struct Loaded {
     pub ebpf: Ebpf,
     links: Vec<XdpLinkId>,
+    /// Entries per clients map; 0 when loaded without room for client prefixes.
+    max_clients: u32,
 }
 
 /// Loads the program with `max_names` entries per counts map and a fresh random hash key,
-/// counting queries to port 53 until `count_ports` says otherwise.
+/// counting queries to port 53 until `count_ports` says otherwise, and no clients.
 pub fn load(max_names: u32) -> Result<Loaded, LoaderError> {
+    load_sized(max_names, 0)
+}
+
+/// Like [`load`], and with `clients` (--clients) also counts queries per client prefix, in
+/// clients maps of [`MAX_CLIENT_PREFIXES`] entries.
+pub fn load_with_clients(max_names: u32, clients: Option<ClientPrefix>) -> Result<Loaded, LoaderError> {
+    let Some(prefix) = clients else { return load(max_names) };
+    let mut loaded = load_sized(max_names, MAX_CLIENT_PREFIXES)?;
+    loaded.count_clients(prefix)?;
+    Ok(loaded)
+}
+
+/// Like [`load`], with room for `max_clients` client prefixes per interval, counted once
+/// [`Loaded::count_clients`] says how. With 0 the clients maps are kept as small as the kernel
+/// allows (one entry) and clients cannot be counted.
+pub fn load_sized(max_names: u32, max_clients: u32) -> Result<Loaded, LoaderError> {
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(COUNTS_MAPS[0], max_names)
         .map_max_entries(COUNTS_MAPS[1], max_names)
+        .map_max_entries(CLIENTS_MAPS[0], max_clients.max(1))
+        .map_max_entries(CLIENTS_MAPS[1], max_clients.max(1))
         .load(PROGRAM_OBJECT)
         .map_err(LoaderError::Load)?;
-    let config_map = ebpf
-        .map_mut(CONFIG_MAP)
-        .ok_or(LoaderError::Missing { what: "map", name: CONFIG_MAP })?;
-    let mut config: Array<_, Config> = Array::try_from(config_map).map_err(LoaderError::Config)?;
-    let initial = Config { active_set: 0, _pad: 0, hash_key: rand::random() };
-    config.set(0, initial, 0).map_err(LoaderError::Config)?;
+    let initial = Config { hash_key: rand::random(), ..Config::default() };
+    config_map(&mut ebpf)?.set(0, initial, 0).map_err(LoaderError::Config)?;
     program(&mut ebpf)?.load().map_err(LoaderError::Verify)?;
-    let mut loaded = Loaded { ebpf, links: Vec::new() };
+    let mut loaded = Loaded { ebpf, links: Vec::new(), max_clients };
     loaded.count_ports(&[DEFAULT_PORT])?;
     Ok(loaded)
+}
+
+fn config_map(ebpf: &mut Ebpf) -> Result<Array<&mut aya::maps::MapData, Config>, LoaderError> {
+    let map = ebpf.map_mut(CONFIG_MAP).ok_or(LoaderError::Missing { what: "map", name: CONFIG_MAP })?;
+    Array::try_from(map).map_err(LoaderError::Config)
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
@@ -71,6 +97,21 @@ impl Loaded {
             bitmap.set(index, word, 0).map_err(LoaderError::Config)?;
         }
         Ok(())
+    }
+
+    /// Also counts every query counted by name under its client's prefix: the source address
+    /// with all but the first `prefix.v4` (IPv4) or `prefix.v6` (IPv6) bits cleared. Call it
+    /// before [`crate::drain::Drainer::new`] takes the config map.
+    pub fn count_clients(&mut self, prefix: ClientPrefix) -> Result<(), LoaderError> {
+        if self.max_clients == 0 {
+            return Err(LoaderError::NoClientTable);
+        }
+        let mut config = config_map(&mut self.ebpf)?;
+        let mut current = config.get(&0, 0).map_err(LoaderError::Config)?;
+        current.client_mask_v4 = client_mask(CLIENT_FAMILY_V4, prefix.v4);
+        current.client_mask_v6 = client_mask(CLIENT_FAMILY_V6, prefix.v6);
+        current.count_clients = 1;
+        config.set(0, current, 0).map_err(LoaderError::Config)
     }
 
     /// Attaches to `iface`; returns the mode used ("native" or "skb").

@@ -1,15 +1,21 @@
-use std::{process::ExitCode, time::SystemTime};
+use std::{
+    io::{self, IsTerminal as _, Write as _},
+    process::ExitCode,
+    time::SystemTime,
+};
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use dns_counter::{
-    aggregate::{Meta, ReportOptions},
-    cli::{Cli, Command},
+    aggregate::Meta,
+    cli::{Cli, Command, Format, MergeArgs, ReportArgs},
     config::{Config, ReplayConfig},
     drain::Drainer,
-    loader,
+    formats, loader,
+    merge::{self, Omitted},
+    output,
     publish::{self, Backlog, interval_end},
-    replay,
+    replay, report,
 };
 use tokio::{
     io::{Interest, unix::AsyncFd},
@@ -21,6 +27,8 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Run(args) => Config::from_args(args).map_err(anyhow::Error::from).and_then(run),
         Command::Replay(args) => ReplayConfig::from_args(args).map_err(anyhow::Error::from).and_then(replay),
+        Command::Report(args) => show_report(&args),
+        Command::Merge(args) => merge_reports(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,7 +64,7 @@ fn instant_of(at: SystemTime) -> Instant {
 
 async fn count(config: Config) -> anyhow::Result<()> {
     let counting = &config.counting;
-    let mut loaded = loader::load(counting.max_names)?;
+    let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
     let mut attached = Vec::new();
@@ -71,7 +79,7 @@ async fn count(config: Config) -> anyhow::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let meta = Meta { host: hostname(), interfaces: config.ifaces.clone() };
-    let options = ReportOptions { top: counting.top, exclusions: &counting.exclusions };
+    let options = counting.report_options();
     eprintln!(
         "dns-counter: counting on {}, a report every {} into {}",
         attached.join(", "),
@@ -79,6 +87,7 @@ async fn count(config: Config) -> anyhow::Result<()> {
         counting.out_dir.display()
     );
 
+    let show_tables = io::stdout().is_terminal();
     let mut start = SystemTime::now();
     let mut reports = 0u64;
     let mut backlog = Backlog::default();
@@ -97,7 +106,12 @@ async fn count(config: Config) -> anyhow::Result<()> {
         };
         let end = if stop { SystemTime::now() } else { end };
         let interval = drainer.flip_and_drain(start, end)?;
-        backlog.publish(publish::build(&interval, &meta, &options), &counting.out_dir);
+        let report = publish::build(&interval, &meta, &options);
+        if show_tables {
+            // For whoever watches the terminal, whatever --format says.
+            let _ = writeln!(io::stdout().lock(), "{}", report::to_text(&report));
+        }
+        backlog.publish(report, counting.into());
         reports += 1;
         start = end;
         if stop || config.count.is_some_and(|count| reports >= count) {
@@ -109,6 +123,49 @@ async fn count(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("{} report(s) could not be written to {}", backlog.len(), counting.out_dir.display());
     }
     Ok(())
+}
+
+/// `dns-counter report`: a saved report, in the format asked for, on stdout.
+fn show_report(args: &ReportArgs) -> anyhow::Result<()> {
+    let saved = formats::read(&args.file)?;
+    if let Err(err) = formats::check(&args.file, &saved) {
+        eprintln!("dns-counter: warning: {:#}", anyhow::Error::from(err));
+    }
+    to_stdout(&saved.render(args.format))
+}
+
+/// `dns-counter merge`: the merged report (JSON) into `--output` or on stdout.
+fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let saved = formats::read(path)?;
+        formats::check(path, &saved)?;
+        inputs.push(saved);
+    }
+    let (merged, omitted) = merge::merge(&inputs)?;
+    for omitted in omitted {
+        match omitted {
+            Omitted::Missing { section, input } => eprintln!(
+                "dns-counter: warning: {} has no {section} section: the merged report has none",
+                args.files[input - 1].display()
+            ),
+            other => eprintln!("dns-counter: warning: {other}"),
+        }
+    }
+    let json = merged.render(Format::Json);
+    match &args.output {
+        Some(path) => Ok(output::write_file(path, json.as_bytes())?),
+        None => to_stdout(&json),
+    }
+}
+
+/// Prints `text`; a reader that went away (`| head`) is not an error.
+fn to_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+        _ => Ok(()),
+    }
 }
 
 fn hostname() -> String {

@@ -1,5 +1,6 @@
 //! DNS names from wire form to the presentation form people read (RFC 1035 §5.1, as dig prints them).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Renders a wire-form name (length-prefixed labels ending in a zero byte, no compression) as text.
@@ -30,6 +31,85 @@ pub fn presentation(wire: &[u8]) -> String {
         out.push('.');
     }
     out
+}
+
+/// Where the labels of a name in presentation form start: byte offsets, first label first. A label
+/// ends at a dot that is not escaped, so `a\.b.example` has two labels, `a\.b` and `example`. The
+/// root (`.`, or an empty string) has none.
+pub fn label_starts(name: &str) -> impl Iterator<Item = usize> + '_ {
+    let mut escaped = false;
+    let after_dots = name
+        .bytes()
+        .enumerate()
+        .filter_map(move |(at, byte)| match byte {
+            // The byte after a backslash is never a separator; in `\DDD` the other digits are not dots.
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            b'\\' => {
+                escaped = true;
+                None
+            }
+            b'.' => Some(at + 1),
+            _ => None,
+        });
+    // Canonical names end without a dot; a trailing one would start an empty label.
+    std::iter::once(0)
+        .chain(after_dots)
+        .filter(move |&start| start < name.len() && name != ".")
+}
+
+/// The labels of a name in presentation form, first label first, escapes kept (see [`label_starts`]).
+pub fn labels(name: &str) -> Vec<&str> {
+    let starts: Vec<usize> = label_starts(name).collect();
+    let ends = starts
+        .iter()
+        .skip(1)
+        .map(|next| next - 1)
+        .chain(std::iter::once(name.len()));
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| &name[start..end])
+        .collect()
+}
+
+/// The name and every name it is under, longest first: `a.b.c`, `b.c`, `c` (the root not included).
+pub fn suffixes(name: &str) -> impl Iterator<Item = &str> + '_ {
+    label_starts(name).map(move |start| &name[start..])
+}
+
+/// The bytes a label in presentation form stands for: `\.` is `.`, `\DDD` the byte DDD. Text that
+/// is not a valid escape is kept as it is (presentation names from [`presentation`] always are).
+pub fn label_bytes(label: &str) -> Cow<'_, [u8]> {
+    if !label.contains('\\') {
+        return Cow::Borrowed(label.as_bytes());
+    }
+    let text = label.as_bytes();
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while at < text.len() {
+        let decimal = text
+            .get(at + 1..at + 4)
+            .filter(|digits| digits.iter().all(u8::is_ascii_digit))
+            .and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<u8>().ok());
+        match (text[at], decimal, text.get(at + 1)) {
+            (b'\\', Some(byte), _) => {
+                bytes.push(byte);
+                at += 4;
+            }
+            (b'\\', None, Some(&next)) if !next.is_ascii_digit() => {
+                bytes.push(next);
+                at += 2;
+            }
+            (byte, ..) => {
+                bytes.push(byte);
+                at += 1;
+            }
+        }
+    }
+    Cow::Owned(bytes)
 }
 
 fn push_label(out: &mut String, label: &[u8]) {
@@ -140,6 +220,35 @@ mod tests {
             presentation(&wire(&[b"\\065"])),
             presentation(&wire(&[b"A"]))
         );
+    }
+
+    #[test]
+    fn labels_split_on_unescaped_dots_only() {
+        use super::{label_bytes, label_starts, labels, suffixes};
+        assert_eq!(labels("www.example.com"), ["www", "example", "com"]);
+        assert_eq!(labels(r"a\.b.example"), [r"a\.b", "example"]);
+        // An escaped backslash before a dot: the dot separates.
+        assert_eq!(labels(r"a\\.b"), [r"a\\", "b"]);
+        assert_eq!(labels(r"a\\\.b"), [r"a\\\.b"]);
+        assert_eq!(labels(r"x\046y.\255"), [r"x\046y", r"\255"]);
+        assert_eq!(labels("com"), ["com"]);
+        assert!(labels(".").is_empty());
+        assert!(labels("").is_empty());
+        assert_eq!(label_starts(r"a\.b.c").collect::<Vec<_>>(), [0, 5]);
+        assert_eq!(
+            suffixes(r"x.a\.b.example").collect::<Vec<_>>(),
+            [r"x.a\.b.example", r"a\.b.example", "example"]
+        );
+        assert_eq!(suffixes(".").count(), 0);
+        // Every name the kernel can send splits back into the labels it was made of.
+        let raw: [&[u8]; 4] = [b"a.b", b"back\\slash", &[0, b'.', 255], b"."];
+        let name = presentation(&wire(&raw));
+        let split: Vec<Vec<u8>> = labels(&name)
+            .iter()
+            .map(|label| label_bytes(label).into_owned())
+            .collect();
+        assert_eq!(split, raw.map(<[u8]>::to_vec));
+        assert_eq!(label_bytes("plain"), b"plain".as_slice());
     }
 
     #[test]

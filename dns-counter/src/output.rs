@@ -1,14 +1,42 @@
-//! Report files: `<end>.json` and `<end>.txt` per interval, and `latest.json` / `latest.txt`, each
-//! written atomically so a reader never sees half a report.
+//! Report files: `<end>.<ext>` per interval for each format written (`--format`), and
+//! `latest.<ext>` beside them, each written atomically so a reader never sees half a report; and
+//! `--keep`, which deletes the oldest reports.
 
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use crate::cli::Format;
+use crate::config::Counting;
+use crate::formats;
 use crate::report::{self, Report};
 
 /// How many reports may end in the same second before giving up (`<stamp>-1` ... `<stamp>-N`).
 const MAX_SAME_SECOND: u32 = 1_000;
+
+/// Every format's extension: a report's base name is free only when no format has a file by it,
+/// whichever formats this run writes.
+const ALL_FORMATS: [Format; 4] = [Format::Json, Format::Csv, Format::Txt, Format::Prom];
+
+/// Where and how reports are written.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub dir: &'a Path,
+    /// Sorted, without repeats.
+    pub formats: &'a [Format],
+    /// Keep only the newest this many reports.
+    pub keep: Option<u64>,
+}
+
+impl<'a> From<&'a Counting> for Target<'a> {
+    fn from(counting: &'a Counting) -> Self {
+        Self {
+            dir: &counting.out_dir,
+            formats: &counting.formats,
+            keep: counting.keep,
+        }
+    }
+}
 
 /// Why a report was not written. The `io::Error` is part of the message rather than a `source()`: the
 /// daemon logs this with `{err}` and counting goes on.
@@ -24,49 +52,171 @@ pub enum OutputError {
     BadEnd { end: String },
     #[error("{} reports already end at {stamp} in {}", MAX_SAME_SECOND + 1, dir.display())]
     TooManySameSecond { dir: PathBuf, stamp: String },
+    #[error("cannot list report directory {} to delete old reports: {error}", dir.display())]
+    List { dir: PathBuf, error: io::Error },
+    #[error("cannot delete old report {}: {error}", path.display())]
+    Delete { path: PathBuf, error: io::Error },
 }
 
-/// Writes the report as `<out_dir>/<end as YYYYmmddTHHMMSSZ>.json` and `.txt`, then replaces
-/// `latest.json` and `latest.txt`, creating `out_dir` if needed. A report ending in the same second as
-/// an earlier one gets `-1`, `-2`, ... before the extension rather than overwriting it. Returns the paths
-/// written, in that order.
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// `<stamp>` or `<stamp>-N`: the report's files are `<base>.<ext>`.
+    pub base: String,
+    /// The report's files in the order of `formats`, then the `latest.<ext>` files in that order.
+    pub paths: Vec<PathBuf>,
+}
+
+/// Writes the report as `<dir>/<end as YYYYmmddTHHMMSSZ>.<ext>` for each format, then replaces
+/// `latest.<ext>` for each, creating `dir` if needed. A report ending in the same second as an
+/// earlier one (in any format) gets `-1`, `-2`, ... before the extension rather than overwriting it.
 ///
 /// Assumes one writer per directory: the check for a free name and the rename are not one step.
-pub fn write_report(out_dir: &Path, report: &Report) -> Result<Vec<PathBuf>, OutputError> {
+pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputError> {
+    let dir = target.dir;
     let stamp = file_stamp(&report.end).ok_or_else(|| OutputError::BadEnd {
         end: report.end.clone(),
     })?;
-    fs::create_dir_all(out_dir).map_err(|error| OutputError::CreateDir {
-        path: out_dir.to_owned(),
+    fs::create_dir_all(dir).map_err(|error| OutputError::CreateDir {
+        path: dir.to_owned(),
         error,
     })?;
-    let base = free_base(out_dir, &stamp)?;
+    let base = free_base(dir, &stamp)?;
 
-    let json = report::to_json(report);
-    let text = report::to_text(report);
-    let files = [
-        (format!("{base}.json"), &json),
-        (format!("{base}.txt"), &text),
-        ("latest.json".to_owned(), &json),
-        ("latest.txt".to_owned(), &text),
-    ];
-    let mut written = Vec::with_capacity(files.len());
-    for (name, contents) in files {
-        let path = out_dir.join(&name);
-        write_atomically(out_dir, &name, contents.as_bytes()).map_err(|error| {
-            OutputError::Write {
-                path: path.clone(),
-                error,
-            }
+    let rendered: Vec<(Format, String)> = target
+        .formats
+        .iter()
+        .map(|&format| (format, formats::render(report, None, format)))
+        .collect();
+    let stamped = rendered
+        .iter()
+        .map(|(format, contents)| (format!("{base}.{}", format.extension()), contents));
+    let latest = rendered
+        .iter()
+        .map(|(format, contents)| (format!("latest.{}", format.extension()), contents));
+    let mut paths = Vec::with_capacity(rendered.len() * 2);
+    for (name, contents) in stamped.chain(latest) {
+        let path = dir.join(&name);
+        write_atomically(dir, &name, contents.as_bytes()).map_err(|error| OutputError::Write {
+            path: path.clone(),
+            error,
         })?;
-        written.push(path);
+        paths.push(path);
     }
     // Make the renames durable. Best effort: some filesystems cannot sync a directory, and the files
     // themselves are complete either way.
-    if let Ok(dir) = File::open(out_dir) {
+    if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }
-    Ok(written)
+    Ok(Written { base, paths })
+}
+
+/// Writes `contents` to `path` atomically: a temporary file beside it, synced, renamed over it.
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
+    let write_error = |error| OutputError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| {
+            write_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    write_atomically(dir, name, contents).map_err(write_error)
+}
+
+/// Deletes every report in `dir` but the newest `keep` (newest by the end in the file name, then
+/// by `-N`), all formats of a report together, never `protect` (the base just written, even if a
+/// clock stepped back made it the oldest). Touches only files named as reports are
+/// (`<YYYYmmddTHHMMSSZ>[-N].<json|csv|txt|prom>`): never `latest.*`, never anything else. Returns
+/// the files deleted.
+pub fn prune(dir: &Path, keep: u64, protect: &str) -> Result<Vec<PathBuf>, OutputError> {
+    let list_error = |error| OutputError::List {
+        dir: dir.to_owned(),
+        error,
+    };
+    let mut files: Vec<((String, u32), PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir).map_err(list_error)? {
+        let entry = entry.map_err(list_error)?;
+        let Some(key) = entry.file_name().to_str().and_then(report_key) else {
+            continue;
+        };
+        // A directory or link with a report's name is not one of ours.
+        if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            files.push((key, entry.path()));
+        }
+    }
+    let mut reports: Vec<&(String, u32)> = files.iter().map(|(key, _)| key).collect();
+    reports.sort_unstable();
+    reports.dedup();
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    let Some(old) = reports.len().checked_sub(keep).filter(|&old| old > 0) else {
+        return Ok(Vec::new());
+    };
+    let newest_old = reports[old - 1].clone();
+    let mut deleted = Vec::new();
+    for (key, path) in &files {
+        if *key > newest_old || base_of(key) == protect {
+            continue;
+        }
+        match fs::remove_file(path) {
+            Ok(()) => deleted.push(path.clone()),
+            // Someone else deleted it: what we wanted.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(OutputError::Delete {
+                    path: path.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    deleted.sort();
+    Ok(deleted)
+}
+
+/// `<stamp>[-N].<ext>` of a known format → (stamp, N), N = 0 without a suffix.
+fn report_key(file_name: &str) -> Option<(String, u32)> {
+    let (base, ext) = file_name.rsplit_once('.')?;
+    if !ALL_FORMATS.iter().any(|format| format.extension() == ext) {
+        return None;
+    }
+    let (stamp, n) = match base.split_once('-') {
+        Some((stamp, n)) => {
+            let canonical = !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
+            (
+                stamp,
+                n.parse::<u32>().ok().filter(|&n| n > 0 && canonical)?,
+            )
+        }
+        None => (base, 0),
+    };
+    let digits = |range: std::ops::Range<usize>| {
+        stamp
+            .get(range)
+            .is_some_and(|part| part.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let is_stamp = stamp.len() == "YYYYmmddTHHMMSSZ".len()
+        && digits(0..8)
+        && stamp.as_bytes()[8] == b'T'
+        && digits(9..15)
+        && stamp.as_bytes()[15] == b'Z';
+    is_stamp.then(|| (stamp.to_owned(), n))
+}
+
+fn base_of((stamp, n): &(String, u32)) -> String {
+    match n {
+        0 => stamp.clone(),
+        n => format!("{stamp}-{n}"),
+    }
 }
 
 /// `2026-11-22T01:01:00Z` → `20261122T010100Z`, after checking it is such a time (it names a file).
@@ -81,15 +231,16 @@ fn file_stamp(end: &str) -> Option<String> {
     )
 }
 
-/// The first of `<stamp>`, `<stamp>-1`, ... with neither a `.json` nor a `.txt` file yet.
+/// The first of `<stamp>`, `<stamp>-1`, ... with no report file of any format yet.
 fn free_base(dir: &Path, stamp: &str) -> Result<String, OutputError> {
     for n in 0..=MAX_SAME_SECOND {
-        let base = match n {
-            0 => stamp.to_owned(),
-            n => format!("{stamp}-{n}"),
+        let base = base_of(&(stamp.to_owned(), n));
+        let taken = |format: &Format| {
+            dir.join(format!("{base}.{}", format.extension()))
+                .symlink_metadata()
+                .is_ok()
         };
-        let taken = |ext: &str| dir.join(format!("{base}.{ext}")).symlink_metadata().is_ok();
-        if !taken("json") && !taken("txt") {
+        if !ALL_FORMATS.iter().any(taken) {
             return Ok(base);
         }
     }
@@ -119,6 +270,20 @@ fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::aggregate::tests::fixture_report;
+
+    const JSON_TXT: &[Format] = &[Format::Json, Format::Txt];
+
+    fn target<'a>(dir: &'a Path, formats: &'a [Format]) -> Target<'a> {
+        Target {
+            dir,
+            formats,
+            keep: None,
+        }
+    }
+
+    fn write(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, OutputError> {
+        write_report(&target(dir, JSON_TXT), report).map(|written| written.paths)
+    }
 
     fn names_in(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -154,7 +319,7 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("reports/dns");
         let report = fixture_report(5);
-        let written = write_report(&dir, &report).expect("write");
+        let written = write(&dir, &report).expect("write");
         let expected: Vec<PathBuf> = [
             "20261122T010100Z.json",
             "20261122T010100Z.txt",
@@ -185,17 +350,61 @@ mod tests {
     }
 
     #[test]
+    fn every_format_is_written_with_its_latest_copy() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let report = fixture_report(5);
+        let all = &[Format::Json, Format::Csv, Format::Txt, Format::Prom];
+        let written = write_report(&target(temp.path(), all), &report).expect("write");
+        assert_eq!(written.base, "20261122T010100Z");
+        let names: Vec<String> = written
+            .paths
+            .iter()
+            .map(|path| {
+                path.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "20261122T010100Z.json",
+                "20261122T010100Z.csv",
+                "20261122T010100Z.txt",
+                "20261122T010100Z.prom",
+                "latest.json",
+                "latest.csv",
+                "latest.txt",
+                "latest.prom"
+            ]
+        );
+        for format in all {
+            let ext = format.extension();
+            let expected = formats::render(&report, None, *format);
+            for name in [format!("20261122T010100Z.{ext}"), format!("latest.{ext}")] {
+                assert_eq!(
+                    fs::read_to_string(temp.path().join(&name)).expect("read"),
+                    expected,
+                    "{name}"
+                );
+            }
+        }
+        assert_eq!(names_in(temp.path()).len(), 8, "no temporary files left");
+    }
+
+    #[test]
     fn same_second_does_not_overwrite_and_latest_is_replaced() {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path();
         let first = fixture_report(1);
         let second = fixture_report(2);
         let third = fixture_report(3);
-        write_report(dir, &first).expect("first");
-        let written = write_report(dir, &second).expect("second");
+        write(dir, &first).expect("first");
+        let written = write(dir, &second).expect("second");
         assert_eq!(written[0], dir.join("20261122T010100Z-1.json"));
         assert_eq!(written[1], dir.join("20261122T010100Z-1.txt"));
-        write_report(dir, &third).expect("third");
+        write(dir, &third).expect("third");
 
         let read = |name: &str| -> Report {
             serde_json::from_str(&fs::read_to_string(dir.join(name)).expect("read")).expect("parse")
@@ -214,8 +423,20 @@ mod tests {
     fn a_lone_txt_also_takes_the_name() {
         let temp = tempfile::tempdir().expect("temp dir");
         fs::write(temp.path().join("20261122T010100Z.txt"), "someone else's").expect("write");
-        let written = write_report(temp.path(), &fixture_report(1)).expect("write");
+        let written = write(temp.path(), &fixture_report(1)).expect("write");
         assert_eq!(written[0], temp.path().join("20261122T010100Z-1.json"));
+    }
+
+    #[test]
+    fn the_suffix_rule_spans_formats_a_run_does_not_write() {
+        // A report of an earlier run that wrote only prom; this run writes only csv.
+        let temp = tempfile::tempdir().expect("temp dir");
+        fs::write(temp.path().join("20261122T010100Z.prom"), "# earlier\n").expect("write");
+        let written =
+            write_report(&target(temp.path(), &[Format::Csv]), &fixture_report(1)).expect("write");
+        assert_eq!(written.base, "20261122T010100Z-1");
+        assert_eq!(written.paths[0], temp.path().join("20261122T010100Z-1.csv"));
+        assert_eq!(written.paths[1], temp.path().join("latest.csv"));
     }
 
     #[test]
@@ -226,7 +447,7 @@ mod tests {
             "half a report from a crash",
         )
         .expect("write");
-        write_report(temp.path(), &fixture_report(1)).expect("write");
+        write(temp.path(), &fixture_report(1)).expect("write");
         assert!(!temp.path().join(".latest.json.tmp").exists());
     }
 
@@ -235,7 +456,7 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp dir");
         let file = temp.path().join("not-a-dir");
         fs::write(&file, "").expect("write");
-        let err = write_report(&file, &fixture_report(1)).expect_err("a file is not a directory");
+        let err = write(&file, &fixture_report(1)).expect_err("a file is not a directory");
         assert!(
             matches!(&err, OutputError::CreateDir { path, .. } if *path == file),
             "{err:?}"
@@ -251,8 +472,7 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp dir");
         // A directory where latest.json should go: the rename over it fails, as root too.
         fs::create_dir(temp.path().join("latest.json")).expect("mkdir");
-        let err =
-            write_report(temp.path(), &fixture_report(1)).expect_err("rename over a directory");
+        let err = write(temp.path(), &fixture_report(1)).expect_err("rename over a directory");
         let path = temp.path().join("latest.json");
         assert!(
             matches!(&err, OutputError::Write { path: p, .. } if *p == path),
@@ -292,7 +512,7 @@ mod tests {
             eprintln!("skipping: permissions are not enforced for this user");
             return;
         }
-        let err = write_report(&dir, &fixture_report(1)).expect_err("read-only");
+        let err = write(&dir, &fixture_report(1)).expect_err("read-only");
         let path = dir.join("20261122T010100Z.json");
         assert_eq!(
             err.to_string(),
@@ -308,8 +528,135 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp dir");
         let mut report = fixture_report(1);
         report.end = "yesterday".into();
-        let err = write_report(temp.path(), &report).expect_err("bad end");
+        let err = write(temp.path(), &report).expect_err("bad end");
         assert!(matches!(err, OutputError::BadEnd { ref end } if end == "yesterday"));
         assert!(names_in(temp.path()).is_empty());
+    }
+
+    #[test]
+    fn report_names_are_recognised_and_nothing_else() {
+        assert_eq!(
+            report_key("20261122T010100Z.json"),
+            Some(("20261122T010100Z".into(), 0))
+        );
+        assert_eq!(
+            report_key("20261122T010100Z-12.prom"),
+            Some(("20261122T010100Z".into(), 12))
+        );
+        for foreign in [
+            "latest.json",
+            "notes.json",
+            "20261122T010100Z.json.bak",
+            "20261122T010100Z.tmp",
+            ".20261122T010100Z.json.tmp",
+            "20261122T010100Z-0.json",
+            "20261122T010100Z-01.json",
+            "20261122T010100Z-x.csv",
+            "20261122T010100Z-.csv",
+            "2026112XT010100Z.txt",
+            "20261122T010100Z1.txt",
+            "20261122X010100Z.txt",
+            "20261122T010100Z",
+        ] {
+            assert_eq!(report_key(foreign), None, "{foreign}");
+        }
+    }
+
+    /// A report ending at 2026-11-22T01:0M:00Z.
+    fn report_at_minute(minute: u64) -> Report {
+        let mut report = fixture_report(1);
+        report.end = format!("2026-11-22T01:{minute:02}:00Z");
+        report
+    }
+
+    #[test]
+    fn keep_deletes_the_oldest_reports_in_every_format_and_nothing_else() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let foreign = [
+            "notes.json",
+            "20261122T005900Z.json.bak",
+            "README.txt",
+            "latest.csv",
+        ];
+        for name in foreign {
+            fs::write(dir.join(name), "not ours").expect("write");
+        }
+        // Looks like a report but is a directory.
+        fs::create_dir(dir.join("20261122T005800Z.json")).expect("mkdir");
+        let formats = &[Format::Json, Format::Csv, Format::Txt, Format::Prom];
+        let keep = Target {
+            dir,
+            formats,
+            keep: Some(2),
+        };
+        let mut deleted_all = Vec::new();
+        for minute in 1..=4 {
+            let written = write_report(&keep, &report_at_minute(minute)).expect("write");
+            deleted_all.extend(prune(dir, 2, &written.base).expect("prune"));
+        }
+        // A second report in the last second, as a stop right after an interval's end writes.
+        let written = write_report(&keep, &report_at_minute(4)).expect("write");
+        assert_eq!(written.base, "20261122T010400Z-1");
+        let deleted = prune(dir, 2, &written.base).expect("prune");
+        assert_eq!(
+            deleted,
+            ["csv", "json", "prom", "txt"].map(|ext| dir.join(format!("20261122T010300Z.{ext}")))
+        );
+        let mut expected: Vec<String> = ["20261122T010400Z", "20261122T010400Z-1"]
+            .iter()
+            .flat_map(|base| ["csv", "json", "prom", "txt"].map(|ext| format!("{base}.{ext}")))
+            .chain(foreign.iter().map(|name| name.to_string()))
+            .chain(["20261122T005800Z.json".to_owned()])
+            .chain(["json", "txt", "prom"].map(|ext| format!("latest.{ext}")))
+            .collect();
+        expected.sort();
+        assert_eq!(names_in(dir), expected);
+        assert_eq!(deleted_all.len(), 2 * 4);
+        // latest.csv is now this run's.
+        assert_eq!(
+            fs::read_to_string(dir.join("latest.csv")).expect("read"),
+            formats::render(&report_at_minute(4), None, Format::Csv)
+        );
+    }
+
+    #[test]
+    fn keep_counts_suffixes_in_number_order_and_spares_the_report_just_written() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        for name in [
+            "20261122T010000Z-9.json",
+            "20261122T010000Z-10.json",
+            "20261122T010000Z.txt",
+        ] {
+            fs::write(dir.join(name), "").expect("write");
+        }
+        assert_eq!(
+            prune(dir, 1, "").expect("prune"),
+            [
+                dir.join("20261122T010000Z-9.json"),
+                dir.join("20261122T010000Z.txt")
+            ]
+        );
+        assert_eq!(names_in(dir), ["20261122T010000Z-10.json"]);
+        // A clock that stepped back: the report just written is the oldest, and stays.
+        fs::write(dir.join("20261122T005900Z.json"), "").expect("write");
+        assert_eq!(
+            prune(dir, 1, "20261122T005900Z").expect("prune"),
+            Vec::<PathBuf>::new()
+        );
+        assert_eq!(prune(dir, 5, "").expect("prune"), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_file_is_written_atomically_anywhere() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let path = temp.path().join("merged.json");
+        write_file(&path, b"{}\n").expect("write");
+        write_file(&path, b"{\"a\": 1}\n").expect("replace");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "{\"a\": 1}\n");
+        assert_eq!(names_in(temp.path()), ["merged.json"]);
+        let err = write_file(&temp.path().join("no/such/dir/x.json"), b"").expect_err("no dir");
+        assert!(matches!(err, OutputError::Write { .. }), "{err:?}");
     }
 }

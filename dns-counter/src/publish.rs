@@ -3,13 +3,13 @@
 
 use std::{
     collections::VecDeque,
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::{Duration, SystemTime},
 };
 
 use crate::{
     aggregate::{Interval, Meta, ReportOptions, build_report},
-    output::{self, OutputError},
+    output::{self, OutputError, Target},
     report::Report,
 };
 
@@ -26,16 +26,16 @@ pub fn interval_end(at: SystemTime, length: Duration) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_nanos(ends as u64)
 }
 
-/// Reports one interval: builds the report, warns if it does not add up, writes its files into
-/// `out_dir` and logs one line saying where. Returns the paths written; what a failure to write
-/// means is the caller's to say (`run` keeps the report for later, `replay` stops).
+/// Reports one interval: builds the report, warns if it does not add up, writes its files as
+/// `target` says and logs one line saying where. Returns the paths written; what a failure to
+/// write means is the caller's to say (`run` keeps the report for later, `replay` stops).
 pub fn report(
     interval: &Interval,
     meta: &Meta,
     options: &ReportOptions,
-    out_dir: &Path,
+    target: Target,
 ) -> Result<Vec<PathBuf>, OutputError> {
-    write(&build(interval, meta, options), out_dir)
+    write(&build(interval, meta, options), target)
 }
 
 /// The report of one interval; warns if it does not add up.
@@ -47,16 +47,22 @@ pub fn build(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Repor
     report
 }
 
-/// Writes a report's files and logs one line saying where.
-pub fn write(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
-    let paths = output::write_report(out_dir, report)?;
+/// Writes a report's files, logs one line saying where, then deletes the reports beyond
+/// `--keep` (a failure to is a warning: the report itself was written).
+pub fn write(report: &Report, target: Target) -> Result<Vec<PathBuf>, OutputError> {
+    let written = output::write_report(&target, report)?;
     eprintln!(
         "dns-counter: {} queries, {} names counted -> {}",
         report.totals.queries,
         report.totals.distinct_names,
-        paths.first().map(|p| p.display().to_string()).unwrap_or_default()
+        written.paths.first().map(|p| p.display().to_string()).unwrap_or_default()
     );
-    Ok(paths)
+    if let Some(keep) = target.keep
+        && let Err(err) = output::prune(target.dir, keep, &written.base)
+    {
+        eprintln!("dns-counter: warning: {err}");
+    }
+    Ok(written.paths)
 }
 
 /// Reports not written yet, oldest first. A live run keeps a report it could not write and tries
@@ -69,10 +75,10 @@ pub struct Backlog {
 impl Backlog {
     /// Queues `report` and writes every queued report it can, oldest first. Says on stderr what
     /// failed and how many reports wait; past `MAX_UNWRITTEN` the oldest is dropped, saying so.
-    pub fn publish(&mut self, report: Report, out_dir: &Path) {
+    pub fn publish(&mut self, report: Report, target: Target) {
         self.reports.push_back(report);
         while let Some(oldest) = self.reports.front() {
-            if let Err(err) = write(oldest, out_dir) {
+            if let Err(err) = write(oldest, target) {
                 eprintln!(
                     "dns-counter: {err}; {} report(s) kept in memory to write later, counting goes on",
                     self.reports.len()
@@ -114,7 +120,7 @@ mod tests {
             clients: None,
         };
         let meta = Meta { host: "h".into(), interfaces: vec!["eth0".into()] };
-        build(&interval, &meta, &ReportOptions { top: 0, exclusions: &Exclusions::default() })
+        build(&interval, &meta, &ReportOptions::new(0, &Exclusions::default()))
     }
 
     #[test]
@@ -122,13 +128,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out_dir = dir.path().join("reports");
         std::fs::write(&out_dir, "a file where the directory should be").expect("block");
+        let formats = [crate::cli::Format::Json, crate::cli::Format::Txt];
+        let target = Target { dir: &out_dir, formats: &formats, keep: None };
         let mut backlog = Backlog::default();
-        backlog.publish(report_ending(1_800_000_001), &out_dir);
-        backlog.publish(report_ending(1_800_000_002), &out_dir);
+        backlog.publish(report_ending(1_800_000_001), target);
+        backlog.publish(report_ending(1_800_000_002), target);
         assert_eq!(backlog.len(), 2);
 
         std::fs::remove_file(&out_dir).expect("unblock");
-        backlog.publish(report_ending(1_800_000_003), &out_dir);
+        backlog.publish(report_ending(1_800_000_003), target);
         assert!(backlog.is_empty());
         let mut written: Vec<String> = std::fs::read_dir(&out_dir)
             .expect("list")

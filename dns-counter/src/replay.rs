@@ -24,7 +24,7 @@ use pcap_parser::{
 use thiserror::Error;
 
 use crate::{
-    aggregate::{Interval, Meta, ReportOptions},
+    aggregate::{Interval, Meta},
     config::ReplayConfig,
     drain::{DrainError, Drainer},
     loader::{self, LoaderError},
@@ -328,14 +328,14 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
     }
 
     let counting = &config.counting;
-    let mut loaded = loader::load(counting.max_names)?;
+    let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
     let missing = || LoaderError::Missing { what: "XDP program", name: PROGRAM_NAME };
     let program: &Xdp =
         loaded.ebpf.program(PROGRAM_NAME).ok_or_else(missing)?.try_into().map_err(LoaderError::Verify)?;
     let meta = Meta { host, interfaces: vec![source_label(path)] };
-    let options = ReportOptions { top: counting.top, exclusions: &counting.exclusions };
+    let options = counting.report_options();
     eprintln!(
         "dns-counter: replaying {} packets of {} ({} to {}), {} into {}",
         packets.len(),
@@ -384,7 +384,7 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
         let end = boundary.unwrap_or(last);
         let mut interval = drainer.flip_and_drain(start, end)?;
         add_short_frames(&mut interval, short_frames);
-        publish::report(&interval, &meta, &options, &counting.out_dir)?;
+        publish::report(&interval, &meta, &options, counting.into())?;
         if boundary.is_none() {
             return Ok(());
         }

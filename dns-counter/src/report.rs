@@ -238,6 +238,63 @@ impl Report {
                 index as u128 + 1,
             )?;
         }
+        if let Some(domains) = &self.domains {
+            check(
+                "counted = sum(domains.top[].count) + domains.rest.count",
+                totals.counted.into(),
+                sum(&mut domains.top.iter().map(|entry| entry.count))
+                    + u128::from(domains.rest.count),
+            )?;
+            check(
+                "distinct_names = sum(domains.top[].names) + domains.rest.names",
+                totals.distinct_names.into(),
+                sum(&mut domains.top.iter().map(|entry| entry.names))
+                    + u128::from(domains.rest.names),
+            )?;
+            for (index, entry) in domains.top.iter().enumerate() {
+                check(
+                    "domains.top ranks are 1, 2, 3, ...",
+                    entry.rank.into(),
+                    index as u128 + 1,
+                )?;
+            }
+        }
+        if let Some(orgs) = &self.orgs {
+            check(
+                "counted = sum(orgs.top[].count) + orgs.rest.count + orgs.unassigned.count",
+                totals.counted.into(),
+                sum(&mut orgs.top.iter().map(|entry| entry.count))
+                    + u128::from(orgs.rest.count)
+                    + u128::from(orgs.unassigned.count),
+            )?;
+            check(
+                "distinct_names = sum(orgs.top[].names) + orgs.rest.names + orgs.unassigned.names",
+                totals.distinct_names.into(),
+                sum(&mut orgs.top.iter().map(|entry| entry.names))
+                    + u128::from(orgs.rest.names)
+                    + u128::from(orgs.unassigned.names),
+            )?;
+            for (index, entry) in orgs.top.iter().enumerate() {
+                check(
+                    "orgs.top ranks are 1, 2, 3, ...",
+                    entry.rank.into(),
+                    index as u128 + 1,
+                )?;
+            }
+        }
+        if let Some(clients) = &self.clients {
+            // The kernel counts a client for every query it counts by name; exclusions come later.
+            check(
+                "counted + excluded = sum(clients.top[].count) + clients.rest.count + clients.untracked",
+                u128::from(totals.counted) + u128::from(totals.excluded),
+                sum(&mut clients.top.iter().map(|entry| entry.count))
+                    + u128::from(clients.rest.count)
+                    + u128::from(clients.untracked),
+            )?;
+            for (index, entry) in clients.top.iter().enumerate() {
+                check("clients.top ranks are 1, 2, 3, ...", entry.rank.into(), index as u128 + 1)?;
+            }
+        }
         Ok(())
     }
 }
@@ -262,8 +319,8 @@ pub fn to_json(report: &Report) -> String {
     json
 }
 
-/// An aligned, plain-ASCII table for people: the totals, the top names, the rest, query types and
-/// excluded names.
+/// An aligned, plain-ASCII table for people: the totals, the top names, the rest, the domains and
+/// (with an org file) organisations, query types and excluded names.
 pub fn to_text(report: &Report) -> String {
     let totals = &report.totals;
     let percent = |count: u64| match totals.queries {
@@ -347,6 +404,16 @@ pub fn to_text(report: &Report) -> String {
         table(&mut out, ["rank", "count", "share", "name"], &rows, 3);
     }
 
+    if let Some(domains) = &report.domains {
+        domains_table(&mut out, domains, &percent);
+    }
+    if let Some(orgs) = &report.orgs {
+        orgs_table(&mut out, orgs, &percent);
+    }
+    if let Some(clients) = &report.clients {
+        clients_table(&mut out, clients, &percent);
+    }
+
     if !report.qtypes.is_empty() {
         out.push('\n');
         let rows: Vec<[String; 3]> = report
@@ -379,6 +446,136 @@ pub fn to_text(report: &Report) -> String {
         table(&mut out, ["count", "share", "excluded name"], &rows, 2);
     }
     out
+}
+
+/// The domains, most queried first, and the rest; nothing when no name was counted.
+fn domains_table(out: &mut String, domains: &Domains, percent: &dyn Fn(u64) -> String) {
+    let rest = &domains.rest;
+    if domains.top.is_empty() && rest.domains == 0 && rest.count == 0 {
+        return;
+    }
+    let mut rows: Vec<[String; 5]> = domains
+        .top
+        .iter()
+        .map(|d| {
+            [
+                d.rank.to_string(),
+                d.count.to_string(),
+                percent(d.count),
+                d.names.to_string(),
+                safe(&d.domain).into_owned(),
+            ]
+        })
+        .collect();
+    if rest.domains != 0 || rest.count != 0 {
+        rows.push([
+            "rest".into(),
+            rest.count.to_string(),
+            percent(rest.count),
+            rest.names.to_string(),
+            match rest.domains {
+                1 => "(1 other domain)".to_owned(),
+                n => format!("({n} other domains)"),
+            },
+        ]);
+    }
+    let heading = match domains.grouping.as_str() {
+        "psl" => "registered domain".to_owned(),
+        "labels:1" => "domain (last label)".to_owned(),
+        other => match other.strip_prefix("labels:") {
+            Some(depth) => format!("domain (last {} labels)", safe(depth)),
+            None => format!("domain ({})", safe(other)),
+        },
+    };
+    out.push('\n');
+    table(
+        out,
+        ["rank", "count", "share", "names", heading.as_str()],
+        &rows,
+        4,
+    );
+}
+
+/// The organisations, most queried first, the rest and the names under no suffix of the org file;
+/// nothing when no name was counted.
+fn orgs_table(out: &mut String, orgs: &Orgs, percent: &dyn Fn(u64) -> String) {
+    let (rest, unassigned) = (&orgs.rest, &orgs.unassigned);
+    let has_rest = rest.orgs != 0 || rest.count != 0;
+    let has_unassigned = unassigned.names != 0 || unassigned.count != 0;
+    if orgs.top.is_empty() && !has_rest && !has_unassigned {
+        return;
+    }
+    let mut rows: Vec<[String; 5]> = orgs
+        .top
+        .iter()
+        .map(|o| {
+            [
+                o.rank.to_string(),
+                o.count.to_string(),
+                percent(o.count),
+                o.names.to_string(),
+                safe(&o.org).into_owned(),
+            ]
+        })
+        .collect();
+    if has_rest {
+        rows.push([
+            "rest".into(),
+            rest.count.to_string(),
+            percent(rest.count),
+            rest.names.to_string(),
+            match rest.orgs {
+                1 => "(1 other organisation)".to_owned(),
+                n => format!("({n} other organisations)"),
+            },
+        ]);
+    }
+    if has_unassigned {
+        rows.push([
+            "-".into(),
+            unassigned.count.to_string(),
+            percent(unassigned.count),
+            unassigned.names.to_string(),
+            "(unassigned)".into(),
+        ]);
+    }
+    out.push('\n');
+    table(
+        out,
+        ["rank", "count", "share", "names", "organisation"],
+        &rows,
+        4,
+    );
+}
+
+/// The client prefixes, most queries first, the rest and the untracked queries; nothing when no
+/// query was counted.
+fn clients_table(out: &mut String, clients: &Clients, percent: &dyn Fn(u64) -> String) {
+    let rest = &clients.rest;
+    let has_rest = rest.prefixes != 0 || rest.count != 0;
+    if clients.top.is_empty() && !has_rest && clients.untracked == 0 {
+        return;
+    }
+    let mut rows: Vec<[String; 4]> = clients
+        .top
+        .iter()
+        .map(|c| [c.rank.to_string(), c.count.to_string(), percent(c.count), safe(&c.client).into_owned()])
+        .collect();
+    if has_rest {
+        let other = match rest.prefixes {
+            1 => "(1 other prefix)".to_owned(),
+            n => format!("({n} other prefixes)"),
+        };
+        rows.push(["rest".into(), rest.count.to_string(), percent(rest.count), other]);
+    }
+    if clients.untracked != 0 {
+        let untracked = "(untracked: the kernel's client table was full)".to_owned();
+        rows.push(["-".into(), clients.untracked.to_string(), percent(clients.untracked), untracked]);
+    }
+    let anonymized = if clients.anonymized { "anonymized " } else { "" };
+    let heading = format!("client ({anonymized}/{} and /{} prefixes)", clients.prefix_v4, clients.prefix_v6);
+    out.push('\n');
+    table(out, ["rank", "count", "share", heading.as_str()], &rows, 3);
 }
 
 /// Writes a table: column `left` is left-aligned, the others right-aligned; two spaces between columns.
@@ -562,6 +759,104 @@ mod tests {
         );
     }
 
+    /// [`sample`] with a `domains` and an `orgs` section that add up.
+    fn sample_with_sections() -> Report {
+        let mut report = sample();
+        let domain = |rank, domain: &str, count| DomainEntry {
+            rank,
+            domain: domain.into(),
+            count,
+            names: 1,
+            share: share(count, 10),
+        };
+        report.domains = Some(Domains {
+            grouping: "psl".into(),
+            top: vec![domain(1, "a.example", 4), domain(2, "b.example", 2)],
+            rest: DomainRest {
+                domains: 1,
+                count: 1,
+                names: 1,
+            },
+        });
+        report.orgs = Some(Orgs {
+            top: vec![OrgEntry {
+                rank: 1,
+                org: "Example Org".into(),
+                count: 6,
+                names: 2,
+                share: 0.6,
+            }],
+            rest: OrgRest::default(),
+            unassigned: Unassigned { count: 1, names: 1 },
+        });
+        report
+    }
+
+    #[test]
+    fn broken_domains_and_orgs_are_caught() {
+        assert_eq!(sample_with_sections().check_invariants(), Ok(()));
+        let broken = |change: fn(&mut Domains, &mut Orgs)| {
+            let mut report = sample_with_sections();
+            let (mut domains, mut orgs) = (report.domains.take(), report.orgs.take());
+            change(domains.as_mut().expect("set"), orgs.as_mut().expect("set"));
+            (report.domains, report.orgs) = (domains, orgs);
+            report
+                .check_invariants()
+                .expect_err("broken report passed")
+                .rule
+        };
+        assert_eq!(
+            broken(|d, _| d.rest.count += 1),
+            "counted = sum(domains.top[].count) + domains.rest.count"
+        );
+        assert_eq!(
+            broken(|d, _| d.top[1].count = 1),
+            "counted = sum(domains.top[].count) + domains.rest.count"
+        );
+        assert_eq!(
+            broken(|d, _| d.top[0].names = 2),
+            "distinct_names = sum(domains.top[].names) + domains.rest.names"
+        );
+        assert_eq!(
+            broken(|d, _| d.top.swap(0, 1)),
+            "domains.top ranks are 1, 2, 3, ..."
+        );
+        assert_eq!(
+            broken(|_, o| o.unassigned.count = 0),
+            "counted = sum(orgs.top[].count) + orgs.rest.count + orgs.unassigned.count"
+        );
+        assert_eq!(
+            broken(|_, o| o.rest.names = 1),
+            "distinct_names = sum(orgs.top[].names) + orgs.rest.names + orgs.unassigned.names"
+        );
+        assert_eq!(
+            broken(|_, o| o.top[0].rank = 2),
+            "orgs.top ranks are 1, 2, 3, ..."
+        );
+        // An excluded name counted under a domain breaks the sums too.
+        let mut report = sample_with_sections();
+        if let Some(domains) = report.domains.as_mut() {
+            domains.top.push(DomainEntry {
+                rank: 3,
+                domain: "corp.example".into(),
+                count: 2,
+                names: 1,
+                share: 0.2,
+            });
+        }
+        assert_eq!(
+            report.check_invariants().map_err(|e| e.to_string()),
+            Err(
+                "counted = sum(domains.top[].count) + domains.rest.count does not hold: 7 != 9"
+                    .into()
+            )
+        );
+        // Absent sections are not checked.
+        let mut report = sample();
+        report.orgs = sample_with_sections().orgs;
+        assert_eq!(report.check_invariants(), Ok(()));
+    }
+
     #[test]
     fn huge_counts_do_not_overflow_the_check() {
         let mut report = sample();
@@ -625,6 +920,77 @@ mod tests {
         assert_eq!(value["schema"], "dns-counter/report/v1");
         assert_eq!(value["seconds"], 60.0);
         assert!(to_json(&sample()).ends_with("}\n"));
+    }
+
+    #[test]
+    fn domains_and_orgs_field_names_are_the_contract() {
+        let value: serde_json::Value =
+            serde_json::from_str(&to_json(&sample_with_sections())).expect("parse");
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(&value["domains"]), ["grouping", "rest", "top"]);
+        assert_eq!(
+            keys(&value["domains"]["top"][0]),
+            ["count", "domain", "names", "rank", "share"]
+        );
+        assert_eq!(
+            keys(&value["domains"]["rest"]),
+            ["count", "domains", "names"]
+        );
+        assert_eq!(keys(&value["orgs"]), ["rest", "top", "unassigned"]);
+        assert_eq!(
+            keys(&value["orgs"]["top"][0]),
+            ["count", "names", "org", "rank", "share"]
+        );
+        assert_eq!(keys(&value["orgs"]["rest"]), ["count", "names", "orgs"]);
+        assert_eq!(keys(&value["orgs"]["unassigned"]), ["count", "names"]);
+        // A report from before the sections existed still reads.
+        let mut old = value.clone();
+        let object = old.as_object_mut().expect("object");
+        object.remove("domains");
+        object.remove("orgs");
+        let back: Report = serde_json::from_value(old).expect("parse");
+        assert_eq!((back.domains, back.orgs), (None, None));
+    }
+
+    #[test]
+    fn text_has_domain_and_organisation_tables() {
+        let text = to_text(&sample_with_sections());
+        let expected = "\
+rank  count   share  names  registered domain
+   1      4  40.00%      1  a.example
+   2      2  20.00%      1  b.example
+rest      1  10.00%      1  (1 other domain)
+
+rank  count   share  names  organisation
+   1      6  60.00%      2  Example Org
+   -      1  10.00%      1  (unassigned)
+";
+        assert!(text.contains(expected), "{text}");
+        let mut report = sample_with_sections();
+        if let Some(domains) = report.domains.as_mut() {
+            domains.grouping = "labels:2".into();
+        }
+        assert!(to_text(&report).contains("names  domain (last 2 labels)\n"));
+        // Sections present but empty (nothing counted) print nothing.
+        report.domains = Some(Domains {
+            grouping: "psl".into(),
+            top: vec![],
+            rest: DomainRest::default(),
+        });
+        report.orgs = Some(Orgs {
+            top: vec![],
+            rest: OrgRest::default(),
+            unassigned: Unassigned::default(),
+        });
+        let text = to_text(&report);
+        assert!(
+            !text.contains("domain") && !text.contains("organisation"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -27,6 +27,67 @@ pub struct Report {
     pub rest: Rest,
     pub qtypes: Vec<QtypeCount>,
     pub excluded: Vec<ExcludedCount>,
+    /// Written by every daemon that groups domains; absent in older reports.
+    #[serde(default)]
+    pub domains: Option<Domains>,
+    /// With `--org-file`.
+    #[serde(default)]
+    pub orgs: Option<Orgs>,
+}
+
+/// Counted queries per registered domain (or per last N labels).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Domains {
+    /// `psl` or `labels:N`.
+    pub grouping: String,
+    pub top: Vec<DomainEntry>,
+    pub rest: DomainRest,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct DomainEntry {
+    pub rank: u64,
+    pub domain: String,
+    pub count: u64,
+    pub names: u64,
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DomainRest {
+    pub domains: u64,
+    pub count: u64,
+    pub names: u64,
+}
+
+/// Counted queries per organisation of the org file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Orgs {
+    pub top: Vec<OrgEntry>,
+    pub rest: OrgRest,
+    pub unassigned: Unassigned,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OrgEntry {
+    pub rank: u64,
+    pub org: String,
+    pub count: u64,
+    pub names: u64,
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OrgRest {
+    pub orgs: u64,
+    pub count: u64,
+    pub names: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Unassigned {
+    pub count: u64,
+    pub names: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -129,7 +190,9 @@ impl Report {
     /// Checks the schema and that the report is consistent with itself:
     /// queries = counted + excluded + Σ uncounted; counted = Σ top + rest.count;
     /// distinct_names = len(top) + rest.names; excluded = Σ excluded list; ranks run 1, 2, ...
-    /// with counts falling; names are lower case without a trailing dot.
+    /// with counts falling; names are lower case without a trailing dot. With `domains` or
+    /// `orgs`, each adds up to `counted` and to `distinct_names` (orgs with `unassigned`), and its
+    /// ranks run 1, 2, ... with counts falling.
     pub fn check_consistent(&self) -> Result<(), String> {
         let mut problems = Vec::new();
         if self.schema != SCHEMA {
@@ -194,6 +257,27 @@ impl Report {
                 "name {name:?} is not lower case without a trailing dot"
             ));
         }
+        if let Some(domains) = &self.domains {
+            let entries: Vec<(u64, u64, u64)> = domains
+                .top
+                .iter()
+                .map(|entry| (entry.rank, entry.count, entry.names))
+                .collect();
+            let rest = (domains.rest.count, domains.rest.names);
+            check_grouped("domains", &entries, rest, totals, &mut problems);
+        }
+        if let Some(orgs) = &self.orgs {
+            let entries: Vec<(u64, u64, u64)> = orgs
+                .top
+                .iter()
+                .map(|entry| (entry.rank, entry.count, entry.names))
+                .collect();
+            let rest = (
+                orgs.rest.count + orgs.unassigned.count,
+                orgs.rest.names + orgs.unassigned.names,
+            );
+            check_grouped("orgs", &entries, rest, totals, &mut problems);
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -212,6 +296,41 @@ impl Report {
         Ok(counts)
     }
 
+    /// The `domains` list as domain → (count, names); no section or a domain listed twice is an
+    /// error.
+    pub fn domain_tallies(&self) -> Result<BTreeMap<String, (u64, u64)>, String> {
+        let domains = self
+            .domains
+            .as_ref()
+            .ok_or("the report has no domains section")?;
+        let mut tallies = BTreeMap::new();
+        for entry in &domains.top {
+            if tallies
+                .insert(entry.domain.clone(), (entry.count, entry.names))
+                .is_some()
+            {
+                return Err(format!("domain {:?} appears twice", entry.domain));
+            }
+        }
+        Ok(tallies)
+    }
+
+    /// The `orgs` list as organisation → (count, names); no section or an organisation listed
+    /// twice is an error.
+    pub fn org_tallies(&self) -> Result<BTreeMap<String, (u64, u64)>, String> {
+        let orgs = self.orgs.as_ref().ok_or("the report has no orgs section")?;
+        let mut tallies = BTreeMap::new();
+        for entry in &orgs.top {
+            if tallies
+                .insert(entry.org.clone(), (entry.count, entry.names))
+                .is_some()
+            {
+                return Err(format!("organisation {:?} appears twice", entry.org));
+            }
+        }
+        Ok(tallies)
+    }
+
     /// The qtype list as mnemonic → count; a qtype listed twice is an error.
     pub fn qtype_counts(&self) -> Result<BTreeMap<String, u64>, String> {
         let mut counts = BTreeMap::new();
@@ -221,6 +340,40 @@ impl Report {
             }
         }
         Ok(counts)
+    }
+}
+
+/// A grouped section (`domains`, `orgs`) against the totals: its entries' `(rank, count, names)`
+/// plus what is not listed (`rest`, and for orgs `unassigned`) add up to `counted` and
+/// `distinct_names`; ranks run 1, 2, ... with counts falling.
+fn check_grouped(
+    section: &str,
+    entries: &[(u64, u64, u64)],
+    (rest_count, rest_names): (u64, u64),
+    totals: &Totals,
+    problems: &mut Vec<String>,
+) {
+    let count: u64 = entries.iter().map(|entry| entry.1).sum::<u64>() + rest_count;
+    if count != totals.counted {
+        problems.push(format!(
+            "{section}: counts add up to {count}, not counted {}",
+            totals.counted
+        ));
+    }
+    let names: u64 = entries.iter().map(|entry| entry.2).sum::<u64>() + rest_names;
+    if names != totals.distinct_names {
+        problems.push(format!(
+            "{section}: names add up to {names}, not distinct_names {}",
+            totals.distinct_names
+        ));
+    }
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.0 != index as u64 + 1 {
+            problems.push(format!("{section}.top[{index}] has rank {}", entry.0));
+        }
+    }
+    if entries.windows(2).any(|pair| pair[0].1 < pair[1].1) {
+        problems.push(format!("{section}.top is not sorted by count"));
     }
 }
 
@@ -400,6 +553,50 @@ mod tests {
         assert!(problems.contains("queries 11"), "{problems}");
         assert!(problems.contains("distinct_names"), "{problems}");
         assert!(problems.contains("B.example."), "{problems}");
+    }
+
+    #[test]
+    fn domains_and_orgs_must_add_up_when_present() {
+        let mut report = sample();
+        report.domains = Some(Domains {
+            grouping: "psl".into(),
+            top: vec![DomainEntry {
+                rank: 1,
+                domain: "example".into(),
+                count: 6,
+                names: 2,
+                share: 0.6,
+            }],
+            rest: DomainRest {
+                domains: 1,
+                count: 1,
+                names: 1,
+            },
+        });
+        report.orgs = Some(Orgs {
+            top: vec![],
+            rest: OrgRest {
+                orgs: 0,
+                count: 0,
+                names: 0,
+            },
+            unassigned: Unassigned { count: 7, names: 3 },
+        });
+        assert_eq!(report.check_consistent(), Ok(()));
+        if let Some(orgs) = report.orgs.as_mut() {
+            orgs.unassigned.count = 6;
+        }
+        if let Some(domains) = report.domains.as_mut() {
+            domains.top[0].names = 1;
+        }
+        let problems = report
+            .check_consistent()
+            .expect_err("broken sections are caught");
+        assert!(problems.contains("orgs: counts add up to 6"), "{problems}");
+        assert!(
+            problems.contains("domains: names add up to 2"),
+            "{problems}"
+        );
     }
 
     #[test]

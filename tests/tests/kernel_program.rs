@@ -98,7 +98,7 @@ fn names_past_max_names_are_counted_under_a_reason_and_the_report_adds_up() {
     assert_eq!(reason_count(&interval, "name_table_full"), 2 * (300 - u64::from(MAX_NAMES)));
     let exclusions = Exclusions::default();
     let meta = Meta { host: "test".into(), interfaces: vec![] };
-    let report = build_report(&interval, &meta, &ReportOptions { top: 10, exclusions: &exclusions });
+    let report = build_report(&interval, &meta, &ReportOptions::new(10, &exclusions));
     report.check_invariants().expect("report adds up");
     assert_eq!(report.totals.queries, 600);
     assert_eq!(report.totals.counted, 200);

@@ -1,0 +1,757 @@
+//! `dns-counter merge`: reports of several hosts or intervals summed into one.
+//!
+//! Totals, reasons, query types, excluded names and the untracked clients add up exactly. A list
+//! (names, domains, organisations, client prefixes) adds up exactly only where every input listed
+//! every entry: an entry missing from a cut input's list (one whose `rest` is not empty) may have
+//! had up to that input's smallest listed count there, hidden in its `rest`. So the merged count of
+//! a listed entry is a lower bound, low by at most the sum of those smallest counts over the cut
+//! inputs that did not list it (and never by more than the merged `rest.count`, where the missing
+//! queries are). The merged report's `merge` section says, per list, which entries are lower
+//! bounds and by how much at most; the report itself still adds up (`rest` absorbs what the lists
+//! could not place).
+//!
+//! A merged report can be merged again: its bounds carry over.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::formats::SavedReport;
+use crate::names;
+use crate::report::{
+    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, ExcludedName, OrgEntry, OrgRest, Orgs,
+    QtypeCount, Report, Rest, TopEntry, Totals, Unassigned, Uncounted,
+};
+
+/// The `merge` section of a merged report.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MergeInfo {
+    /// The reports merged, in the order given; a merged input contributes its own inputs.
+    pub inputs: Vec<Input>,
+    /// Every count in the report is exact: no list was cut where it mattered.
+    pub exact: bool,
+    /// `totals.distinct_names` (and so every `rest.names`) is a lower bound, low by at most this.
+    pub distinct_names_max_error: u64,
+    /// The `top` list of names.
+    pub names: ListBounds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<ListBounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orgs: Option<ListBounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ListBounds>,
+}
+
+/// One report that went into a merge.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub host: String,
+    pub interfaces: Vec<String>,
+    pub start: String,
+    pub end: String,
+}
+
+/// How far a merged list's counts may be off.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListBounds {
+    /// Every count in the list (and every `names` count, for domains and organisations) is exact.
+    pub exact: bool,
+    /// The largest `max_error` of `lower_bounds`: no listed count is low by more.
+    pub max_error: u64,
+    /// The most queries an entry that is not listed can have had: nothing in `rest` had more.
+    pub unlisted_max: u64,
+    /// Domains and organisations: the largest error of a `names` count (`unassigned.names`
+    /// included); `None` for lists without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names_max_error: Option<u64>,
+    /// The entries whose counts are lower bounds, by rank; entries not here are exact.
+    pub lower_bounds: Vec<EntryBound>,
+}
+
+/// A listed entry whose count is a lower bound: the true count is at most `count + max_error`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryBound {
+    pub rank: u64,
+    pub max_error: u64,
+    /// Domains and organisations: `names` is low by at most this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub names_max_error: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Why reports cannot be merged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("nothing to merge")]
+    NoInputs,
+    #[error("input {input}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z")]
+    BadTime { input: usize, field: &'static str, value: String },
+}
+
+/// A section some inputs have and the merged report leaves out, because it could not be merged
+/// honestly. `input` counts from 1, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Omitted {
+    #[error("the {section} section is left out: input {input} has none")]
+    Missing { section: &'static str, input: usize },
+    #[error("the domains section is left out: inputs group names differently ({first} and {other})")]
+    Grouping { first: String, other: String },
+    #[error(
+        "the clients section is left out: inputs {first} and {other} use different prefix lengths or anonymisation"
+    )]
+    ClientSettings { first: usize, other: usize },
+}
+
+/// Merges `inputs` (as read by [`crate::formats::read`]: each checked to add up) into one report.
+/// Returns the sections left out with it.
+pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), MergeError> {
+    if inputs.is_empty() {
+        return Err(MergeError::NoInputs);
+    }
+    let mut omitted = Vec::new();
+    let reports: Vec<&Report> = inputs.iter().map(|input| &input.report).collect();
+
+    let (start, end) = span(&reports)?;
+    let mut flat_inputs = Vec::new();
+    for input in inputs {
+        match &input.merge {
+            Some(merge) => flat_inputs.extend(merge.inputs.iter().cloned()),
+            None => flat_inputs.push(Input {
+                host: input.report.host.clone(),
+                interfaces: input.report.interfaces.clone(),
+                start: input.report.start.clone(),
+                end: input.report.end.clone(),
+            }),
+        }
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for input in &flat_inputs {
+        if !hosts.contains(&input.host.as_str()) {
+            hosts.push(&input.host);
+        }
+    }
+    let mut interfaces: Vec<String> = Vec::new();
+    for interface in reports.iter().flat_map(|report| &report.interfaces) {
+        if !interfaces.contains(interface) {
+            interfaces.push(interface.clone());
+        }
+    }
+
+    let sum = |field: fn(&Report) -> u64| reports.iter().fold(0u64, |sum, report| sum.saturating_add(field(report)));
+    let queries = sum(|report| report.totals.queries);
+    let counted = sum(|report| report.totals.counted);
+    let excluded_total = sum(|report| report.totals.excluded);
+
+    // Names.
+    let name_lists: Vec<InList<'_>> = inputs
+        .iter()
+        .map(|input| {
+            let report = &input.report;
+            let bounds = input.merge.as_ref().map(|merge| &merge.names);
+            InList::new(
+                report.top.iter().map(|entry| (entry.name.as_str(), entry.count, None)),
+                bounds,
+                report.rest.names,
+                report.rest.count,
+            )
+            .with_rest_keys_error(input.merge.as_ref().map_or(0, |merge| merge.distinct_names_max_error))
+        })
+        .collect();
+    let names = merge_list(&name_lists, counted, by_text);
+    // Every input listed every name, exactly: the merged list is every name with its count.
+    let names_complete = name_lists.iter().all(InList::complete);
+    // How many more times a name is listed than once: what adding `names` counts may overcount.
+    let duplicates: u64 = names.entries.iter().map(|entry| entry.listed_by.saturating_sub(1) as u64).sum();
+    let duplicates = names_complete.then_some(duplicates);
+
+    // Domains: only when every input has them, grouped alike.
+    let domains = match sections(inputs, |report| report.domains.as_ref(), "domains", &mut omitted) {
+        Some(all) if all.iter().all(|domains| domains.grouping == all[0].grouping) => {
+            let lists: Vec<InList<'_>> = all
+                .iter()
+                .zip(inputs)
+                .map(|(domains, input)| {
+                    let bounds = input.merge.as_ref().and_then(|merge| merge.domains.as_ref());
+                    InList::new(
+                        domains.top.iter().map(|entry| (entry.domain.as_str(), entry.count, Some(entry.names))),
+                        bounds,
+                        domains.rest.domains,
+                        domains.rest.count,
+                    )
+                })
+                .collect();
+            let mut merged = merge_list(&lists, counted, by_text);
+            merged.bound_names(duplicates);
+            if names_complete {
+                merged.assign_names(&names);
+            }
+            Some((all[0].grouping.clone(), merged))
+        }
+        Some(all) => {
+            let other = all.iter().find(|domains| domains.grouping != all[0].grouping).expect("a grouping differs");
+            omitted.push(Omitted::Grouping { first: all[0].grouping.clone(), other: other.grouping.clone() });
+            None
+        }
+        None => None,
+    };
+
+    // Organisations; `unassigned` is kept apart from the list.
+    let orgs = sections(inputs, |report| report.orgs.as_ref(), "orgs", &mut omitted).map(|all| {
+        let unassigned_count = all.iter().fold(0u64, |sum, orgs| sum.saturating_add(orgs.unassigned.count));
+        let lists: Vec<InList<'_>> = all
+            .iter()
+            .zip(inputs)
+            .map(|(orgs, input)| {
+                let bounds = input.merge.as_ref().and_then(|merge| merge.orgs.as_ref());
+                InList::new(
+                    orgs.top.iter().map(|entry| (entry.org.as_str(), entry.count, Some(entry.names))),
+                    bounds,
+                    orgs.rest.orgs,
+                    orgs.rest.count,
+                )
+            })
+            .collect();
+        let mut merged = merge_list(&lists, counted.saturating_sub(unassigned_count), by_text);
+        merged.bound_names(duplicates);
+        // Unassigned names: as an organisation's, with no list to be missing from.
+        let mut unassigned = Tally::default();
+        for (orgs, input) in all.iter().zip(inputs) {
+            let error = input.merge.as_ref().and_then(|merge| merge.orgs.as_ref()?.names_max_error).unwrap_or(0);
+            unassigned.add(orgs.unassigned.names, error);
+        }
+        unassigned.tighten(duplicates);
+        (unassigned_count, unassigned, merged)
+    });
+
+    // Clients: only when every input counted them alike.
+    let clients = match sections(inputs, |report| report.clients.as_ref(), "clients", &mut omitted) {
+        Some(all) => {
+            let alike = |a: &Clients, b: &Clients| {
+                (a.prefix_v4, a.prefix_v6, a.anonymized) == (b.prefix_v4, b.prefix_v6, b.anonymized)
+            };
+            match all.iter().position(|clients| !alike(clients, all[0])) {
+                Some(other) => {
+                    omitted.push(Omitted::ClientSettings { first: 1, other: other + 1 });
+                    None
+                }
+                None => {
+                    let untracked = all.iter().fold(0u64, |sum, clients| sum.saturating_add(clients.untracked));
+                    let lists: Vec<InList<'_>> = all
+                        .iter()
+                        .zip(inputs)
+                        .map(|(clients, input)| {
+                            let bounds = input.merge.as_ref().and_then(|merge| merge.clients.as_ref());
+                            InList::new(
+                                clients.top.iter().map(|entry| (entry.client.as_str(), entry.count, None)),
+                                bounds,
+                                clients.rest.prefixes,
+                                clients.rest.count,
+                            )
+                        })
+                        .collect();
+                    let total = counted.saturating_add(excluded_total).saturating_sub(untracked);
+                    Some((all[0], untracked, merge_list(&lists, total, by_address)))
+                }
+            }
+        }
+        None => None,
+    };
+
+    // Distinct names: the most any list proves, each a lower bound of the names of all inputs.
+    let mut distinct = names.keys_lower;
+    if let Some((_, domains)) = &domains {
+        distinct = distinct.max(domains.names_lower());
+    }
+    if let Some((_, unassigned, orgs)) = &orgs {
+        distinct = distinct.max(orgs.names_lower().saturating_add(unassigned.lower));
+    }
+    let distinct_upper = name_lists.iter().fold(names.entries.len() as u64, |sum, list| {
+        sum.saturating_add(list.rest_keys).saturating_add(list.rest_keys_error)
+    });
+    let distinct_error = distinct_upper.saturating_sub(distinct);
+
+    let share = |count| report::share(count, queries);
+    let report = Report {
+        schema: report::SCHEMA.to_owned(),
+        host: hosts.join(","),
+        interfaces,
+        start: report::rfc3339_utc(start),
+        end: report::rfc3339_utc(end),
+        seconds: signed_seconds(start, end),
+        totals: Totals {
+            queries,
+            counted,
+            excluded: excluded_total,
+            distinct_names: distinct,
+            uncounted: uncounted(&reports),
+        },
+        top: names
+            .entries
+            .iter()
+            .zip(1..)
+            .map(|(entry, rank)| TopEntry {
+                rank,
+                name: entry.key.to_owned(),
+                count: entry.count,
+                share: share(entry.count),
+            })
+            .collect(),
+        rest: Rest { names: distinct.saturating_sub(names.entries.len() as u64), count: names.rest_count },
+        qtypes: qtypes(&reports),
+        excluded: excluded(&reports),
+        domains: domains.as_ref().map(|(grouping, domains)| Domains {
+            grouping: grouping.clone(),
+            top: domains
+                .entries
+                .iter()
+                .zip(1..)
+                .map(|(entry, rank)| DomainEntry {
+                    rank,
+                    domain: entry.key.to_owned(),
+                    count: entry.count,
+                    names: entry.names.lower,
+                    share: share(entry.count),
+                })
+                .collect(),
+            rest: DomainRest {
+                domains: domains.rest_keys(),
+                count: domains.rest_count,
+                names: distinct.saturating_sub(domains.names_lower()),
+            },
+        }),
+        orgs: orgs.as_ref().map(|(unassigned_count, unassigned, orgs)| Orgs {
+            top: orgs
+                .entries
+                .iter()
+                .zip(1..)
+                .map(|(entry, rank)| OrgEntry {
+                    rank,
+                    org: entry.key.to_owned(),
+                    count: entry.count,
+                    names: entry.names.lower,
+                    share: share(entry.count),
+                })
+                .collect(),
+            rest: OrgRest {
+                orgs: orgs.rest_keys(),
+                count: orgs.rest_count,
+                names: distinct.saturating_sub(orgs.names_lower()).saturating_sub(unassigned.lower),
+            },
+            unassigned: Unassigned { count: *unassigned_count, names: unassigned.lower },
+        }),
+        clients: clients.as_ref().map(|(settings, untracked, clients)| Clients {
+            prefix_v4: settings.prefix_v4,
+            prefix_v6: settings.prefix_v6,
+            anonymized: settings.anonymized,
+            top: clients
+                .entries
+                .iter()
+                .zip(1..)
+                .map(|(entry, rank)| ClientEntry {
+                    rank,
+                    client: entry.key.to_owned(),
+                    count: entry.count,
+                    share: share(entry.count),
+                })
+                .collect(),
+            rest: ClientRest { prefixes: clients.rest_keys(), count: clients.rest_count },
+            untracked: *untracked,
+        }),
+    };
+
+    let names_bounds = names.bounds(None);
+    let domains_bounds = domains.as_ref().map(|(_, domains)| domains.bounds(Some(0)));
+    let orgs_bounds = orgs.as_ref().map(|(_, unassigned, orgs)| orgs.bounds(Some(unassigned.error())));
+    let clients_bounds = clients.as_ref().map(|(_, _, clients)| clients.bounds(None));
+    let exact = distinct_error == 0
+        && names_bounds.exact
+        && [domains_bounds.as_ref(), orgs_bounds.as_ref(), clients_bounds.as_ref()]
+            .into_iter()
+            .flatten()
+            .all(|bounds| bounds.exact);
+    let merge = MergeInfo {
+        inputs: flat_inputs,
+        exact,
+        distinct_names_max_error: distinct_error,
+        names: names_bounds,
+        domains: domains_bounds,
+        orgs: orgs_bounds,
+        clients: clients_bounds,
+    };
+    Ok((SavedReport { report, merge: Some(merge) }, omitted))
+}
+
+/// Every input's section, or `None` (saying which input lacks it, if some have it).
+fn sections<'a, T>(
+    inputs: &'a [SavedReport],
+    section: impl Fn(&'a Report) -> Option<&'a T>,
+    name: &'static str,
+    omitted: &mut Vec<Omitted>,
+) -> Option<Vec<&'a T>> {
+    let all: Vec<Option<&T>> = inputs.iter().map(|input| section(&input.report)).collect();
+    match all.iter().position(Option::is_none) {
+        None => Some(all.into_iter().flatten().collect()),
+        Some(_) if all.iter().all(Option::is_none) => None,
+        Some(missing) => {
+            omitted.push(Omitted::Missing { section: name, input: missing + 1 });
+            None
+        }
+    }
+}
+
+/// The earliest start and the latest end.
+fn span(reports: &[&Report]) -> Result<(SystemTime, SystemTime), MergeError> {
+    let mut start: Option<SystemTime> = None;
+    let mut end: Option<SystemTime> = None;
+    for (index, report) in reports.iter().enumerate() {
+        let parse = |field, value: &str| {
+            humantime::parse_rfc3339(value).map_err(|_| MergeError::BadTime {
+                input: index + 1,
+                field,
+                value: value.to_owned(),
+            })
+        };
+        let (from, to) = (parse("start", &report.start)?, parse("end", &report.end)?);
+        start = Some(start.map_or(from, |start| start.min(from)));
+        end = Some(end.map_or(to, |end| end.max(to)));
+    }
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(MergeError::NoInputs);
+    };
+    Ok((start, end))
+}
+
+/// `end - start` in seconds, negative if `end` is earlier.
+fn signed_seconds(start: SystemTime, end: SystemTime) -> f64 {
+    match end.duration_since(start) {
+        Ok(forward) => forward.as_secs_f64(),
+        Err(back) => -back.duration().as_secs_f64(),
+    }
+}
+
+/// Reasons added up, in the order they first appear.
+fn uncounted(reports: &[&Report]) -> Uncounted {
+    let mut merged: Vec<(String, u64)> = Vec::new();
+    for (reason, count) in reports.iter().flat_map(|report| &report.totals.uncounted.0) {
+        match merged.iter_mut().find(|(seen, _)| seen == reason) {
+            Some((_, total)) => *total = total.saturating_add(*count),
+            None => merged.push((reason.clone(), *count)),
+        }
+    }
+    Uncounted(merged)
+}
+
+/// Query types added up, most first, ties by type value (as a report orders them).
+fn qtypes(reports: &[&Report]) -> Vec<QtypeCount> {
+    let mut by_type: HashMap<&str, u64> = HashMap::new();
+    for qtype in reports.iter().flat_map(|report| &report.qtypes) {
+        let total = by_type.entry(&qtype.qtype).or_default();
+        *total = total.saturating_add(qtype.count);
+    }
+    let mut sorted: Vec<(&str, u64)> = by_type.into_iter().collect();
+    sorted
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| qtype_value(a.0).cmp(&qtype_value(b.0))).then_with(|| a.0.cmp(b.0)));
+    sorted.into_iter().map(|(qtype, count)| QtypeCount { qtype: qtype.to_owned(), count }).collect()
+}
+
+/// The type value of a mnemonic as [`crate::aggregate::qtype_mnemonic`] writes it; unknown ones
+/// sort last.
+fn qtype_value(mnemonic: &str) -> u32 {
+    use std::str::FromStr as _;
+    if let Some(value) = mnemonic.strip_prefix("TYPE").and_then(|digits| digits.parse::<u16>().ok()) {
+        return value.into();
+    }
+    hickory_proto::rr::RecordType::from_str(mnemonic).map_or(u32::MAX, |known| u16::from(known).into())
+}
+
+/// Excluded names added up, most first, ties by name. Inputs list every excluded name they saw.
+fn excluded(reports: &[&Report]) -> Vec<ExcludedName> {
+    let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
+    for entry in reports.iter().flat_map(|report| &report.excluded) {
+        let total = by_name.entry(&entry.name).or_default();
+        *total = total.saturating_add(entry.count);
+    }
+    let mut sorted: Vec<(&str, u64)> = by_name.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    sorted.into_iter().map(|(name, count)| ExcludedName { name: name.to_owned(), count }).collect()
+}
+
+/// One input's list as the merge reads it.
+struct InList<'a> {
+    entries: Vec<InEntry<'a>>,
+    /// The most queries an entry missing from the list can have had in this input.
+    unlisted_max: u64,
+    /// How many entries the input did not list (`rest.names`, `rest.domains`, ...); for a merged
+    /// input, a lower bound, low by at most `rest_keys_error`.
+    rest_keys: u64,
+    rest_keys_error: u64,
+}
+
+struct InEntry<'a> {
+    key: &'a str,
+    count: u64,
+    count_error: u64,
+    /// Distinct names, for domains and organisations.
+    names: u64,
+    names_error: u64,
+}
+
+impl<'a> InList<'a> {
+    /// `bounds` is what a merged input says of the list; `None` for a report of one interval,
+    /// whose counts are exact.
+    fn new(
+        listed: impl Iterator<Item = (&'a str, u64, Option<u64>)>,
+        bounds: Option<&ListBounds>,
+        rest_keys: u64,
+        rest_count: u64,
+    ) -> Self {
+        let errors: HashMap<u64, &EntryBound> = bounds
+            .map(|bounds| bounds.lower_bounds.iter().map(|bound| (bound.rank, bound)).collect())
+            .unwrap_or_default();
+        let entries: Vec<InEntry<'a>> = listed
+            .zip(1..)
+            .map(|((key, count, names), rank)| {
+                let bound = errors.get(&rank);
+                InEntry {
+                    key,
+                    count,
+                    count_error: bound.map_or(0, |bound| bound.max_error),
+                    names: names.unwrap_or(0),
+                    names_error: bound.map_or(0, |bound| bound.names_max_error),
+                }
+            })
+            .collect();
+        let unlisted_max = match bounds {
+            Some(bounds) => bounds.unlisted_max,
+            // Listed most first: an entry not listed had at most the last one's count.
+            None if rest_keys > 0 || rest_count > 0 => {
+                entries.iter().map(|entry| entry.count).min().unwrap_or(u64::MAX).min(rest_count)
+            }
+            None => 0,
+        };
+        Self { entries, unlisted_max, rest_keys, rest_keys_error: 0 }
+    }
+
+    /// A merged input's `rest.names` is a lower bound, low by at most its
+    /// `distinct_names_max_error`.
+    fn with_rest_keys_error(mut self, error: u64) -> Self {
+        self.rest_keys_error = error;
+        self
+    }
+
+    /// Lists every entry with its exact count.
+    fn complete(&self) -> bool {
+        self.unlisted_max == 0
+            && self.rest_keys == 0
+            && self.rest_keys_error == 0
+            && self.entries.iter().all(|entry| entry.count_error == 0)
+    }
+}
+
+/// A lower and an upper bound of a count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    lower: u64,
+    upper: u64,
+    /// The plain sum of the inputs' lower bounds, for [`Tally::tighten`].
+    sum: u64,
+}
+
+impl Tally {
+    /// Adds one input's count of distinct things (a lower bound, low by at most `error`): the
+    /// union has at least the most of any input and at most the sum.
+    fn add(&mut self, count: u64, error: u64) {
+        self.lower = self.lower.max(count);
+        self.sum = self.sum.saturating_add(count);
+        self.upper = self.upper.saturating_add(count).saturating_add(error);
+    }
+
+    /// With every input's name list complete, `duplicates` is how many more times names were
+    /// listed than once: adding the inputs' counts overcounts by at most that.
+    fn tighten(&mut self, duplicates: Option<u64>) {
+        if let Some(duplicates) = duplicates {
+            self.lower = self.lower.max(self.sum.saturating_sub(duplicates));
+        }
+        self.upper = self.upper.max(self.lower);
+    }
+
+    fn error(&self) -> u64 {
+        self.upper - self.lower
+    }
+}
+
+/// A merged entry.
+struct OutEntry<'a> {
+    key: &'a str,
+    count: u64,
+    count_error: u64,
+    /// Distinct names, for domains and organisations.
+    names: Tally,
+    /// How many inputs listed it.
+    listed_by: usize,
+}
+
+/// A merged list, most queries first, ties by key.
+struct OutList<'a> {
+    entries: Vec<OutEntry<'a>>,
+    /// The total the list and its rest add up to, less what is listed.
+    rest_count: u64,
+    unlisted_max: u64,
+    /// The fewest distinct entries, listed or not, the inputs can have had together.
+    keys_lower: u64,
+}
+
+impl OutList<'_> {
+    fn rest_keys(&self) -> u64 {
+        self.keys_lower - self.entries.len() as u64
+    }
+
+    fn names_lower(&self) -> u64 {
+        self.entries.iter().fold(0u64, |sum, entry| sum.saturating_add(entry.names.lower))
+    }
+
+    fn bound_names(&mut self, duplicates: Option<u64>) {
+        for entry in &mut self.entries {
+            entry.names.tighten(duplicates);
+        }
+    }
+
+    /// With the merged name list complete and exact, counts each entry's names exactly by giving
+    /// every name to its longest listed suffix. Kept only if it accounts for every listed count
+    /// exactly (as it does when the entries are domains, suffixes of their names).
+    fn assign_names(&mut self, names: &OutList<'_>) {
+        let index: HashMap<&str, usize> = self.entries.iter().enumerate().map(|(at, entry)| (entry.key, at)).collect();
+        let mut tallies = vec![(0u64, 0u64); self.entries.len()];
+        for name in &names.entries {
+            // The name itself first (the root has no suffixes), then each name it is under.
+            let mut candidates = std::iter::once(name.key).chain(names::suffixes(name.key).skip(1));
+            let Some(at) = candidates.find_map(|suffix| index.get(suffix).copied()) else {
+                return;
+            };
+            tallies[at].0 = tallies[at].0.saturating_add(name.count);
+            tallies[at].1 += 1;
+        }
+        if self.entries.iter().zip(&tallies).any(|(entry, (count, _))| entry.count != *count) {
+            return;
+        }
+        for (entry, (_, names)) in self.entries.iter_mut().zip(tallies) {
+            entry.names = Tally { lower: names, upper: names, sum: names };
+        }
+    }
+
+    /// What the `merge` section says of the list; `extra_names_error` is the error of names
+    /// counted beside the list (`unassigned`), `None` for a list without `names` counts.
+    fn bounds(&self, extra_names_error: Option<u64>) -> ListBounds {
+        let has_names = extra_names_error.is_some();
+        let names_error = |entry: &OutEntry<'_>| if has_names { entry.names.error() } else { 0 };
+        let lower_bounds: Vec<EntryBound> = self
+            .entries
+            .iter()
+            .zip(1..)
+            .filter(|(entry, _)| entry.count_error > 0 || names_error(entry) > 0)
+            .map(|(entry, rank)| EntryBound { rank, max_error: entry.count_error, names_max_error: names_error(entry) })
+            .collect();
+        let max_error = lower_bounds.iter().map(|bound| bound.max_error).max().unwrap_or(0);
+        let names_max_error = extra_names_error
+            .map(|extra| lower_bounds.iter().map(|bound| bound.names_max_error).max().unwrap_or(0).max(extra));
+        ListBounds {
+            exact: max_error == 0 && names_max_error.unwrap_or(0) == 0,
+            max_error,
+            unlisted_max: self.unlisted_max,
+            names_max_error,
+            lower_bounds,
+        }
+    }
+}
+
+/// Ties between names, domains and organisations go by their text.
+fn by_text(a: &str, b: &str) -> Ordering {
+    a.cmp(b)
+}
+
+/// Ties between client prefixes go by address, as [`crate::clients::section`] orders them (IPv4
+/// first); anonymized prefixes by their text.
+fn by_address(a: &str, b: &str) -> Ordering {
+    let address = |client: &str| client.split_once('/').and_then(|(address, _)| address.parse::<IpAddr>().ok());
+    match (address(a), address(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        _ => a.cmp(b),
+    }
+}
+
+/// Merges one list of every input; `total` is what the merged list and its rest add up to; `ties`
+/// orders entries of equal counts.
+fn merge_list<'a>(inputs: &[InList<'a>], total: u64, ties: fn(&str, &str) -> Ordering) -> OutList<'a> {
+    struct Acc {
+        count: u64,
+        count_error: u64,
+        names: Tally,
+        /// The sum of `unlisted_max` over the inputs that listed it.
+        listed_unlisted_max: u64,
+        listed_by: usize,
+    }
+    let mut by_key: HashMap<&'a str, Acc> = HashMap::new();
+    for input in inputs {
+        for entry in &input.entries {
+            let acc = by_key.entry(entry.key).or_insert(Acc {
+                count: 0,
+                count_error: 0,
+                names: Tally::default(),
+                listed_unlisted_max: 0,
+                listed_by: 0,
+            });
+            acc.count = acc.count.saturating_add(entry.count);
+            acc.count_error = acc.count_error.saturating_add(entry.count_error);
+            acc.names.add(entry.names, entry.names_error);
+            acc.listed_unlisted_max = acc.listed_unlisted_max.saturating_add(input.unlisted_max);
+            acc.listed_by += 1;
+        }
+    }
+    let unlisted_sum = inputs.iter().fold(0u64, |sum, input| sum.saturating_add(input.unlisted_max));
+    let mut entries: Vec<OutEntry<'a>> = by_key
+        .into_iter()
+        .map(|(key, acc)| {
+            // Where an input did not list the key, it may have had up to that input's
+            // `unlisted_max` queries, and as many names.
+            let hidden = unlisted_sum - acc.listed_unlisted_max;
+            let mut names = acc.names;
+            names.upper = names.upper.saturating_add(hidden);
+            OutEntry {
+                key,
+                count: acc.count,
+                count_error: acc.count_error.saturating_add(hidden),
+                names,
+                listed_by: acc.listed_by,
+            }
+        })
+        .collect();
+    entries.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| ties(a.key, b.key)));
+    let listed = entries.iter().fold(0u64, |sum, entry| sum.saturating_add(entry.count));
+    let rest_count = total.saturating_sub(listed);
+    // What a listed count lacks is in the merged rest: no error is larger.
+    for entry in &mut entries {
+        entry.count_error = entry.count_error.min(rest_count);
+    }
+    let union = entries.len() as u64;
+    // Input i's unlisted entries are not among the ones it listed; at most the merged entries it
+    // did not list are among them, the others are in no list.
+    let keys_lower = inputs
+        .iter()
+        .map(|input| {
+            let not_listed_by_input = union.saturating_sub(input.entries.len() as u64);
+            input.rest_keys.saturating_sub(not_listed_by_input)
+        })
+        .max()
+        .unwrap_or(0)
+        .saturating_add(union);
+    OutList { entries, rest_count, unlisted_max: unlisted_sum.min(rest_count), keys_lower }
+}
+
+#[cfg(test)]
+mod tests;
