@@ -16,6 +16,7 @@ pub mod netdev;
 pub mod prereq;
 pub mod process;
 pub mod report;
+pub mod test_run;
 pub mod tagging;
 pub mod workload;
 

@@ -6,13 +6,9 @@
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::SystemTime,
 };
 
-use aya::{
-    maps::{PerCpuArray, PerCpuHashMap},
-    programs::{TestRun as _, TestRunOptions, Xdp},
-};
+use aya::maps::{PerCpuArray, PerCpuHashMap};
 use dns_counter::{
     aggregate::{Interval, Meta, ReportOptions, build_report},
     cli::ClientPrefix,
@@ -23,31 +19,18 @@ use dns_counter::{
 };
 use dns_counter_common::{
     maps::{
-        CLIENTS_MAPS, ClientKey, MAX_CLIENT_PREFIXES, PROGRAM_NAME, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
+        CLIENTS_MAPS, ClientKey, MAX_CLIENT_PREFIXES, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
         STATS_MAP,
     },
     testing::{self as frames, ENCAPSULATIONS},
 };
 use dns_counter_tests::require_root;
+use dns_counter_tests::test_run::{drain, program, run};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
-const XDP_PASS: u32 = 2;
 
-fn program(loaded: &Loaded) -> &Xdp {
-    loaded.ebpf.program(PROGRAM_NAME).expect("program").try_into().expect("an XDP program")
-}
 
-fn run(program: &Xdp, frame: &[u8], repeat: u32) {
-    let result = program
-        .test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })
-        .expect("BPF_PROG_TEST_RUN");
-    assert_eq!(result.return_value, XDP_PASS, "verdict for {frame:02x?}");
-}
 
-fn drain(drainer: &mut Drainer) -> Interval {
-    let now = SystemTime::now();
-    drainer.flip_and_drain(now, now).expect("drain")
-}
 
 fn clients_of(interval: &Interval) -> BTreeMap<IpAddr, u64> {
     let clients = interval.clients.as_ref().expect("clients counted");

@@ -2,36 +2,22 @@
 //! shared walk counts on the host, says why for the rest, always passes the packet on, keeps
 //! counting past `--max-names` under a reason, and loses nothing across interval flips.
 
-use std::{collections::HashMap, time::SystemTime};
+use std::collections::HashMap;
 
-use aya::programs::{TestRun as _, TestRunOptions, Xdp};
 use dns_counter::{
     aggregate::{Interval, Meta, ReportOptions, build_report},
     drain::Drainer,
     exclude::Exclusions,
-    loader::{self, Loaded},
+    loader::{self},
 };
-use dns_counter_common::{Reason, maps::{NAME_WORDS, PROGRAM_NAME}, walk::parse_query};
+use dns_counter_common::{Reason, maps::NAME_WORDS, walk::parse_query};
 use dns_counter_common::testing as frames;
 use dns_counter_tests::require_root;
+use dns_counter_tests::test_run::{drain, program, run};
 
-const XDP_PASS: u32 = 2;
 
-fn program(loaded: &Loaded) -> &Xdp {
-    loaded.ebpf.program(PROGRAM_NAME).expect("program").try_into().expect("an XDP program")
-}
 
-fn run(program: &Xdp, frame: &[u8], repeat: u32) {
-    let result = program
-        .test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })
-        .expect("BPF_PROG_TEST_RUN");
-    assert_eq!(result.return_value, XDP_PASS, "verdict for {frame:02x?}");
-}
 
-fn drain(drainer: &mut Drainer) -> Interval {
-    let now = SystemTime::now();
-    drainer.flip_and_drain(now, now).expect("drain")
-}
 
 fn reason_count(interval: &Interval, reason: &str) -> u64 {
     interval.uncounted.iter().find(|(name, _)| name == reason).map_or(0, |(_, count)| *count)
