@@ -8,6 +8,7 @@
 //! over TCP), and [`report`] reads and checks what the counter wrote. Every namespace and process
 //! is removed on drop, also when a test panics.
 
+pub mod bench;
 pub mod client;
 pub mod counter;
 pub mod dnsperf;

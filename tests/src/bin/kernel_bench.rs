@@ -8,11 +8,8 @@
 
 use std::{
     fmt::Write as _,
-    fs,
-    path::Path,
-    process::{Command, ExitCode, Stdio},
+    process::ExitCode,
     sync::Barrier,
-    time::SystemTime,
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -30,7 +27,7 @@ use dns_counter_common::{
     },
     testing::{Encapsulation, frame},
 };
-use dns_counter_tests::prereq::{target_dir, workspace_root};
+use dns_counter_tests::bench::{Machine, Target, median, pin_to_cpu, publish, revision, targets_table, thousands};
 use serde::Serialize;
 
 /// The yardsticks in dns-counter-ebpf/src/baseline.rs.
@@ -53,8 +50,8 @@ const WARMUP_REPEAT: u32 = 10_000;
 /// The two cores of the hot-name comparison.
 const HOT_NAME_CPUS: [usize; 2] = [0, 1];
 
-const SECTION_BEGIN: &str = "<!-- kernel-path:begin -->";
-const SECTION_END: &str = "<!-- kernel-path:end -->";
+/// This part's name: its JSON file and its BENCHMARKS.md markers.
+const PART: &str = "kernel-path";
 const JSON_SCHEMA: &str = "dns-counter/bench/kernel-path/v1";
 
 const USAGE: &str =
@@ -302,32 +299,6 @@ fn slot_name(slot: u32) -> &'static str {
     }
 }
 
-/// Pins the calling thread to `cpu`, so per-CPU maps and caches stay put between runs.
-fn pin_to_cpu(cpu: usize) -> Result<()> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in range for cpu < 1024.
-    let result = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
-    };
-    if result != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot pin a thread to CPU {cpu}"));
-    }
-    Ok(())
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
-}
-
 /// Every program on every packet, `runs` times. Runs interleave programs and packets, so a slow
 /// spell of the machine spreads over all of them instead of skewing one ratio.
 fn measure_each(ebpf: &Ebpf, cases: &[Case], runs: usize, repeat: u32) -> Result<Vec<Measurement>> {
@@ -407,13 +378,6 @@ fn hot_name_on(program: &Xdp, frame: &[u8], cpus: &[usize], repeat: u32) -> Resu
 }
 
 #[derive(Serialize)]
-struct Machine {
-    cpu: String,
-    cpus: usize,
-    kernel: String,
-}
-
-#[derive(Serialize)]
 struct Packet {
     key: &'static str,
     label: &'static str,
@@ -437,17 +401,6 @@ struct HotName {
     one_core_runs_ns: Vec<f64>,
     /// Per run, the mean of the two threads' ns per packet.
     two_cores_runs_ns: Vec<f64>,
-}
-
-#[derive(Serialize)]
-struct Target {
-    what: String,
-    /// `figure` ≤ `limit` is met.
-    limit: f64,
-    figure: f64,
-    met: bool,
-    /// How the figure was computed, in ns.
-    detail: String,
 }
 
 #[derive(Serialize)]
@@ -484,7 +437,7 @@ fn bench(quick: bool) -> Result<()> {
     } else {
         (RUNS, REPEAT)
     };
-    let machine = machine()?;
+    let machine = Machine::this()?;
 
     // The daemon's default table size: lookups see the map the deployed program sees.
     let mut loaded = loader::load(DEFAULT_MAX_NAMES).context("loading the XDP object")?;
@@ -542,7 +495,7 @@ fn bench(quick: bool) -> Result<()> {
 
     let mut results = Results {
         schema: JSON_SCHEMA,
-        date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        date: dns_counter_tests::bench::now(),
         revision: revision(),
         machine,
         quick,
@@ -563,54 +516,12 @@ fn bench(quick: bool) -> Result<()> {
     results.targets = targets(&results);
 
     let section = render(&results, &cases);
-    println!("{section}");
-    let json_path = target_dir().join("bench").join("kernel-path.json");
-    write_json(&json_path, &results)?;
-    println!("wrote {}", json_path.display());
-    if quick {
-        println!("--quick: BENCHMARKS.md left as it is (a smoke run is not a measurement)");
-    } else {
-        let benchmarks = workspace_root().join("BENCHMARKS.md");
-        replace_section(&benchmarks, &section)?;
-        println!("updated {}", benchmarks.display());
-    }
-    Ok(())
+    publish(PART, &section, &results, quick)
 }
 
-/// Which source the figures belong to; a figure without it cannot be compared later. Optional:
-/// a tree without git still gets measured.
-fn revision() -> Option<String> {
-    let output = Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(workspace_root())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && !revision.is_empty()).then_some(revision)
-}
-
-fn machine() -> Result<Machine> {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").context("reading /proc/cpuinfo")?;
-    let cpu = cpuinfo
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix("model name")?
-                .split_once(':')
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    // Read before any pinning, which would make it 1.
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // What `uname -r` prints.
-    let kernel =
-        fs::read_to_string("/proc/sys/kernel/osrelease").context("reading the kernel release")?;
-    Ok(Machine {
-        cpu,
-        cpus,
-        kernel: kernel.trim().to_owned(),
-    })
-}
+/// A miss here is a slower walk or map update than the issue allows, or a noisy machine.
+const MISSED: &str = "the walk or the map update costs more than it should here; rerun on a quiet \
+                      machine, then profile the program (`bpftool prog profile`)";
 
 /// The issue's targets, each a ratio of two figures from this run.
 fn targets(results: &Results) -> Vec<Target> {
@@ -618,14 +529,13 @@ fn targets(results: &Results) -> Vec<Target> {
     let empty = |packet| results.ns(BASELINE_PASS, packet);
     let ratio =
         |what: &str, limit: f64, (num, num_what): (f64, &str), (den, den_what): (f64, &str)| {
-            let figure = num / den;
-            Target {
-                what: what.to_owned(),
+            Target::at_most(
+                what,
+                num / den,
                 limit,
-                figure,
-                met: figure <= limit,
-                detail: format!("{num_what} {num:.1} ns / {den_what} {den:.1} ns"),
-            }
+                format!("{num_what} {num:.1} ns / {den_what} {den:.1} ns"),
+            )
+            .if_missed(MISSED)
         };
     let mut targets = vec![
         ratio(
@@ -693,7 +603,7 @@ fn render(results: &Results, cases: &[Case]) -> String {
         m.cpus,
         m.kernel,
         results.runs,
-        thousands(results.repeat),
+        thousands(u64::from(results.repeat)),
         if results.quick {
             ", **--quick smoke run**"
         } else {
@@ -722,107 +632,13 @@ fn render(results: &Results, cases: &[Case]) -> String {
             hot.one_core_median_ns, hot.cpus[0], hot.two_cores_median_ns, hot.cpus[0], hot.cpus[1]
         );
     }
-    let _ = writeln!(out, "\n| target | figure | |");
-    let _ = writeln!(out, "|---|---|---|");
-    for target in &results.targets {
-        let verdict = if target.met { "met" } else { "**missed**" };
-        let _ = writeln!(
-            out,
-            "| {} | {:.2}× ({}) | {verdict} |",
-            target.what, target.figure, target.detail
-        );
-    }
+    let _ = writeln!(out, "\n{}", targets_table(&results.targets));
     out
-}
-
-/// `1000000` as `1,000,000`.
-fn thousands(n: u32) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-fn write_json(path: &Path, results: &Results) -> Result<()> {
-    let dir = path.parent().context("the JSON path has no directory")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = serde_json::to_string_pretty(results).context("encoding the results")?;
-    fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-/// Replaces what lies between the markers in `path` (appending the markers if they are missing).
-fn replace_section(path: &Path, section: &str) -> Result<()> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-    };
-    let updated =
-        with_section(&text, section).with_context(|| format!("updating {}", path.display()))?;
-    fs::write(path, updated).with_context(|| format!("writing {}", path.display()))
-}
-
-/// `text` with `section` between the markers, which are appended if `text` has none.
-fn with_section(text: &str, section: &str) -> Result<String> {
-    let block = format!("{SECTION_BEGIN}\n{section}{SECTION_END}");
-    match (text.find(SECTION_BEGIN), text.find(SECTION_END)) {
-        (Some(begin), Some(end)) if begin < end => Ok(format!(
-            "{}{block}{}",
-            &text[..begin],
-            &text[end + SECTION_END.len()..]
-        )),
-        (None, None) => Ok(format!("{}\n\n{block}\n", text.trim_end())),
-        _ => bail!("a broken {SECTION_BEGIN} … {SECTION_END} pair; fix it by hand"),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[30.0, 10.0, 20.0]), 20.0);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-    }
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(20_000), "20,000");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-    }
-
-    #[test]
-    fn section_is_replaced_in_place_and_the_rest_kept() {
-        let text = format!("# B\nintro\n{SECTION_BEGIN}\nold\n{SECTION_END}\ntail\n");
-        let updated = with_section(&text, "new\n").unwrap();
-        assert_eq!(
-            updated,
-            format!("# B\nintro\n{SECTION_BEGIN}\nnew\n{SECTION_END}\ntail\n")
-        );
-        assert_eq!(
-            with_section(&updated, "new\n").unwrap(),
-            updated,
-            "idempotent"
-        );
-    }
-
-    #[test]
-    fn section_is_appended_when_missing_and_a_broken_pair_is_an_error() {
-        let appended = with_section("# B\n", "x\n").unwrap();
-        assert_eq!(
-            appended,
-            format!("# B\n\n{SECTION_BEGIN}\nx\n{SECTION_END}\n")
-        );
-        assert!(with_section(&format!("{SECTION_END}\n{SECTION_BEGIN}\n"), "x\n").is_err());
-        assert!(with_section(&format!("{SECTION_BEGIN}\n"), "x\n").is_err());
-    }
 
     #[test]
     fn packets_are_what_their_labels_say() {

@@ -1,0 +1,317 @@
+//! What every part of `cargo xtask bench` shares: the machine and source a figure belongs to,
+//! targets judged the same way, the JSON file each part writes under `<target>/bench/`, and the
+//! part's own section of BENCHMARKS.md between `<!-- PART:begin -->` and `<!-- PART:end -->`.
+//! The bench summary (`dns-counter-bench-summary`) reads every part's JSON and prints one table.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::SystemTime,
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::prereq::{target_dir, workspace_root};
+
+/// Where the machine's figures came from; stated next to every table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cpus: usize,
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads the CPU model, CPU count and kernel release. Call before pinning any thread, which
+    /// would make the count 1.
+    pub fn this() -> Result<Self> {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").context("reading /proc/cpuinfo")?;
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, model)| model.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_owned());
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+            .context("reading the kernel release")?;
+        Ok(Self {
+            cpu,
+            cpus,
+            kernel: kernel.trim().to_owned(),
+        })
+    }
+
+    /// `AMD EPYC (2 CPUs), Linux 6.18.44`
+    pub fn describe(&self) -> String {
+        format!("{} ({} CPUs), Linux {}", self.cpu, self.cpus, self.kernel)
+    }
+}
+
+/// Which source the figures belong to (`git describe --always --dirty`); a figure without it
+/// cannot be compared later. Optional: a tree without git still gets measured.
+pub fn revision() -> Option<String> {
+    let output = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .current_dir(workspace_root())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let revision = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !revision.is_empty()).then_some(revision)
+}
+
+/// Now as RFC 3339 UTC to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// One of an issue's targets, judged from figures of one run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Target {
+    /// The target as the issue words it, e.g. `dns-counter ≥ 0.9× count-only`.
+    pub what: String,
+    pub figure: f64,
+    pub limit: f64,
+    /// `true`: met when `figure ≥ limit`; `false`: met when `figure ≤ limit`.
+    pub at_least: bool,
+    pub met: bool,
+    /// How the figure was computed, with the figures it came from and their units.
+    pub detail: String,
+    /// For a missed target: why, and what would fix it. Empty when met.
+    pub miss: String,
+}
+
+impl Target {
+    /// Met when `figure ≤ limit`.
+    pub fn at_most(what: impl Into<String>, figure: f64, limit: f64, detail: impl Into<String>) -> Self {
+        Self::new(what.into(), figure, limit, false, detail.into())
+    }
+
+    /// Met when `figure ≥ limit`.
+    pub fn at_least(what: impl Into<String>, figure: f64, limit: f64, detail: impl Into<String>) -> Self {
+        Self::new(what.into(), figure, limit, true, detail.into())
+    }
+
+    fn new(what: String, figure: f64, limit: f64, at_least: bool, detail: String) -> Self {
+        let met = if at_least { figure >= limit } else { figure <= limit };
+        Self {
+            what,
+            figure,
+            limit,
+            at_least,
+            met,
+            detail,
+            miss: String::new(),
+        }
+    }
+
+    /// Says why a missed target was missed and what would fix it; ignored when met.
+    pub fn if_missed(mut self, why: impl Into<String>) -> Self {
+        if !self.met {
+            self.miss = why.into();
+        }
+        self
+    }
+
+    pub fn verdict(&self) -> &'static str {
+        if self.met { "met" } else { "**missed**" }
+    }
+}
+
+/// A Markdown table of targets: target, figure (with its detail), verdict, and why a miss.
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut out = String::from("| target | figure | | why missed, what would fix it |\n|---|---|---|---|\n");
+    for target in targets {
+        out.push_str(&format!(
+            "| {} | {} ({}) | {} | {} |\n",
+            target.what,
+            figure(target.figure),
+            target.detail,
+            target.verdict(),
+            target.miss
+        ));
+    }
+    out
+}
+
+/// A figure with as many decimals as it needs to read well: 0.93, 12.4, 1,234.
+pub fn figure(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let magnitude = value.abs();
+    if magnitude >= 1000.0 {
+        thousands(value.round() as u64)
+    } else if magnitude >= 100.0 {
+        format!("{value:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// `1000000` as `1,000,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.is_empty() {
+        f64::NAN
+    } else if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// Pins the calling thread to `cpu`, so per-CPU maps and caches stay put between runs.
+pub fn pin_to_cpu(cpu: usize) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in range for cpu < 1024.
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot pin a thread to CPU {cpu}"));
+    }
+    Ok(())
+}
+
+/// `<target dir>/bench/<part>.json`, where part `part` writes its results.
+pub fn json_path(part: &str) -> PathBuf {
+    target_dir().join("bench").join(format!("{part}.json"))
+}
+
+/// Writes `results` as pretty JSON to `path`, creating its directory.
+pub fn write_json(path: &Path, results: &impl Serialize) -> Result<()> {
+    let dir = path.parent().context("the JSON path has no directory")?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(results).context("encoding the results")?;
+    fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// What every part's JSON holds at the top, so the summary can read any of them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartHeader {
+    /// `dns-counter/bench/<part>/v1`
+    pub schema: String,
+    pub date: String,
+    pub revision: Option<String>,
+    pub machine: Machine,
+    pub quick: bool,
+    pub targets: Vec<Target>,
+}
+
+/// Replaces part `part`'s section of BENCHMARKS.md (appending the markers if missing).
+pub fn replace_section(part: &str, section: &str) -> Result<()> {
+    let path = workspace_root().join("BENCHMARKS.md");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_owned(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let updated = with_section(&text, part, section)
+        .with_context(|| format!("updating {}", path.display()))?;
+    fs::write(&path, updated).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `text` with `section` between part `part`'s markers, which are appended if `text` has none.
+pub fn with_section(text: &str, part: &str, section: &str) -> Result<String> {
+    let begin_marker = format!("<!-- {part}:begin -->");
+    let end_marker = format!("<!-- {part}:end -->");
+    let block = format!("{begin_marker}\n{section}{end_marker}");
+    match (text.find(&begin_marker), text.find(&end_marker)) {
+        (Some(begin), Some(end)) if begin < end => Ok(format!(
+            "{}{block}{}",
+            &text[..begin],
+            &text[end + end_marker.len()..]
+        )),
+        (None, None) => Ok(format!("{}\n\n{block}\n", text.trim_end())),
+        _ => bail!("a broken {begin_marker} … {end_marker} pair; fix it by hand"),
+    }
+}
+
+/// Finishes a part: prints `section`, writes `results` to its JSON and, unless `quick`, the
+/// section into BENCHMARKS.md (a smoke run is not a measurement).
+pub fn publish(part: &str, section: &str, results: &impl Serialize, quick: bool) -> Result<()> {
+    println!("{section}");
+    let path = json_path(part);
+    write_json(&path, results)?;
+    println!("wrote {}", path.display());
+    if quick {
+        println!("--quick: BENCHMARKS.md left as it is (a smoke run is not a measurement)");
+    } else {
+        replace_section(part, section)?;
+        println!("updated BENCHMARKS.md ({part} section)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[30.0, 10.0, 20.0]), 20.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(20_000), "20,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn targets_judge_both_directions() {
+        assert!(Target::at_most("x", 0.3, 0.35, "").met);
+        assert!(!Target::at_most("x", 0.4, 0.35, "").met);
+        assert!(Target::at_least("x", 0.95, 0.9, "").met);
+        assert!(!Target::at_least("x", 0.85, 0.9, "").met);
+        assert_eq!(Target::at_least("x", 1.0, 0.9, "").if_missed("slow").miss, "");
+        assert_eq!(Target::at_least("x", 0.5, 0.9, "").if_missed("slow").miss, "slow");
+    }
+
+    #[test]
+    fn section_is_replaced_in_place_and_the_rest_kept() {
+        let text = "# B\nintro\n<!-- p:begin -->\nold\n<!-- p:end -->\ntail\n";
+        let updated = with_section(text, "p", "new\n").unwrap();
+        assert_eq!(updated, "# B\nintro\n<!-- p:begin -->\nnew\n<!-- p:end -->\ntail\n");
+        assert_eq!(with_section(&updated, "p", "new\n").unwrap(), updated, "idempotent");
+        // Another part's markers are left alone.
+        let two = with_section(&updated, "q", "q\n").unwrap();
+        assert!(two.contains("<!-- p:begin -->\nnew\n<!-- p:end -->"));
+        assert!(two.ends_with("<!-- q:begin -->\nq\n<!-- q:end -->\n"));
+    }
+
+    #[test]
+    fn section_is_appended_when_missing_and_a_broken_pair_is_an_error() {
+        let appended = with_section("# B\n", "p", "x\n").unwrap();
+        assert_eq!(appended, "# B\n\n<!-- p:begin -->\nx\n<!-- p:end -->\n");
+        assert!(with_section("<!-- p:end -->\n<!-- p:begin -->\n", "p", "x\n").is_err());
+        assert!(with_section("<!-- p:begin -->\n", "p", "x\n").is_err());
+    }
+}
