@@ -5,6 +5,7 @@
 //! attaching it.
 
 pub mod aggregate;
+pub mod batch;
 pub mod cli;
 pub mod clients;
 pub mod config;

@@ -9,6 +9,7 @@
 //! is removed on drop, also when a test panics.
 
 pub mod bench;
+pub mod bpf_stats;
 pub mod client;
 pub mod counter;
 pub mod dnsperf;
@@ -18,6 +19,7 @@ pub mod prereq;
 pub mod process;
 pub mod report;
 pub mod test_run;
+pub mod traffic;
 pub mod tagging;
 pub mod workload;
 
