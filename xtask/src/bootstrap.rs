@@ -17,7 +17,9 @@ use crate::command::{cargo, home_dir, is_root, non_empty_var, read, run};
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// The peers the lab tests and the demo run: `ip netns`, a resolver and a load generator.
-const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf"];
+pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf"];
+/// The lab's, and the peers the bench compares dns-counter with.
+pub const BENCH_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "tcpdump", "dnstop"];
 
 /// Nightly with rust-src: aya-build builds the XDP program with `-Z build-std=core`.
 pub fn nightly_with_rust_src() -> Result<()> {
@@ -107,15 +109,16 @@ fn install_bpf_linker() -> Result<()> {
     ]))
 }
 
-/// Installs the lab's Debian packages that are missing (needs root, as the lab itself does).
-pub fn lab_packages() -> Result<()> {
-    let missing: Vec<&str> = LAB_PACKAGES
+/// Installs the Debian `packages` that are missing (needs root, as the lab itself does); `purpose`
+/// says what they are for.
+pub fn debian_packages(packages: &[&str], purpose: &str) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|package| !dpkg_installed(package))
         .collect();
     if missing.is_empty() {
-        println!("xtask: Debian packages {} ok", LAB_PACKAGES.join(", "));
+        println!("xtask: Debian packages {} ok", packages.join(", "));
         return Ok(());
     }
     let missing_list = missing.join(" ");
@@ -125,7 +128,7 @@ pub fn lab_packages() -> Result<()> {
              or first `sudo apt-get update && sudo apt-get install -y --no-install-recommends {missing_list}`"
         );
     }
-    println!("xtask: installing Debian packages {missing_list} (for the lab)");
+    println!("xtask: installing Debian packages {missing_list} (for {purpose})");
     run(apt_get().arg("update"))?;
     run(apt_get()
         .args(["install", "-y", "--no-install-recommends"])

@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
 use crate::command::{Tally, cargo, cargo_bin_dir, exec, is_root, read, run, run_tests};
 
 /// Builds, runs and tests dns-counter, first installing what that needs: nightly with rust-src,
-/// bpf-linker, and for the lab (test, demo) iproute2, unbound and dnsperf.
+/// bpf-linker, and for the lab (test, demo) iproute2, unbound and dnsperf; for the bench also
+/// tcpdump and dnstop.
 #[derive(Parser)]
 #[command(bin_name = "cargo xtask")]
 struct Cli {
@@ -48,14 +49,17 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
-    /// Build, then time the XDP program per packet with BPF_PROG_TEST_RUN (root).
+    /// Build, then run the benchmarks (root, network namespaces, tcpdump, dnstop).
     ///
-    /// Compares it with an empty and a counter-only program from the same object, and writes the
-    /// results to BENCHMARKS.md and <target dir>/bench/kernel-path.json.
+    /// Each part prints its table and writes <target dir>/bench/PART.json and, unless --quick,
+    /// its section of BENCHMARKS.md; one table of every target comes last.
     Bench {
-        /// Arguments for the benchmark: `cargo xtask bench -- --quick` for a short smoke run.
-        #[arg(last = true)]
-        args: Vec<OsString>,
+        /// A short smoke run: small sizes, noisy figures, BENCHMARKS.md left as it is.
+        #[arg(long)]
+        quick: bool,
+        /// Run only this part (repeatable); all parts when absent.
+        #[arg(long = "part", value_enum)]
+        parts: Vec<bench::Part>,
     },
 }
 
@@ -74,15 +78,17 @@ fn run_task(task: Task) -> Result<()> {
     put_cargo_bin_on_path()?;
     bootstrap::nightly_with_rust_src()?;
     bootstrap::bpf_linker()?;
-    if matches!(task, Task::Test { .. } | Task::Demo { .. }) {
-        bootstrap::lab_packages()?;
+    match task {
+        Task::Test { .. } | Task::Demo { .. } => bootstrap::debian_packages(bootstrap::LAB_PACKAGES, "the lab")?,
+        Task::Bench { .. } => bootstrap::debian_packages(bootstrap::BENCH_PACKAGES, "the bench")?,
+        Task::Build | Task::Run { .. } => {}
     }
     let dns_counter = build()?;
     match task {
         Task::Build => Ok(()),
         Task::Run { args } => run_dns_counter(&dns_counter, &args),
         Task::Test { filters } => test(&dns_counter, &filters),
-        Task::Bench { args } => bench::kernel_path(&args),
+        Task::Bench { quick, parts } => bench::run_parts(&dns_counter, &parts, quick),
         Task::Demo { args } => run(cargo()
             .env("DNS_COUNTER_BIN", &dns_counter)
             .args([

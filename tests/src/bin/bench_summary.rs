@@ -1,2 +1,170 @@
-//! Placeholder; being written.
-fn main() {}
+//! `dns-counter-bench-summary [--write]` (run last by `cargo xtask bench`): reads every bench
+//! part's `<target>/bench/<part>.json` and prints one table of all their targets, each with its
+//! figure, verdict and the run it came from. With `--write` (a full run) it also writes that
+//! table into BENCHMARKS.md's summary section and `<target>/bench/summary.json`.
+
+use std::{fmt::Write as _, fs, process::ExitCode};
+
+use anyhow::{Context as _, Result};
+use dns_counter_tests::bench::{self, Machine, PartHeader, Target, figure};
+use serde::Serialize;
+
+/// Every part, in the order `cargo xtask bench` runs them.
+const PARTS: [&str; 4] = ["kernel-path", "drain", "veth", "peers"];
+const PART: &str = "summary";
+const JSON_SCHEMA: &str = "dns-counter/bench/summary/v1";
+const USAGE: &str = "usage: dns-counter-bench-summary [--write]  (`cargo xtask bench` runs it)";
+
+fn main() -> ExitCode {
+    let mut write = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--write" => write = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match summarize(write) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One part as its JSON left it, or why it is missing.
+struct PartResult {
+    part: &'static str,
+    header: Option<PartHeader>,
+    problem: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    schema: &'static str,
+    date: String,
+    revision: Option<String>,
+    machine: Machine,
+    quick: bool,
+    /// Every part's targets, as `<part>: <target>`.
+    targets: Vec<Target>,
+    /// Parts with no usable JSON, and why.
+    missing: Vec<String>,
+}
+
+fn read_part(part: &'static str) -> PartResult {
+    let path = bench::json_path(part);
+    let header = fs::read_to_string(&path)
+        .map_err(|err| format!("no results ({}: {err})", path.display()))
+        .and_then(|text| {
+            serde_json::from_str::<PartHeader>(&text)
+                .map_err(|err| format!("unreadable results ({}: {err})", path.display()))
+        });
+    match header {
+        Ok(header) => PartResult { part, header: Some(header), problem: None },
+        Err(problem) => PartResult { part, header: None, problem: Some(problem) },
+    }
+}
+
+fn summarize(write: bool) -> Result<()> {
+    let parts: Vec<PartResult> = PARTS.iter().map(|&part| read_part(part)).collect();
+    let section = render(&parts);
+    let targets: Vec<Target> = parts
+        .iter()
+        .filter_map(|part| Some((part.part, part.header.as_ref()?)))
+        .flat_map(|(part, header)| {
+            header.targets.iter().map(move |target| Target {
+                what: format!("{part}: {}", target.what),
+                ..target.clone()
+            })
+        })
+        .collect();
+    let summary = Summary {
+        schema: JSON_SCHEMA,
+        date: bench::now(),
+        revision: bench::revision(),
+        machine: Machine::this()?,
+        quick: parts.iter().any(|part| part.header.as_ref().is_some_and(|h| h.quick)),
+        targets,
+        missing: parts.iter().filter_map(|part| part.problem.clone()).collect(),
+    };
+    // The summary is never a measurement of its own: `--write` only decides whether BENCHMARKS.md
+    // gets the table.
+    bench::publish(PART, &section, &summary, !write).context("publishing the summary")
+}
+
+fn render(parts: &[PartResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### Every target, from the latest run of each part\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask bench` from `<target dir>/bench/<part>.json`; each part's own \
+         section below has the figures behind its targets.\n"
+    );
+    let _ = writeln!(out, "| part | latest run | source |");
+    let _ = writeln!(out, "|---|---|---|");
+    for part in parts {
+        match &part.header {
+            Some(header) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {}{} | `{}` |",
+                    part.part,
+                    header.date,
+                    if header.quick { ", **--quick smoke run**" } else { "" },
+                    header.revision.as_deref().unwrap_or("unknown")
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | **not measured**: {} | |",
+                    part.part,
+                    part.problem.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\n| part | target | figure | | why missed, what would fix it |");
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    let (mut met, mut missed) = (0, 0);
+    for (part, header) in parts.iter().filter_map(|part| Some((part.part, part.header.as_ref()?))) {
+        for target in &header.targets {
+            if target.met {
+                met += 1;
+            } else {
+                missed += 1;
+            }
+            let _ = writeln!(
+                out,
+                "| {part} | {} | {} ({}) | {} | {} |",
+                target.what,
+                figure(target.figure),
+                target.detail,
+                target.verdict(),
+                target.miss
+            );
+        }
+    }
+    let machines: Vec<String> = {
+        let mut machines: Vec<String> = parts
+            .iter()
+            .filter_map(|part| Some(part.header.as_ref()?.machine.describe()))
+            .collect();
+        machines.dedup();
+        machines
+    };
+    let _ = writeln!(
+        out,
+        "\n{met} targets met, {missed} missed. Machine: {}.",
+        if machines.is_empty() { "none measured".to_owned() } else { machines.join("; ") }
+    );
+    out
+}
