@@ -6,7 +6,7 @@
 use std::os::fd::OwnedFd;
 
 use anyhow::Context;
-use aya::programs::loaded_programs;
+use aya::programs::{ProgramInfo, loaded_programs};
 use aya::sys::{Stats, enable_stats};
 
 /// Keeps run-time statistics on while alive. It holds a `BPF_ENABLE_STATS` descriptor rather
@@ -54,16 +54,41 @@ impl ProgramRunStats {
 /// The statistics of every loaded program named `name` (as the kernel keeps it: at most 15
 /// bytes), summed. Fails if no such program is loaded, so a typo cannot read as zero cost.
 pub fn program_run_stats(name: &str) -> anyhow::Result<ProgramRunStats> {
+    sum_matching(|info| info.name_as_str() == Some(name))
+        .with_context(|| format!("no loaded eBPF program is named {name:?}"))
+}
+
+/// The ids of the loaded programs named `name`. Comparing the ids before and after a process
+/// starts tells its program apart from others of the same name (another bench, a test).
+pub fn program_ids(name: &str) -> anyhow::Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for info in loaded_programs() {
+        let info = info.context("listing the loaded eBPF programs")?;
+        if info.name_as_str() == Some(name) {
+            ids.push(info.id());
+        }
+    }
+    Ok(ids)
+}
+
+/// The statistics of the loaded programs with these ids, summed. Fails if none is loaded.
+pub fn run_stats_of(ids: &[u32]) -> anyhow::Result<ProgramRunStats> {
+    sum_matching(|info| ids.contains(&info.id()))
+        .with_context(|| format!("no loaded eBPF program has an id in {ids:?}"))
+}
+
+/// Sums the statistics of the programs `matches` picks; `None` when it picks none.
+fn sum_matching(matches: impl Fn(&ProgramInfo) -> bool) -> anyhow::Result<ProgramRunStats> {
     let mut total = ProgramRunStats::default();
     let mut found = false;
     for info in loaded_programs() {
         let info = info.context("listing the loaded eBPF programs")?;
-        if info.name_as_str() == Some(name) {
+        if matches(&info) {
             found = true;
             total.run_time_ns += u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
             total.run_count += info.run_count();
         }
     }
-    anyhow::ensure!(found, "no loaded eBPF program is named {name:?}");
+    anyhow::ensure!(found, "none matched");
     Ok(total)
 }

@@ -405,20 +405,30 @@ fn mac_address(namespace: &str, iface: &str) -> anyhow::Result<[u8; 6]> {
         .map_err(|octets| anyhow::anyhow!("{iface} has a MAC address of odd length: {octets:?}"))
 }
 
-/// Makes the resolver's veth end poll in its own kernel thread (threaded NAPI) and pins that
-/// thread to `cpu`, so receiving runs beside the sender rather than in its softirqs. A veth has a
-/// NAPI context only while an XDP program is attached: call it after attaching. Returns the
-/// pinned threads' pids.
-pub fn receive_in_thread_on_cpu(lab: &Lab, cpu: usize) -> anyhow::Result<Vec<u32>> {
+/// Whether the resolver's veth end polls in its own kernel thread (threaded NAPI, `true`) or in
+/// softirq context on the CPU that raised it (`false`, the default), which for a veth is the
+/// sender's CPU. A veth has a NAPI context only while an XDP program is attached; the setting
+/// holds across attaching and detaching.
+pub fn set_receive_threaded(lab: &Lab, threaded: bool) -> anyhow::Result<()> {
     let path = format!("/sys/class/net/{RESOLVER_IFACE}/threaded");
     let ip = program_path("ip");
-    let script = format!("echo 1 > {path}");
+    let script = format!("echo {} > {path}", u8::from(threaded));
     run_checked(
         &ip.to_string_lossy(),
         &["netns", "exec", lab.resolver_ns(), "sh", "-c", &script],
         COMMAND_TIMEOUT,
     )
-    .with_context(|| format!("turning on threaded NAPI in {path}"))?;
+    .with_context(|| format!("writing {} to {path}", u8::from(threaded)))?;
+    Ok(())
+}
+
+/// Makes the resolver's veth end poll in its own kernel thread and pins that thread to `cpu`,
+/// so receiving runs beside the sender rather than in its softirqs. Call it once an XDP program
+/// is attached (the thread exists only then). Returns the pinned threads' pids.
+pub fn receive_in_thread_on_cpu(lab: &Lab, cpu: usize) -> anyhow::Result<Vec<u32>> {
+    set_receive_threaded(lab, true)?;
+    // Named napi/<device>-<NAPI id>; the lab's device names are the same in every lab, so with
+    // labs side by side this pins theirs too, to the same CPU.
     let prefix = format!("napi/{RESOLVER_IFACE}-");
     let mut pinned = Vec::new();
     for entry in std::fs::read_dir("/proc").context("listing /proc")? {
