@@ -11,7 +11,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{Array, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use dns_counter_common::{
     Reason,
@@ -25,6 +25,7 @@ use thiserror::Error;
 
 use crate::{
     aggregate::{ClientCounts, Interval},
+    batch::{BatchError, BatchMap},
     grace::GracePeriod,
 };
 
@@ -38,6 +39,10 @@ pub enum DrainError {
     MissingMap(&'static str),
     #[error("cannot use map {map}: {source}")]
     Map { map: &'static str, source: MapError },
+    #[error("cannot drain map {map}: {source}")]
+    Batch { map: &'static str, source: BatchError },
+    #[error("map {map} gave {read} of its {want} slots")]
+    ShortRead { map: &'static str, read: usize, want: u32 },
     #[error("cannot wait for running XDP programs: {0}")]
     Grace(#[source] io::Error),
     #[error("cannot count CPUs: {0}")]
@@ -46,6 +51,21 @@ pub enum DrainError {
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> DrainError {
     move |source| DrainError::Map { map, source }
+}
+
+fn batch_err(map: &'static str) -> impl Fn(BatchError) -> DrainError {
+    move |source| DrainError::Batch { map, source }
+}
+
+/// Every entry of a per-CPU hash map with its count summed across CPUs, deleting it: a few
+/// `bpf(2)` calls for the whole map, not three per entry.
+fn take_all<K: aya::Pod>(
+    map: &PerCpuHashMap<MapData, K, u64>,
+    name: &'static str,
+    nr_cpus: usize,
+) -> Result<Vec<(K, u64)>, DrainError> {
+    let batch = BatchMap::<K, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+    Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.sums().collect())
 }
 
 pub struct Drainer {
@@ -124,26 +144,24 @@ impl Drainer {
         self.read_names();
         let announced = std::mem::take(&mut self.announced[idle as usize]);
 
-        let counts = &mut self.counts[idle as usize];
-        let keys: Vec<u64> = counts.keys().collect::<Result<_, _>>().map_err(map_err(COUNTS_MAPS[0]))?;
-        let mut names = Vec::with_capacity(keys.len());
+        let counts_map = COUNTS_MAPS[idle as usize];
+        let counts = take_all(&self.counts[idle as usize], counts_map, self.nr_cpus)?;
+        let mut names = Vec::with_capacity(counts.len());
         let mut unnamed = 0;
-        for key in keys {
-            let count: u64 = counts.get(&key, 0).map_err(map_err(COUNTS_MAPS[0]))?.iter().sum();
-            counts.remove(&key).map_err(map_err(COUNTS_MAPS[0]))?;
+        for (key, count) in counts {
             match announced.get(&key) {
                 Some(name) => names.push((name.to_vec(), count)),
                 None => unnamed += count,
             }
         }
 
-        let stats = take_slots(&mut self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
-        let qtypes = take_slots(&mut self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
+        let stats = take_slots(&self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
+        let qtypes = take_slots(&self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
 
         // Counted only as the program was configured at the start (--clients).
         let clients = if self.current.count_clients != 0 {
             let untracked = stats[STAT_CLIENTS_UNTRACKED as usize];
-            Some(take_clients(&mut self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked)?)
+            Some(take_clients(&self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked, self.nr_cpus)?)
         } else {
             None
         };
@@ -178,16 +196,15 @@ impl Drainer {
 
 /// Reads and clears one set's clients map; `untracked` is the set's `STAT_CLIENTS_UNTRACKED`.
 fn take_clients(
-    map: &mut PerCpuHashMap<MapData, ClientKey, u64>,
+    map: &PerCpuHashMap<MapData, ClientKey, u64>,
     name: &'static str,
     untracked: u64,
+    nr_cpus: usize,
 ) -> Result<ClientCounts, DrainError> {
-    let keys: Vec<ClientKey> = map.keys().collect::<Result<_, _>>().map_err(map_err(name))?;
-    let mut prefixes = Vec::with_capacity(keys.len());
+    let entries = take_all(map, name, nr_cpus)?;
+    let mut prefixes = Vec::with_capacity(entries.len());
     let mut untracked = untracked;
-    for key in keys {
-        let count: u64 = map.get(&key, 0).map_err(map_err(name))?.iter().sum();
-        map.remove(&key).map_err(map_err(name))?;
+    for (key, count) in entries {
         match key.ip() {
             Some(prefix) => prefixes.push((prefix, count)),
             // Only the program writes keys, and only of the two families.
@@ -197,22 +214,25 @@ fn take_clients(
     Ok(ClientCounts { prefixes, untracked })
 }
 
-/// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones.
+/// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones: one batch
+/// lookup for the range and one batch update for the slots to zero.
 fn take_slots(
-    map: &mut PerCpuArray<MapData, u64>,
+    map: &PerCpuArray<MapData, u64>,
     first: u32,
     len: u32,
     nr_cpus: usize,
     name: &'static str,
 ) -> Result<Vec<u64>, DrainError> {
-    let mut sums = Vec::with_capacity(len as usize);
-    for index in first..first + len {
-        let sum: u64 = map.get(&index, 0).map_err(map_err(name))?.iter().sum();
-        if sum != 0 {
-            let zeros = PerCpuValues::try_from(vec![0u64; nr_cpus]).map_err(DrainError::Cpus)?;
-            map.set(index, zeros, 0).map_err(map_err(name))?;
-        }
-        sums.push(sum);
+    let batch = BatchMap::<u32, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+    let slots = batch.lookup_range(first, len).map_err(batch_err(name))?;
+    if slots.len() != len as usize {
+        return Err(DrainError::ShortRead { map: name, read: slots.len(), want: len });
+    }
+    let sums: Vec<u64> = slots.sums().map(|(_, sum)| sum).collect();
+    let to_zero: Vec<u32> = slots.sums().filter(|&(_, sum)| sum != 0).map(|(index, _)| index).collect();
+    if !to_zero.is_empty() {
+        let zeros = vec![0u64; to_zero.len() * batch.per_entry()];
+        batch.update(&to_zero, &zeros, 0).map_err(batch_err(name))?;
     }
     Ok(sums)
 }
