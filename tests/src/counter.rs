@@ -108,6 +108,11 @@ impl Counter {
         read_reports(&self.out_dir)
     }
 
+    /// The daemon's pid (`ip netns exec` execs it in place), for its CPU time and memory in /proc.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     pub fn out_dir(&self) -> &Path {
         &self.out_dir
     }

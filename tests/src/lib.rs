@@ -17,6 +17,7 @@ pub mod lab;
 pub mod netdev;
 pub mod prereq;
 pub mod process;
+pub mod pty;
 pub mod report;
 pub mod test_run;
 pub mod traffic;
