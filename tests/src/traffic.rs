@@ -407,10 +407,15 @@ fn mac_address(namespace: &str, iface: &str) -> anyhow::Result<[u8; 6]> {
 
 /// Whether the resolver's veth end polls in its own kernel thread (threaded NAPI, `true`) or in
 /// softirq context on the CPU that raised it (`false`, the default), which for a veth is the
-/// sender's CPU. A veth has a NAPI context only while an XDP program is attached; the setting
-/// holds across attaching and detaching.
+/// sender's CPU. A veth has a NAPI context only while an XDP program is attached, so only then
+/// can this switch threading on.
 pub fn set_receive_threaded(lab: &Lab, threaded: bool) -> anyhow::Result<()> {
     let path = format!("/sys/class/net/{RESOLVER_IFACE}/threaded");
+    // Without a NAPI context the kernel refuses any write, even of the value it holds.
+    let current = read_in_namespace(lab.resolver_ns(), &path)?;
+    if current.trim() == u8::from(threaded).to_string() {
+        return Ok(());
+    }
     let ip = program_path("ip");
     let script = format!("echo {} > {path}", u8::from(threaded));
     run_checked(

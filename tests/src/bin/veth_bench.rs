@@ -1,2 +1,881 @@
-//! Placeholder; being written.
-fn main() {}
+//! `dns-counter-veth-bench [--quick]`: the bench's "veth" part. Pre-built DNS query frames go
+//! from the lab's client namespace into the resolver's veth end as fast as the machine allows
+//! (tests/src/traffic.rs), with no program, a count-only XDP program and dns-counter on the
+//! receiving end; then dnsperf against unbound, answered, without and with dns-counter; then the
+//! kernel's cost per query (its own run-time statistics) at 1 k and at 1 M distinct names.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use aya::maps::PerCpuArray;
+use aya::programs::{Xdp, XdpMode};
+use dns_counter::loader;
+use dns_counter_common::maps::PROGRAM_NAME;
+use dns_counter_tests::bench::{
+    Machine, PartHeader, Target, figure, median, publish, revision, targets_table, thousands,
+};
+use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled, ProgramRunStats};
+use dns_counter_tests::counter::wait_for_room_in_interval;
+use dns_counter_tests::lab::{RESOLVER_IFACE, RESOLVER_V4};
+use dns_counter_tests::netdev;
+use dns_counter_tests::prereq::check_privileges;
+use dns_counter_tests::traffic::{self, Frames, LinkCounters, QUIET_V4, SendPlan, Sent};
+use dns_counter_tests::{Counter, Dnsperf, Lab, Workload};
+use serde::Serialize;
+
+const PART: &str = "veth";
+const JSON_SCHEMA: &str = "dns-counter/bench/veth/v1";
+const USAGE: &str =
+    "usage: dns-counter-veth-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The sender's CPU, and the other one, where the receiving side polls when it has a thread.
+const SENDER_CPU: usize = 0;
+const RECEIVER_CPU: usize = 1;
+
+/// The count-only yardstick in dns-counter-ebpf/src/baseline.rs, and its counter.
+const COUNT_ONLY: &str = "baseline_count";
+const COUNT_ONLY_MAP: &str = "BASELINE_COUNTER";
+/// Table size when the object is loaded only for its count-only program.
+const COUNT_ONLY_MAX_NAMES: u32 = 1024;
+
+/// Line-rate runs: names in the frame set, frames in it (sent over and over).
+const RATE_NAMES: usize = 10_000;
+const RATE_FRAME_SET: u64 = 100_000;
+/// Reports far longer than any run, so no flip happens while measuring (a run that straddles a
+/// boundary gets two reports, which are summed).
+const INTERVAL: Duration = Duration::from_secs(3600);
+/// Bound on any one send.
+const SEND_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// Names dnsperf draws from.
+const DNSPERF_NAMES: usize = 10_000;
+/// Lines in dnsperf's datafile per second of its run: more than it can send on two cores, so it
+/// runs for its whole time limit.
+const DNSPERF_LINES_PER_SECOND: u64 = 250_000;
+/// The small name set of the growth runs.
+const GROWTH_SMALL_NAMES: usize = 1_000;
+/// Passes over the large name set: the first inserts every name, the later ones find them.
+const GROWTH_PASSES: usize = 3;
+
+/// What a full run and a `--quick` smoke run measure.
+struct Sizes {
+    frames_per_run: u64,
+    rounds: usize,
+    dnsperf_seconds: u64,
+    growth_large_names: usize,
+}
+
+const FULL: Sizes = Sizes {
+    frames_per_run: 5_000_000,
+    rounds: 3,
+    dnsperf_seconds: 10,
+    growth_large_names: 1_000_000,
+};
+const QUICK: Sizes = Sizes {
+    frames_per_run: 500_000,
+    rounds: 1,
+    dnsperf_seconds: 3,
+    growth_large_names: 100_000,
+};
+
+fn main() -> ExitCode {
+    let mut quick = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match bench(quick) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What is on the resolver's veth end during a line-rate run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Receiver {
+    NoProgram,
+    CountOnly,
+    DnsCounter,
+}
+
+impl Receiver {
+    fn label(self) -> &'static str {
+        match self {
+            Self::NoProgram => "no program",
+            Self::CountOnly => "count-only XDP program",
+            Self::DnsCounter => "dns-counter",
+        }
+    }
+}
+
+/// Where the veth's receive side runs with an XDP program attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Napi {
+    /// The kernel's default: softirq on the sender's CPU (no program: the per-CPU backlog there).
+    SenderCpu,
+    /// Threaded NAPI, its kernel thread pinned to the other CPU.
+    OwnThread,
+}
+
+impl Napi {
+    fn label(self) -> &'static str {
+        match self {
+            Self::SenderCpu => "softirq on the sender's CPU",
+            Self::OwnThread => "threaded NAPI on the other CPU",
+        }
+    }
+}
+
+/// One line-rate run.
+#[derive(Clone, Debug, Serialize)]
+struct RateRun {
+    receiver: Receiver,
+    napi: Napi,
+    round: usize,
+    sent: u64,
+    sent_pps: f64,
+    seconds: f64,
+    /// Sends the kernel refused and the generator repeated.
+    retries: u64,
+    /// vres rx_packets over the run.
+    received: u64,
+    received_pps: f64,
+    /// Dropped on the way: vcli tx_dropped + vres rx_dropped.
+    dropped: u64,
+    /// The count-only program's own counter, or dns-counter's `totals.queries`.
+    program_packets: Option<u64>,
+    /// dns-counter's `totals.counted`: queries counted by name.
+    counted: Option<u64>,
+}
+
+/// The medians of one receiver and NAPI mode.
+#[derive(Clone, Debug, Serialize)]
+struct RateCase {
+    receiver: Receiver,
+    napi: Napi,
+    received_pps: f64,
+    sent_pps: f64,
+    /// Every run's program count equals its frames sent (dns-counter: counted by name).
+    all_counted: Option<bool>,
+    dropped: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct DnsperfRun {
+    receiver: Receiver,
+    seconds: u64,
+    sent: u64,
+    completed: u64,
+    lost: u64,
+    queries_per_second: f64,
+    /// dns-counter's counted total, beside dnsperf's sent.
+    counted: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct GrowthRun {
+    distinct_names: usize,
+    frames_per_pass: u64,
+    /// Kernel ns per query of each pass.
+    pass_ns: Vec<f64>,
+    pass_sent_pps: Vec<f64>,
+    /// The first pass (names new: inserts and ring buffer events).
+    first_pass_ns: f64,
+    /// The later passes together (names hot).
+    later_passes_ns: f64,
+    /// dns-counter's `totals.counted` and `totals.queries`.
+    counted: u64,
+    queries: u64,
+    sent: u64,
+    /// vres rx_packets, and drops on the pair, over the passes.
+    received: u64,
+    dropped: u64,
+    /// run_cnt of the program over the passes.
+    program_runs: u64,
+}
+
+#[derive(Serialize)]
+struct Results {
+    #[serde(flatten)]
+    header: PartHeader,
+    sender_cpu: usize,
+    receiver_cpu: usize,
+    frames_per_run: u64,
+    rounds: usize,
+    frame_bytes: usize,
+    rate_runs: Vec<RateRun>,
+    rate_cases: Vec<RateCase>,
+    /// The NAPI mode the count-only program received fastest with; the targets compare in it.
+    chosen_napi: Napi,
+    generator_max_pps: f64,
+    dnsperf: Vec<DnsperfRun>,
+    growth: Vec<GrowthRun>,
+}
+
+fn bench(quick: bool) -> Result<()> {
+    let privileges = check_privileges().map_err(anyhow::Error::msg)?;
+    loader::raise_memlock_limit();
+    let sizes = if quick { QUICK } else { FULL };
+    let machine = Machine::this()?;
+    ensure!(
+        machine.cpus > RECEIVER_CPU,
+        "this bench needs {} CPUs (a sender and a receiver), the machine has {}",
+        RECEIVER_CPU + 1,
+        machine.cpus
+    );
+    let dns_counter = privileges.dns_counter.as_path();
+    let lab = Lab::new().context("building the lab")?;
+    let out_root = tempfile::Builder::new()
+        .prefix("dns-counter-veth-bench-")
+        .tempdir()?;
+
+    let rate_workload = Workload::zipf(0x5eed, RATE_NAMES, RATE_FRAME_SET);
+    let frames = Frames::queries(&lab, QUIET_V4, rate_workload.queries())?;
+    let frame_bytes = frames.frame(0).len();
+    // Warms the path (ARP-free: the frames carry the MACs), the qdisc and the page allocator.
+    traffic::send(&lab, &frames, &plan(sizes.frames_per_run / 10))?;
+
+    let mut rate_runs = Vec::new();
+    let cases = [
+        (Receiver::NoProgram, Napi::SenderCpu),
+        (Receiver::CountOnly, Napi::SenderCpu),
+        (Receiver::CountOnly, Napi::OwnThread),
+        (Receiver::DnsCounter, Napi::SenderCpu),
+        (Receiver::DnsCounter, Napi::OwnThread),
+    ];
+    for round in 0..sizes.rounds {
+        for (receiver, napi) in cases {
+            let out_dir = out_root
+                .path()
+                .join(format!("rate-{round}-{receiver:?}-{napi:?}"));
+            let run = rate_run(
+                &lab,
+                dns_counter,
+                &out_dir,
+                &frames,
+                receiver,
+                napi,
+                round,
+                &sizes,
+            )
+            .with_context(|| format!("{} with {}", receiver.label(), napi.label()))?;
+            eprintln!(
+                "round {round}: {} ({}): sent {} at {:.0} pps, vres received {} ({:.0} pps), \
+                 program saw {:?}, counted {:?}, dropped {}",
+                receiver.label(),
+                napi.label(),
+                run.sent,
+                run.sent_pps,
+                run.received,
+                run.received_pps,
+                run.program_packets,
+                run.counted,
+                run.dropped
+            );
+            rate_runs.push(run);
+        }
+    }
+    let rate_cases: Vec<RateCase> = cases
+        .iter()
+        .map(|&(receiver, napi)| rate_case(&rate_runs, receiver, napi))
+        .collect();
+    let case_pps = |receiver, napi| {
+        rate_cases
+            .iter()
+            .find(|case| case.receiver == receiver && case.napi == napi)
+            .map_or(f64::NAN, |case| case.received_pps)
+    };
+    let chosen_napi = if case_pps(Receiver::CountOnly, Napi::OwnThread)
+        >= case_pps(Receiver::CountOnly, Napi::SenderCpu)
+    {
+        Napi::OwnThread
+    } else {
+        Napi::SenderCpu
+    };
+    let generator_max_pps = rate_runs.iter().map(|run| run.sent_pps).fold(0.0, f64::max);
+
+    let dnsperf = dnsperf_runs(&lab, dns_counter, out_root.path(), &sizes)?;
+    let growth = growth_runs(&lab, dns_counter, out_root.path(), &sizes, chosen_napi)?;
+
+    let mut results = Results {
+        header: PartHeader {
+            schema: JSON_SCHEMA.to_owned(),
+            date: dns_counter_tests::bench::now(),
+            revision: revision(),
+            machine,
+            quick,
+            targets: Vec::new(),
+        },
+        sender_cpu: SENDER_CPU,
+        receiver_cpu: RECEIVER_CPU,
+        frames_per_run: sizes.frames_per_run,
+        rounds: sizes.rounds,
+        frame_bytes,
+        rate_runs,
+        rate_cases,
+        chosen_napi,
+        generator_max_pps,
+        dnsperf,
+        growth,
+    };
+    results.header.targets = targets(&results);
+    let section = render(&results);
+    publish(PART, &section, &results, quick)
+}
+
+fn plan(count: u64) -> SendPlan {
+    SendPlan {
+        count,
+        rate_pps: None,
+        time_limit: SEND_TIME_LIMIT,
+        cpu: SENDER_CPU,
+    }
+}
+
+/// The count-only program attached to the resolver's veth end; detached on drop.
+struct CountOnly {
+    loaded: loader::Loaded,
+}
+
+impl CountOnly {
+    fn attach(lab: &Lab) -> Result<Self> {
+        let mut loaded = loader::load(COUNT_ONLY_MAX_NAMES).context("loading the XDP object")?;
+        let program: &mut Xdp = loaded
+            .ebpf
+            .program_mut(COUNT_ONLY)
+            .with_context(|| format!("the eBPF object has no program {COUNT_ONLY}"))?
+            .try_into()
+            .with_context(|| format!("{COUNT_ONLY} is not an XDP program"))?;
+        program
+            .load()
+            .with_context(|| format!("the kernel refused {COUNT_ONLY}"))?;
+        // The link is a bpf_link: it lives in the program, not in the namespace's netlink socket.
+        netdev::in_namespace(lab.resolver_ns(), || {
+            program.attach(RESOLVER_IFACE, XdpMode::Driver).map(drop)
+        })?
+        .with_context(|| format!("attaching {COUNT_ONLY} to {RESOLVER_IFACE} (native)"))?;
+        Ok(Self { loaded })
+    }
+
+    /// The program's own packet count, summed over CPUs.
+    fn packets(&self) -> Result<u64> {
+        let map = self
+            .loaded
+            .ebpf
+            .map(COUNT_ONLY_MAP)
+            .with_context(|| format!("the eBPF object has no map {COUNT_ONLY_MAP}"))?;
+        let counter: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+        Ok(counter.get(&0, 0)?.iter().sum())
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one run's whole setting, passed once"
+)]
+fn rate_run(
+    lab: &Lab,
+    dns_counter: &Path,
+    out_dir: &Path,
+    frames: &Frames,
+    receiver: Receiver,
+    napi: Napi,
+    round: usize,
+    sizes: &Sizes,
+) -> Result<RateRun> {
+    let mut count_only = None;
+    let mut counter = None;
+    match receiver {
+        Receiver::NoProgram => {}
+        Receiver::CountOnly => count_only = Some(CountOnly::attach(lab)?),
+        Receiver::DnsCounter => {
+            wait_for_room_in_interval(INTERVAL, Duration::from_secs(120));
+            let interval = humantime::format_duration(INTERVAL).to_string();
+            counter = Some(Counter::start(
+                dns_counter,
+                lab,
+                out_dir,
+                &["--top", "10", "--interval", &interval, "--format", "json"],
+            )?);
+        }
+    }
+    match napi {
+        Napi::OwnThread => {
+            ensure!(
+                receiver != Receiver::NoProgram,
+                "a veth without XDP has no NAPI to thread"
+            );
+            traffic::receive_in_thread_on_cpu(lab, RECEIVER_CPU)?;
+        }
+        // The setting outlives the program that made the NAPI context, and can only be
+        // changed while one is attached.
+        Napi::SenderCpu if receiver != Receiver::NoProgram => {
+            traffic::set_receive_threaded(lab, false)?;
+        }
+        Napi::SenderCpu => {}
+    }
+    let program_before = count_only.as_ref().map(CountOnly::packets).transpose()?;
+    let (sent, links) = send_and_watch(lab, frames, &plan(sizes.frames_per_run))?;
+
+    let mut program_packets = None;
+    let mut counted = None;
+    if let (Some(count_only), Some(before)) = (&count_only, program_before) {
+        program_packets = Some(count_only.packets()? - before);
+    }
+    if let Some(mut counter) = counter {
+        let reports = counter.stop()?;
+        ensure!(!reports.is_empty(), "dns-counter wrote no report");
+        program_packets = Some(reports.iter().map(|file| file.report.totals.queries).sum());
+        counted = Some(reports.iter().map(|file| file.report.totals.counted).sum());
+    }
+    drop(count_only);
+    let seconds = sent.elapsed.as_secs_f64();
+    Ok(RateRun {
+        receiver,
+        napi,
+        round,
+        sent: sent.frames,
+        sent_pps: sent.pps(),
+        seconds,
+        retries: sent.retries,
+        received: links.received,
+        received_pps: links.received as f64 / seconds,
+        dropped: links.dropped,
+        program_packets,
+        counted,
+    })
+}
+
+/// What the veth's counters saw over one send.
+struct LinkDelta {
+    received: u64,
+    dropped: u64,
+}
+
+/// Sends, then reads how many frames vres received and how many the pair dropped. The generator
+/// has at most a socket buffer's worth in flight when it returns, which the veth takes within
+/// microseconds: by the time the counters are read (a process spawn later) all have arrived.
+fn send_and_watch(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<(Sent, LinkDelta)> {
+    let res_before = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE)?;
+    let cli_before = LinkCounters::read(lab.client_ns(), "vcli")?;
+    let sent = traffic::send(lab, frames, plan)?;
+    let res = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE)?.since(&res_before);
+    let cli = LinkCounters::read(lab.client_ns(), "vcli")?.since(&cli_before);
+    Ok((
+        sent,
+        LinkDelta {
+            received: res.rx_packets,
+            dropped: cli.tx_dropped + res.rx_dropped,
+        },
+    ))
+}
+
+fn rate_case(runs: &[RateRun], receiver: Receiver, napi: Napi) -> RateCase {
+    let runs: Vec<&RateRun> = runs
+        .iter()
+        .filter(|run| run.receiver == receiver && run.napi == napi)
+        .collect();
+    let received: Vec<f64> = runs.iter().map(|run| run.received_pps).collect();
+    let sent: Vec<f64> = runs.iter().map(|run| run.sent_pps).collect();
+    // The program saw every frame sent (the count-only program may also see a stray IPv6
+    // neighbour or router message), and dns-counter counted every one of them by name.
+    let all_counted = match receiver {
+        Receiver::NoProgram => None,
+        Receiver::CountOnly => Some(
+            runs.iter()
+                .all(|run| run.program_packets.is_some_and(|seen| seen >= run.sent)),
+        ),
+        Receiver::DnsCounter => Some(runs.iter().all(|run| run.counted == Some(run.sent))),
+    };
+    RateCase {
+        receiver,
+        napi,
+        received_pps: median(&received),
+        sent_pps: median(&sent),
+        all_counted,
+        dropped: runs.iter().map(|run| run.dropped).sum(),
+    }
+}
+
+/// dnsperf against unbound for a fixed time, without and with dns-counter (the kernel's default
+/// receive path: dnsperf and unbound take both CPUs, there is none to spare for a NAPI thread).
+fn dnsperf_runs(
+    lab: &Lab,
+    dns_counter: &Path,
+    out_root: &Path,
+    sizes: &Sizes,
+) -> Result<Vec<DnsperfRun>> {
+    let lines = DNSPERF_LINES_PER_SECOND * sizes.dnsperf_seconds;
+    let workload = Workload::zipf(0xd25, DNSPERF_NAMES, lines);
+    let datafile = lab.work_dir().join("dnsperf.queries");
+    workload.write_datafile(&datafile)?;
+    let seconds = Duration::from_secs(sizes.dnsperf_seconds);
+    let mut runs = Vec::new();
+    for receiver in [Receiver::NoProgram, Receiver::DnsCounter] {
+        let mut counter = None;
+        if receiver == Receiver::DnsCounter {
+            wait_for_room_in_interval(INTERVAL, Duration::from_secs(120));
+            let interval = humantime::format_duration(INTERVAL).to_string();
+            counter = Some(Counter::start(
+                dns_counter,
+                lab,
+                &out_root.join("dnsperf"),
+                &["--top", "10", "--interval", &interval, "--format", "json"],
+            )?);
+            traffic::set_receive_threaded(lab, false)?;
+        }
+        let summary = Dnsperf::new(RESOLVER_V4, &datafile)
+            .time_limit(seconds)
+            .run(lab)
+            .context("running dnsperf")?;
+        if summary.sent >= lines {
+            bail!(
+                "dnsperf sent its whole datafile ({lines} lines) before its time limit: make it longer"
+            );
+        }
+        let counted = match counter {
+            Some(mut counter) => {
+                let reports = counter.stop()?;
+                Some(reports.iter().map(|file| file.report.totals.counted).sum())
+            }
+            None => None,
+        };
+        let run = DnsperfRun {
+            receiver,
+            seconds: sizes.dnsperf_seconds,
+            sent: summary.sent,
+            completed: summary.completed,
+            lost: summary.lost,
+            queries_per_second: summary.completed as f64 / seconds.as_secs_f64(),
+            counted,
+        };
+        eprintln!("dnsperf, {}: {run:?}", receiver.label());
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// dns-counter's kernel cost per query (run_time_ns / run_cnt) over the same number of frames
+/// cycling over few names and over many, pass by pass.
+fn growth_runs(
+    lab: &Lab,
+    dns_counter: &Path,
+    out_root: &Path,
+    sizes: &Sizes,
+    napi: Napi,
+) -> Result<Vec<GrowthRun>> {
+    let large = sizes.growth_large_names;
+    let frames_per_pass = large as u64;
+    let max_names = (large + large / 4).max(1_000_000).to_string();
+    let _stats = BpfStatsEnabled::enable()?;
+    let mut runs = Vec::new();
+    for names in [GROWTH_SMALL_NAMES, large] {
+        let workload = Workload::from_counts(
+            0x960 + names as u64,
+            (0..names).map(|index| (format!("n{index}.growth{names}.example"), 1)),
+        );
+        let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
+        drop(workload);
+        wait_for_room_in_interval(INTERVAL, Duration::from_secs(300));
+        let interval = humantime::format_duration(INTERVAL).to_string();
+        let before_start: BTreeSet<u32> =
+            bpf_stats::program_ids(PROGRAM_NAME)?.into_iter().collect();
+        let mut counter = Counter::start(
+            dns_counter,
+            lab,
+            &out_root.join(format!("growth-{names}")),
+            &[
+                "--top",
+                "10",
+                "--interval",
+                &interval,
+                "--format",
+                "json",
+                "--max-names",
+                &max_names,
+            ],
+        )?;
+        let ours: Vec<u32> = bpf_stats::program_ids(PROGRAM_NAME)?
+            .into_iter()
+            .filter(|id| !before_start.contains(id))
+            .collect();
+        ensure!(
+            ours.len() == 1,
+            "expected one new {PROGRAM_NAME} program, found ids {ours:?}"
+        );
+        match napi {
+            Napi::OwnThread => drop(traffic::receive_in_thread_on_cpu(lab, RECEIVER_CPU)?),
+            Napi::SenderCpu => traffic::set_receive_threaded(lab, false)?,
+        }
+        let mut pass_stats: Vec<ProgramRunStats> = Vec::new();
+        let mut pass_sent_pps = Vec::new();
+        let (mut sent_total, mut received, mut dropped) = (0, 0, 0);
+        for _ in 0..GROWTH_PASSES {
+            let before = bpf_stats::run_stats_of(&ours)?;
+            let (sent, links) = send_and_watch(lab, &frames, &plan(frames_per_pass))?;
+            pass_stats.push(bpf_stats::run_stats_of(&ours)?.since(&before));
+            pass_sent_pps.push(sent.pps());
+            sent_total += sent.frames;
+            received += links.received;
+            dropped += links.dropped;
+        }
+        let reports = counter.stop()?;
+        let counted = reports.iter().map(|file| file.report.totals.counted).sum();
+        let queries = reports.iter().map(|file| file.report.totals.queries).sum();
+        let later = pass_stats[1..]
+            .iter()
+            .fold(ProgramRunStats::default(), |sum, pass| ProgramRunStats {
+                run_time_ns: sum.run_time_ns + pass.run_time_ns,
+                run_count: sum.run_count + pass.run_count,
+            });
+        let run = GrowthRun {
+            distinct_names: names,
+            frames_per_pass,
+            pass_ns: pass_stats.iter().map(ProgramRunStats::ns_per_run).collect(),
+            pass_sent_pps,
+            first_pass_ns: pass_stats[0].ns_per_run(),
+            later_passes_ns: later.ns_per_run(),
+            counted,
+            queries,
+            sent: sent_total,
+            received,
+            dropped,
+            program_runs: pass_stats.iter().map(|pass| pass.run_count).sum(),
+        };
+        eprintln!("growth, {names} names: {run:?}");
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+const MISSED_RATE: &str = "dns-counter's per-packet work (walk, name hash, map update) costs more \
+    than a bare counter at this rate; rerun on a quiet machine, then profile the program \
+    (`bpftool prog profile`)";
+const MISSED_COUNT: &str = "frames were lost between the generator and the program, or the \
+    program did not count every query: see the runs' dropped and counted figures in the JSON";
+const MISSED_GENERATOR: &str = "the sender, not the receiver, is the bottleneck here (a busy or \
+    slow machine); with threaded NAPI on the other CPU, one sender thread is the limit";
+const MISSED_GROWTH: &str = "lookups in a table of 1 M names miss the CPU caches where 1 k names \
+    stay in them; a smaller value per entry or fewer map lookups per query would help";
+
+fn targets(results: &Results) -> Vec<Target> {
+    let case = |receiver, napi| {
+        results
+            .rate_cases
+            .iter()
+            .find(|case| case.receiver == receiver && case.napi == napi)
+    };
+    let napi = results.chosen_napi;
+    let mut targets = Vec::new();
+    if let (Some(ours), Some(count_only)) = (
+        case(Receiver::DnsCounter, napi),
+        case(Receiver::CountOnly, napi),
+    ) {
+        targets.push(
+            Target::at_least(
+                "dns-counter ≥ 0.9× count-only (pps received on veth)",
+                ours.received_pps / count_only.received_pps,
+                0.9,
+                format!(
+                    "dns-counter {} pps / count-only {} pps, medians, {}",
+                    figure(ours.received_pps),
+                    figure(count_only.received_pps),
+                    napi.label()
+                ),
+            )
+            .if_missed(MISSED_RATE),
+        );
+    }
+    let ours_runs: Vec<&RateRun> = results
+        .rate_runs
+        .iter()
+        .filter(|run| run.receiver == Receiver::DnsCounter)
+        .collect();
+    let exact = ours_runs
+        .iter()
+        .filter(|run| run.counted == Some(run.sent))
+        .count();
+    let (sent, counted) = ours_runs.iter().fold((0, 0), |(sent, counted), run| {
+        (sent + run.sent, counted + run.counted.unwrap_or(0))
+    });
+    targets.push(
+        Target::at_least(
+            "dns-counter's counted total = frames sent (runs exact, of all)",
+            exact as f64 / ours_runs.len().max(1) as f64,
+            1.0,
+            format!(
+                "{exact} of {} runs exact; {} frames sent, {} counted in all",
+                ours_runs.len(),
+                thousands(sent),
+                thousands(counted)
+            ),
+        )
+        .if_missed(MISSED_COUNT),
+    );
+    targets.push(
+        Target::at_least(
+            "generator reaches ≥ 1 Mpps (one pinned sender)",
+            results.generator_max_pps,
+            1_000_000.0,
+            "fastest run's frames the kernel took per second".to_owned(),
+        )
+        .if_missed(MISSED_GENERATOR),
+    );
+    if let [small, large] = results.growth.as_slice() {
+        targets.push(
+            Target::at_most(
+                format!(
+                    "kernel cost per query at {} names ≤ 1.5× at {} (names hot)",
+                    thousands(large.distinct_names as u64),
+                    thousands(small.distinct_names as u64)
+                ),
+                large.later_passes_ns / small.later_passes_ns,
+                1.5,
+                format!(
+                    "{:.1} ns / {:.1} ns per query, passes 2–{GROWTH_PASSES}; first pass (names \
+                     new): {:.1} ns / {:.1} ns",
+                    large.later_passes_ns,
+                    small.later_passes_ns,
+                    large.first_pass_ns,
+                    small.first_pass_ns
+                ),
+            )
+            .if_missed(MISSED_GROWTH),
+        );
+    }
+    targets
+}
+
+fn render(results: &Results) -> String {
+    let mut out = String::new();
+    let m = &results.header.machine;
+    let _ = writeln!(out, "### Last run: line rate on veth, dnsperf, growth\n");
+    let _ = writeln!(
+        out,
+        "{}, source `{}`, {} ({} CPUs), Linux {}{}. Written by `cargo xtask bench`, with the \
+         JSON in `<target dir>/bench/veth.json`.\n",
+        results.header.date,
+        results.header.revision.as_deref().unwrap_or("unknown"),
+        m.cpu,
+        m.cpus,
+        m.kernel,
+        if results.header.quick {
+            ", **--quick smoke run**"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "The project's generator (`tests/src/traffic.rs`: an AF_PACKET socket on the client's veth \
+         end, `sendmmsg` in batches of 64 from frames built once, one thread pinned to CPU {}) \
+         sends {} frames per run ({}-byte UDP/IPv4 queries over {} names, to a resolver address \
+         nothing answers on) as fast as the receiving side takes them: a FIFO qdisc on the \
+         sender's end holds frames while the veth's ring is full, so nothing is dropped and the \
+         send rate is the receive rate. Received packets per second are vres `rx_packets` over \
+         the send time, median of {} rounds; the programs' own counts are checked against the \
+         frames sent. With an XDP program a veth receives in NAPI: in softirq on the sender's \
+         CPU by default, or, threaded, in a kernel thread pinned to CPU {}; both are measured, \
+         and the targets compare in the mode where the count-only program was fastest ({}).\n",
+        results.sender_cpu,
+        thousands(results.frames_per_run),
+        results.frame_bytes,
+        thousands(RATE_NAMES as u64),
+        results.rounds,
+        results.receiver_cpu,
+        results.chosen_napi.label()
+    );
+    let _ = writeln!(
+        out,
+        "| on vres | receive path | received pps | sent pps | program saw every frame | dropped |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---|---:|");
+    for case in &results.rate_cases {
+        let napi = if case.receiver == Receiver::NoProgram {
+            "per-CPU backlog, sender's CPU"
+        } else {
+            case.napi.label()
+        };
+        let counted = match case.all_counted {
+            None => "–",
+            Some(true) => "yes, every run",
+            Some(false) => "**no**",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {napi} | {} | {} | {counted} | {} |",
+            case.receiver.label(),
+            figure(case.received_pps),
+            figure(case.sent_pps),
+            thousands(case.dropped)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ndnsperf against unbound (answered, {} s each, the kernel's default receive path):\n",
+        results.dnsperf.first().map_or(0, |run| run.seconds)
+    );
+    let _ = writeln!(
+        out,
+        "| on vres | queries/s completed | sent | lost | dns-counter counted |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for run in &results.dnsperf {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            run.receiver.label(),
+            figure(run.queries_per_second),
+            thousands(run.sent),
+            thousands(run.lost),
+            run.counted.map_or("–".to_owned(), thousands)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nGrowth: dns-counter's kernel cost per query (`run_time_ns / run_cnt` of its program, \
+         statistics on through BPF_ENABLE_STATS) over the same {} passes of {} frames, cycling \
+         over few names and over many. The first pass over many names inserts each one (and \
+         sends it to the daemon through the ring buffer); later passes find them.\n",
+        GROWTH_PASSES,
+        thousands(results.growth.first().map_or(0, |run| run.frames_per_pass))
+    );
+    let _ = writeln!(
+        out,
+        "| distinct names | first pass ns/query | later passes ns/query | frames sent | vres received | program runs | `totals.queries` | `totals.counted` |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for run in &results.growth {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+            thousands(run.distinct_names as u64),
+            run.first_pass_ns,
+            run.later_passes_ns,
+            thousands(run.sent),
+            thousands(run.received),
+            thousands(run.program_runs),
+            thousands(run.queries),
+            thousands(run.counted)
+        );
+    }
+    let _ = writeln!(out, "\n{}", targets_table(&results.header.targets));
+    out
+}
