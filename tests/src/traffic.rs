@@ -381,6 +381,36 @@ impl LinkCounters {
     }
 }
 
+/// How often [`wait_until_received`] reads the counters.
+const RECEIVE_POLL: Duration = Duration::from_millis(20);
+
+/// Waits until the resolver's veth end has received `frames` frames since `before` was read, and
+/// returns its counters' change. [`send`] returns once the kernel has taken the last frame, but up
+/// to a socket buffer's worth may still wait in the qdisc and the veth's ring for the receiving
+/// side (with threaded NAPI, a kernel thread the scheduler may hold back): read the counters, or
+/// stop a counter, only after this. Fails after `timeout`, saying what arrived.
+pub fn wait_until_received(
+    lab: &Lab,
+    before: &LinkCounters,
+    frames: u64,
+    timeout: Duration,
+) -> anyhow::Result<LinkCounters> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let delta = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE)?.since(before);
+        if delta.rx_packets >= frames {
+            return Ok(delta);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{RESOLVER_IFACE} received {} of {frames} frames within {timeout:?} ({delta:?})",
+                delta.rx_packets
+            );
+        }
+        std::thread::sleep(RECEIVE_POLL);
+    }
+}
+
 /// A sysfs file as seen from `namespace` (`ip netns exec` mounts that namespace's /sys).
 fn read_in_namespace(namespace: &str, path: &str) -> anyhow::Result<String> {
     let ip = program_path("ip");

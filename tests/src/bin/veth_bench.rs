@@ -50,6 +50,8 @@ const RATE_FRAME_SET: u64 = 100_000;
 const INTERVAL: Duration = Duration::from_secs(3600);
 /// Bound on any one send.
 const SEND_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// How long frames still queued after a send may take to arrive.
+const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Names dnsperf draws from.
 const DNSPERF_NAMES: usize = 10_000;
 /// Lines in dnsperf's datafile per second of its run: more than it can send on two cores, so it
@@ -469,14 +471,13 @@ struct LinkDelta {
     dropped: u64,
 }
 
-/// Sends, then reads how many frames vres received and how many the pair dropped. The generator
-/// has at most a socket buffer's worth in flight when it returns, which the veth takes within
-/// microseconds: by the time the counters are read (a process spawn later) all have arrived.
+/// Sends, then waits until vres has received every frame sent (so a counter stopped next has
+/// seen them all) and reads how many it received and how many the pair dropped.
 fn send_and_watch(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<(Sent, LinkDelta)> {
     let res_before = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE)?;
     let cli_before = LinkCounters::read(lab.client_ns(), "vcli")?;
     let sent = traffic::send(lab, frames, plan)?;
-    let res = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE)?.since(&res_before);
+    let res = traffic::wait_until_received(lab, &res_before, sent.frames, RECEIVE_TIMEOUT)?;
     let cli = LinkCounters::read(lab.client_ns(), "vcli")?.since(&cli_before);
     Ok((
         sent,
