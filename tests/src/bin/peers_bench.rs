@@ -59,7 +59,9 @@ const RSS_NAMES: usize = 1_000_000;
 /// Map size for the RSS run: at least the names sent.
 const RSS_MAX_NAMES: usize = 1 << 20;
 const RSS_RATE: u64 = 200_000;
-const RSS_INTERVAL: Duration = Duration::from_secs(30);
+/// The rate the room in the interval is planned for: a busy machine sends slower than asked.
+const RSS_PLANNED_RATE: u64 = 50_000;
+const RSS_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `--quick`: a smoke run of the plumbing; its figures mean nothing.
 const QUICK_NAMES: usize = 20_000;
@@ -67,7 +69,7 @@ const QUICK_QUERIES: u64 = 100_000;
 const QUICK_RATES: [Option<u64>; 1] = [Some(50_000)];
 const QUICK_SEEDS_RATE: u64 = 50_000;
 const QUICK_RSS_NAMES: usize = 100_000;
-const QUICK_RSS_INTERVAL: Duration = Duration::from_secs(10);
+const QUICK_RSS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// dns-counter's interval for the peer runs: one day, so the only report is the one SIGTERM
 /// writes (the run first waits for room in the interval).
@@ -157,7 +159,7 @@ struct ToolRun {
     sent: u64,
     achieved_pps: f64,
     /// Queries the tool saw: packets in tcpdump's file, dnstop's total, the reports'
-    /// `totals.queries`.
+    /// `totals.counted`.
     seen: u64,
     lost: u64,
     /// Frames the resolver's veth end dropped before any tool could see them (its `rx_dropped`).
@@ -763,7 +765,16 @@ fn run_dns_counter(
     let machine_cpu_seconds = machine.seconds()?;
     let link = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?.since(&link_before);
 
-    let seen: u64 = reports.iter().map(|file| file.report.totals.queries).sum();
+    // Counted, not `totals.queries`: that also holds packets seen and not counted (a stray
+    // packet of the lab's own, a full name table), which would hide a loss.
+    let seen: u64 = reports.iter().map(|file| file.report.totals.counted).sum();
+    let mut uncounted: BTreeMap<String, u64> = BTreeMap::new();
+    for file in &reports {
+        for (reason, count) in &file.report.totals.uncounted {
+            *uncounted.entry(reason.clone()).or_default() += count;
+        }
+    }
+    uncounted.retain(|_, count| *count > 0);
     let [report] = <[ReportFile; 1]>::try_from(reports)
         .map_err(|reports| anyhow::anyhow!("expected one report, got {}", reports.len()))?;
     report.report.check_consistent().map_err(anyhow::Error::msg)?;
@@ -778,7 +789,12 @@ fn run_dns_counter(
         seen,
         lost: sent.frames.saturating_sub(seen),
         dropped_at_veth: link.rx_dropped,
-        tool_summary: format!("program ran {} times", program.run_count),
+        tool_summary: format!(
+            "program ran {} times ({:.0} ns each); uncounted: {}",
+            program.run_count,
+            program.ns_per_run(),
+            if uncounted.is_empty() { "none".to_owned() } else { format!("{uncounted:?}") }
+        ),
         process_cpu_seconds,
         program_cpu_seconds: Some(program_cpu_seconds),
         cpu_seconds,
@@ -884,11 +900,11 @@ fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Durat
     let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
     drop(workload);
     let plan = send_plan(names as u64, Some(RSS_RATE));
-    let send_time = Duration::from_secs_f64(names as f64 / RSS_RATE as f64);
+    let send_time = Duration::from_secs_f64(names as f64 / RSS_PLANNED_RATE as f64);
     let out_dir = tempfile::Builder::new().prefix("rss-reports-").tempdir_in(dir)?;
     let max_names = RSS_MAX_NAMES.max(names);
     // All names in one interval: start with room for the start and the send.
-    wait_for_room_in_interval(interval, send_time + Duration::from_secs(8));
+    wait_for_room_in_interval(interval, send_time + Duration::from_secs(15));
     let interval_arg = format!("{}s", interval.as_secs());
     let max_names_arg = max_names.to_string();
     let mut counter = Counter::start(
@@ -978,7 +994,23 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
                     tcpdump.cpu_seconds_per_million
                 ),
             )
-            .if_missed("the daemon's or the program's CPU per query is too high at this rate; profile the drain of new names and the kernel path"),
+            .if_missed(format!(
+                "tcpdump's figure is its process alone, {:.0} ns per query: the kernel's copy of each packet into its \
+                 ring runs in softirq time charged to the sender (the machine column shows the whole cost). Ours is the \
+                 XDP program's whole run time, {:.0} ns per query (the kernel-path part's hot-name cost plus first-seen \
+                 names: a hash insert and a ring-buffer record each), plus the daemon's {:.0} ns per query, mostly \
+                 reading first-seen names off the ring buffer, woken whenever it had emptied it. Batched wake-ups \
+                 (`BPF_RB_NO_WAKEUP` and a timed read) would cut the daemon's share{}",
+                tcpdump.cpu_seconds_per_million * 1e3,
+                ours.program_cpu_seconds.unwrap_or(0.0) * 1e9 / ours.sent as f64,
+                ours.process_cpu_seconds * 1e9 / ours.sent as f64,
+                if ours.program_cpu_seconds.unwrap_or(0.0) > 0.1 * tcpdump.cpu_seconds {
+                    "; the program's share alone is above 0.1× tcpdump's process CPU, so only counting tcpdump's \
+                     kernel time too would make the comparison fair"
+                } else {
+                    ""
+                },
+            )),
         );
     }
     targets
@@ -1003,7 +1035,7 @@ fn render(results: &Results) -> String {
          rate, to one tool at a time running on CPU {TOOL_CPU}: tcpdump writing a capture (`{}`; default 2 MiB \
          buffer and snap length), dnstop live on a pty (`{}`, its `Queries: … total` read off the screen), and \
          dns-counter (`run --top 50`). Lost = frames sent − what the tool saw (packets in tcpdump's file, dnstop's \
-         total, the report's `totals.queries`); `veth drops` are frames the resolver's veth dropped before any \
+         total, the report's `totals.counted`); `veth drops` are frames the resolver's veth dropped before any \
          tool (a veth without an XDP program queues to the kernel's backlog, which can drop). CPU is each \
          process's user + system time from the first frame until it had caught up (per-thread `schedstat`), \
          plus for dns-counter the XDP program's `run_time_ns` (`BPF_ENABLE_STATS`). Process CPU misses the \
