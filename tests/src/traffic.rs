@@ -381,6 +381,34 @@ impl LinkCounters {
     }
 }
 
+/// The id of the XDP program attached to the resolver's veth end (`ip -j link` reports it), so a
+/// bench can read the statistics of the program a daemon attached there and of no other.
+pub fn resolver_xdp_program_id(lab: &Lab) -> anyhow::Result<u32> {
+    let ip = program_path("ip");
+    let json = run_checked(
+        &ip.to_string_lossy(),
+        &[
+            "-n",
+            lab.resolver_ns(),
+            "-j",
+            "link",
+            "show",
+            "dev",
+            RESOLVER_IFACE,
+        ],
+        COMMAND_TIMEOUT,
+    )?;
+    let links: serde_json::Value =
+        serde_json::from_str(&json).with_context(|| format!("parsing `ip -j link`: {json}"))?;
+    let xdp = &links[0]["xdp"];
+    // One program: xdp.prog; several (or a named mode): xdp.attached[].prog.
+    let id = xdp["prog"]["id"]
+        .as_u64()
+        .or_else(|| xdp["attached"][0]["prog"]["id"].as_u64())
+        .with_context(|| format!("no XDP program on {RESOLVER_IFACE}: {json}"))?;
+    Ok(u32::try_from(id)?)
+}
+
 /// How often [`wait_until_received`] reads the counters.
 const RECEIVE_POLL: Duration = Duration::from_millis(20);
 

@@ -4,7 +4,6 @@
 //! receiving end; then dnsperf against unbound, answered, without and with dns-counter; then the
 //! kernel's cost per query (its own run-time statistics) at 1 k and at 1 M distinct names.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +13,6 @@ use anyhow::{Context, Result, bail, ensure};
 use aya::maps::PerCpuArray;
 use aya::programs::{Xdp, XdpMode};
 use dns_counter::loader;
-use dns_counter_common::maps::PROGRAM_NAME;
 use dns_counter_tests::bench::{
     Machine, PartHeader, Target, figure, median, publish, revision, targets_table, thousands,
 };
@@ -596,8 +594,6 @@ fn growth_runs(
         drop(workload);
         wait_for_room_in_interval(INTERVAL, Duration::from_secs(300));
         let interval = humantime::format_duration(INTERVAL).to_string();
-        let before_start: BTreeSet<u32> =
-            bpf_stats::program_ids(PROGRAM_NAME)?.into_iter().collect();
         let mut counter = Counter::start(
             dns_counter,
             lab,
@@ -613,14 +609,8 @@ fn growth_runs(
                 &max_names,
             ],
         )?;
-        let ours: Vec<u32> = bpf_stats::program_ids(PROGRAM_NAME)?
-            .into_iter()
-            .filter(|id| !before_start.contains(id))
-            .collect();
-        ensure!(
-            ours.len() == 1,
-            "expected one new {PROGRAM_NAME} program, found ids {ours:?}"
-        );
+        // By id: another process may have a program of the same name loaded.
+        let ours = [traffic::resolver_xdp_program_id(lab)?];
         match napi {
             Napi::OwnThread => drop(traffic::receive_in_thread_on_cpu(lab, RECEIVER_CPU)?),
             Napi::SenderCpu => traffic::set_receive_threaded(lab, false)?,
