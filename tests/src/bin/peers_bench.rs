@@ -316,6 +316,10 @@ fn bench(quick: bool) -> Result<()> {
         bail!("no run at the seeds' rate {seeds_rate}");
     };
     let top_fifty = compare_tops(seeds_rate, &pipeline_top, &ours_report, ours_seconds, &expected_top);
+    eprintln!(
+        "last frame to a top 50: dns-counter {:.2} s, tcpdump and sort {:.2} s ({:.2} s sorting)",
+        top_fifty.dns_counter_seconds, top_fifty.pipeline_seconds, top_fifty.pipeline_sort_seconds
+    );
     drop(frames);
     drop(workload);
 
@@ -929,6 +933,7 @@ fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Durat
     };
     let vm_hwm_kib = status_kib(pid, "VmHWM")?;
     let vm_rss_kib = status_kib(pid, "VmRSS")?;
+    eprintln!("VmHWM {} MiB, VmRSS {} MiB", vm_hwm_kib / 1024, vm_rss_kib / 1024);
     counter.stop()?;
     let reported_distinct_names = reported.iter().map(|file| file.report.totals.distinct_names).max().unwrap_or(0);
     ensure!(
