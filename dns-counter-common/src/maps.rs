@@ -42,6 +42,12 @@ pub const DEFAULT_MAX_NAMES: u32 = 1_000_000;
 pub const MAX_CLIENT_PREFIXES: u32 = 65_536;
 /// Size of the names ring buffer: about 500k new names of typical length before the daemon reads.
 pub const NAMES_RING_BYTES: u32 = 32 << 20;
+/// Unread bytes in the names ring from which the program wakes the daemon. Below it the program
+/// asks for no wakeup: one per new name (an irq_work and a context switch each) cost more than
+/// the names; the daemon reads the ring every `NAMES_READ_PERIOD_MS` anyway.
+pub const NAMES_WAKEUP_BYTES: u64 = (NAMES_RING_BYTES / 8) as u64;
+/// How often the daemon reads the names ring without being woken.
+pub const NAMES_READ_PERIOD_MS: u64 = 100;
 
 pub const QTYPE_SLOTS: u32 = 1 << 16;
 

@@ -1,5 +1,5 @@
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, xdp_action},
+    bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},
     helpers::generated::bpf_xdp_load_bytes,
     macros::{map, xdp},
     maps::{Array, PerCpuArray, PerCpuHashMap, RingBuf},
@@ -9,7 +9,7 @@ use dns_counter_common::{
     Reason,
     maps::{
         ClientKey, Config, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES, NAME_BUF_LEN, NAME_WORDS,
-        NAMES_RING_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
+        NAMES_RING_BYTES, NAMES_WAKEUP_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
         STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
     },
     walk::{Packet, Query, SourceAt, locate_question, read_question, read_source},
@@ -225,7 +225,12 @@ fn announce_and_insert(
     let record_len = size_of::<NameRecord>() + name_len;
     // SAFETY: `Scratch` is the header followed by NAME_BUF_LEN name bytes; record_len fits.
     let bytes = unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), record_len) };
-    if NAMES.output::<[u8]>(bytes, 0).is_err() {
+    let wakeup = if NAMES.query(BPF_RB_AVAIL_DATA as u64) >= NAMES_WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    if NAMES.output::<[u8]>(bytes, wakeup as u64).is_err() {
         return Err(Reason::NameBufferFull);
     }
     match counts.insert(&query.hash, &1, BPF_NOEXIST as u64) {

@@ -1,7 +1,7 @@
 use std::{
     io::{self, IsTerminal as _, Write as _},
     process::ExitCode,
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use anyhow::Context as _;
@@ -17,10 +17,11 @@ use dns_counter::{
     publish::{self, Backlog, interval_end},
     replay, report,
 };
+use dns_counter_common::maps::NAMES_READ_PERIOD_MS;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
-    time::{Instant, sleep_until},
+    time::{Instant, MissedTickBehavior, sleep_until},
 };
 
 fn main() -> ExitCode {
@@ -76,6 +77,10 @@ async fn count(config: Config) -> anyhow::Result<()> {
     let names_ready = unsafe { AsyncFd::register_with_interest(drainer.names_fd()?, Interest::READABLE) }
         .map_err(|err| err.into_parts().1)
         .context("cannot watch the names ring buffer")?;
+    // The program wakes the daemon only when the ring fills up; below that, names are read on
+    // this tick.
+    let mut names_tick = tokio::time::interval(Duration::from_millis(NAMES_READ_PERIOD_MS));
+    names_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let meta = Meta { host: hostname(), interfaces: config.ifaces.clone() };
@@ -97,6 +102,10 @@ async fn count(config: Config) -> anyhow::Result<()> {
             () = sleep_until(instant_of(end)) => false,
             _ = interrupt.recv() => true,
             _ = terminate.recv() => true,
+            _ = names_tick.tick() => {
+                drainer.read_names();
+                continue;
+            }
             ready = names_ready.readable() => {
                 let mut guard = ready.context("cannot wait on the names ring buffer")?;
                 guard.clear_ready();
