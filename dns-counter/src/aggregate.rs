@@ -1,6 +1,7 @@
 //! One interval's raw counts (as drained from the kernel) to a [`Report`].
 
 use std::collections::BTreeMap;
+use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::time::SystemTime;
 
 use hickory_proto::rr::RecordType;
@@ -75,23 +76,11 @@ impl<'a> ReportOptions<'a> {
 /// [`Report::check_invariants`] checks the kernel's figures against each other rather than a sum against
 /// itself. Entries with a zero count are dropped; entries repeated in the input are added up.
 pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
-    // Keyed by presentation form: a name repeated in the input (it should not be) is listed once.
-    let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
-    for (wire, count) in interval.names.iter().filter(|(_, count)| *count != 0) {
-        // The kernel folds case; folding again costs little and makes the name canonical for sure.
-        let name = if wire.iter().any(u8::is_ascii_uppercase) {
-            names::presentation(&wire.to_ascii_lowercase())
-        } else {
-            names::presentation(wire)
-        };
-        let total = by_name.entry(name).or_default();
-        *total = total.saturating_add(*count);
-    }
-    let (mut excluded, mut counted): (Vec<_>, Vec<_>) = by_name
-        .into_iter()
-        .partition(|(name, _)| options.exclusions.contains_canonical(name));
-    excluded.sort_by(most_first);
-    counted.sort_by(most_first);
+    let (mut counted, mut excluded) = canonical_names(&interval.names, options.exclusions);
+    let listed = domains::listed(options.top, counted.len());
+    // Only the listed names need an order; the rest is summed. Excluded names are all listed.
+    domains::sort_top(&mut counted, listed, most_first);
+    excluded.sort_unstable_by(most_first);
 
     let queries = interval.packets;
     let sum = |entries: &[(String, u64)]| {
@@ -113,10 +102,6 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         .orgs
         .map(|map| orgs::orgs(&counted, map, options.top, queries));
 
-    let listed = match options.top {
-        0 => counted.len(),
-        top => top.min(counted.len()),
-    };
     let rest = counted.split_off(listed);
     let top = counted
         .into_iter()
@@ -158,6 +143,60 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
 
 fn most_first(a: &(String, u64), b: &(String, u64)) -> std::cmp::Ordering {
     b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+}
+
+/// Every name with a non-zero count in canonical presentation form, once, with its count:
+/// `(counted, excluded)`, in no particular order.
+fn canonical_names(names: &[(Vec<u8>, u64)], exclusions: &Exclusions) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    let mut counted: Vec<(String, u64)> = names
+        .iter()
+        .filter(|(_, count)| *count != 0)
+        .map(|(wire, count)| {
+            // The kernel folds case; folding again costs little and makes the name canonical for sure.
+            let name = if wire.iter().any(u8::is_ascii_uppercase) {
+                names::presentation(&wire.to_ascii_lowercase())
+            } else {
+                names::presentation(wire)
+            };
+            (name, *count)
+        })
+        .collect();
+    add_up_repeats(&mut counted);
+    let excluded = counted
+        .extract_if(.., |(name, _)| exclusions.contains_canonical(name))
+        .collect();
+    (counted, excluded)
+}
+
+/// Adds a name repeated in `entries` to its first entry and drops the repeat. The kernel sends each
+/// name once, so this is a check that nearly always finds nothing: it sorts hashes of the names
+/// (cheap and cache-friendly, unlike a map of a million names) and compares names only where two
+/// hashes are equal.
+fn add_up_repeats(entries: &mut Vec<(String, u64)>) {
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut hashes: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(at, (name, _))| (hasher.hash_one(name), at))
+        .collect();
+    hashes.sort_unstable();
+    let mut repeated = false;
+    // Within a run of equal hashes, entries are in input order: the first keeps the name.
+    for run in hashes.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        for (i, &(_, first)) in run.iter().enumerate() {
+            for &(_, later) in &run[i + 1..] {
+                if entries[later].1 != 0 && entries[first].0 == entries[later].0 {
+                    let count = std::mem::take(&mut entries[later].1);
+                    entries[first].1 = entries[first].1.saturating_add(count);
+                    repeated = true;
+                }
+            }
+        }
+    }
+    if repeated {
+        // Every entry came with a non-zero count; a repeat now has zero.
+        entries.retain(|(_, count)| *count != 0);
+    }
 }
 
 /// Reasons in the order given; a repeated reason is added to its first place, so the JSON object has

@@ -208,7 +208,7 @@ pub fn orgs(counted: &[(String, u64)], map: &OrgMap, top: usize, queries: u64) -
                 None
             }
         });
-    let ranked = ranked(assigned);
+    let ranked = ranked(assigned, top);
     let (listed, rest) = ranked.split_at(listed(top, ranked.len()));
     let rest_tally = Tally::sum(rest);
     Orgs {
