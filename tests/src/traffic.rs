@@ -91,6 +91,17 @@ impl Frames {
         self.spans.is_empty()
     }
 
+    /// The same frames addressed to Ethernet address `mac` instead of the resolver's: its stack
+    /// discards them right after XDP as meant for another host, which makes the receiver cheap
+    /// enough to find out how fast the sender alone can go.
+    pub fn addressed_to(&self, mac: [u8; 6]) -> Self {
+        let mut bytes = self.bytes.clone();
+        for &(start, _) in &self.spans {
+            bytes[start..start + 6].copy_from_slice(&mac);
+        }
+        Self { bytes, spans: self.spans.clone() }
+    }
+
     /// Frame `index`, as it goes on the wire.
     pub fn frame(&self, index: usize) -> &[u8] {
         let (start, len) = self.spans[index];
