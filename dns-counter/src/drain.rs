@@ -1,6 +1,13 @@
 //! Drains one interval out of the kernel: flip the active map set, wait for programs still on
-//! the old set to finish, then read and clear the old set. No query is lost or counted twice:
-//! every program run counts entirely into the set it read at its start.
+//! the old set to finish, then read the old set, and clear it once the report is out. No query is
+//! lost or counted twice: every program run counts entirely into the set it read at its start,
+//! and a set is always cleared before the program is flipped back into it.
+//!
+//! Reading and clearing are apart because deleting a million entries costs the kernel about as
+//! much again as reading them, and nothing writes the idle set until the next flip, an interval
+//! later: the daemon reads the set ([`Drainer::flip_and_drain`]), builds and writes its report,
+//! and only then clears it ([`Drainer::clear_idle`]). The set's few stats and qtype slots are
+//! zeroed as they are read.
 
 use std::{
     collections::HashMap,
@@ -57,15 +64,33 @@ fn batch_err(map: &'static str) -> impl Fn(BatchError) -> DrainError {
     move |source| DrainError::Batch { map, source }
 }
 
-/// Every entry of a per-CPU hash map with its count summed across CPUs, deleting it: a few
-/// `bpf(2)` calls for the whole map, not three per entry.
-fn take_all<K: aya::Pod>(
+/// Every entry of a per-CPU hash map with its count summed across CPUs, leaving the map as it is:
+/// a few `bpf(2)` calls for the whole map, not two per entry.
+fn read_all<K: aya::Pod>(
     map: &PerCpuHashMap<MapData, K, u64>,
     name: &'static str,
     nr_cpus: usize,
 ) -> Result<Vec<(K, u64)>, DrainError> {
     let batch = BatchMap::<K, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
-    Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.sums().collect())
+    Ok(batch.lookup_all().map_err(batch_err(name))?.sums().collect())
+}
+
+/// Deletes every entry of a per-CPU hash map; returns how many there were.
+fn delete_all<K: aya::Pod>(
+    map: &PerCpuHashMap<MapData, K, u64>,
+    name: &'static str,
+    nr_cpus: usize,
+) -> Result<usize, DrainError> {
+    let batch = BatchMap::<K, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+    Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.len())
+}
+
+/// A map set read by [`Drainer::flip_and_drain`] and not cleared yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dirty {
+    set: usize,
+    /// Its clients map was read too (`--clients`).
+    clients: bool,
 }
 
 pub struct Drainer {
@@ -80,6 +105,8 @@ pub struct Drainer {
     /// Names announced by the program, per map set, by hash.
     announced: [HashMap<u64, Box<[u8]>>; 2],
     nr_cpus: usize,
+    /// The idle set still holds the counts of the interval last drained.
+    dirty: Option<Dirty>,
 }
 
 fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, DrainError> {
@@ -111,6 +138,7 @@ impl Drainer {
             current,
             announced: [HashMap::new(), HashMap::new()],
             nr_cpus,
+            dirty: None,
         })
     }
 
@@ -135,8 +163,12 @@ impl Drainer {
         records
     }
 
-    /// Ends the interval: switches the program to the other map set and drains this one.
+    /// Ends the interval: switches the program to the other map set and reads this one, which
+    /// then holds its counts until [`Self::clear_idle`]. Call that once the report is written; if
+    /// it was not called, this clears the set itself before flipping into it, so nothing is ever
+    /// counted twice (the interval's end then takes the clear's time too).
     pub fn flip_and_drain(&mut self, start: SystemTime, end: SystemTime) -> Result<Interval, DrainError> {
+        self.clear_idle()?;
         let idle = self.current.active_set & 1;
         self.current.active_set = idle ^ 1;
         self.config.set(0, self.current, 0).map_err(map_err(CONFIG_MAP))?;
@@ -145,7 +177,10 @@ impl Drainer {
         let mut announced = std::mem::take(&mut self.announced[idle as usize]);
 
         let counts_map = COUNTS_MAPS[idle as usize];
-        let counts = take_all(&self.counts[idle as usize], counts_map, self.nr_cpus)?;
+        // From here on the set holds what this interval counted until `clear_idle`.
+        let count_clients = self.current.count_clients != 0;
+        self.dirty = Some(Dirty { set: idle as usize, clients: count_clients });
+        let counts = read_all(&self.counts[idle as usize], counts_map, self.nr_cpus)?;
         let mut names = Vec::with_capacity(counts.len());
         let mut unnamed = 0;
         for (key, count) in counts {
@@ -160,9 +195,9 @@ impl Drainer {
         let qtypes = take_slots(&self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
 
         // Counted only as the program was configured at the start (--clients).
-        let clients = if self.current.count_clients != 0 {
+        let clients = if count_clients {
             let untracked = stats[STAT_CLIENTS_UNTRACKED as usize];
-            Some(take_clients(&self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked, self.nr_cpus)?)
+            Some(read_clients(&self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked, self.nr_cpus)?)
         } else {
             None
         };
@@ -193,16 +228,34 @@ impl Drainer {
             clients,
         })
     }
+
+    /// Deletes the counts the last [`Self::flip_and_drain`] read from the idle set, so the
+    /// program can be flipped back into it; does nothing if it is clear already. The daemon calls
+    /// this after writing the report, off the interval's end. Returns how many entries it deleted.
+    pub fn clear_idle(&mut self) -> Result<usize, DrainError> {
+        let Some(Dirty { set, clients }) = self.dirty else { return Ok(0) };
+        let mut deleted = delete_all(&self.counts[set], COUNTS_MAPS[set], self.nr_cpus)?;
+        if clients {
+            deleted += delete_all(&self.clients[set], CLIENTS_MAPS[set], self.nr_cpus)?;
+        }
+        self.dirty = None;
+        Ok(deleted)
+    }
+
+    /// Whether the idle set still holds the counts of the interval last drained.
+    pub fn idle_is_dirty(&self) -> bool {
+        self.dirty.is_some()
+    }
 }
 
-/// Reads and clears one set's clients map; `untracked` is the set's `STAT_CLIENTS_UNTRACKED`.
-fn take_clients(
+/// Reads one set's clients map; `untracked` is the set's `STAT_CLIENTS_UNTRACKED`.
+fn read_clients(
     map: &PerCpuHashMap<MapData, ClientKey, u64>,
     name: &'static str,
     untracked: u64,
     nr_cpus: usize,
 ) -> Result<ClientCounts, DrainError> {
-    let entries = take_all(map, name, nr_cpus)?;
+    let entries = read_all(map, name, nr_cpus)?;
     let mut prefixes = Vec::with_capacity(entries.len());
     let mut untracked = untracked;
     for (key, count) in entries {

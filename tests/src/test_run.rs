@@ -21,8 +21,11 @@ pub fn run(program: &Xdp, frame: &[u8], repeat: u32) {
     assert_eq!(result.return_value, XDP_PASS, "verdict for {frame:02x?}");
 }
 
-/// Ends the interval now and returns what it counted.
+/// Ends the interval now and returns what it counted, clearing the drained set as the daemon does
+/// once its report is written.
 pub fn drain(drainer: &mut Drainer) -> Interval {
     let now = SystemTime::now();
-    drainer.flip_and_drain(now, now).expect("drain")
+    let interval = drainer.flip_and_drain(now, now).expect("drain");
+    drainer.clear_idle().expect("clear the drained set");
+    interval
 }
