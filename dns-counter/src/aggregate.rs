@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+use std::ops::Range;
 use std::time::SystemTime;
 
 use hickory_proto::rr::RecordType;
@@ -76,14 +77,20 @@ impl<'a> ReportOptions<'a> {
 /// [`Report::check_invariants`] checks the kernel's figures against each other rather than a sum against
 /// itself. Entries with a zero count are dropped; entries repeated in the input are added up.
 pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
-    let (mut counted, mut excluded) = canonical_names(&interval.names, options.exclusions);
+    // Every name's text in one buffer: a String per name is a million allocations and frees.
+    let (text, spans) = present_all(&interval.names);
+    let mut counted: Vec<(&str, u64)> = spans.into_iter().map(|(span, count)| (&text[span], count)).collect();
+    add_up_repeats(&mut counted);
+    let mut excluded: Vec<(&str, u64)> = counted
+        .extract_if(.., |(name, _)| options.exclusions.contains_canonical(name))
+        .collect();
     let listed = domains::listed(options.top, counted.len());
     // Only the listed names need an order; the rest is summed. Excluded names are all listed.
     domains::sort_top(&mut counted, listed, most_first);
     excluded.sort_unstable_by(most_first);
 
     let queries = interval.packets;
-    let sum = |entries: &[(String, u64)]| {
+    let sum = |entries: &[(&str, u64)]| {
         entries
             .iter()
             .fold(0u64, |sum, (_, count)| sum.saturating_add(*count))
@@ -108,7 +115,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         .zip(1..)
         .map(|((name, count), rank)| TopEntry {
             rank,
-            name,
+            name: name.to_owned(),
             count,
             share: report::share(count, queries),
         })
@@ -130,7 +137,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         qtypes: qtypes(&interval.qtypes),
         excluded: excluded
             .into_iter()
-            .map(|(name, count)| ExcludedName { name, count })
+            .map(|(name, count)| ExcludedName { name: name.to_owned(), count })
             .collect(),
         domains: Some(domains),
         orgs,
@@ -141,38 +148,37 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
     }
 }
 
-fn most_first(a: &(String, u64), b: &(String, u64)) -> std::cmp::Ordering {
+fn most_first(a: &(&str, u64), b: &(&str, u64)) -> std::cmp::Ordering {
     b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
 }
 
-/// Every name with a non-zero count in canonical presentation form, once, with its count:
-/// `(counted, excluded)`, in no particular order.
-fn canonical_names(names: &[(Vec<u8>, u64)], exclusions: &Exclusions) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
-    let mut counted: Vec<(String, u64)> = names
+/// Every name with a non-zero count in canonical presentation form, one after the other in one
+/// buffer, and where each is in it, with its count.
+fn present_all(names: &[(Vec<u8>, u64)]) -> (String, Vec<(Range<usize>, u64)>) {
+    // Presentation form is as long as the wire form less one byte unless a byte is escaped.
+    let mut text = String::with_capacity(names.iter().map(|(wire, _)| wire.len()).sum());
+    let spans = names
         .iter()
         .filter(|(_, count)| *count != 0)
         .map(|(wire, count)| {
+            let start = text.len();
             // The kernel folds case; folding again costs little and makes the name canonical for sure.
-            let name = if wire.iter().any(u8::is_ascii_uppercase) {
-                names::presentation(&wire.to_ascii_lowercase())
+            if wire.iter().any(u8::is_ascii_uppercase) {
+                names::push_presentation(&mut text, &wire.to_ascii_lowercase());
             } else {
-                names::presentation(wire)
-            };
-            (name, *count)
+                names::push_presentation(&mut text, wire);
+            }
+            (start..text.len(), *count)
         })
         .collect();
-    add_up_repeats(&mut counted);
-    let excluded = counted
-        .extract_if(.., |(name, _)| exclusions.contains_canonical(name))
-        .collect();
-    (counted, excluded)
+    (text, spans)
 }
 
 /// Adds a name repeated in `entries` to its first entry and drops the repeat. The kernel sends each
 /// name once, so this is a check that nearly always finds nothing: it sorts hashes of the names
 /// (cheap and cache-friendly, unlike a map of a million names) and compares names only where two
 /// hashes are equal.
-fn add_up_repeats(entries: &mut Vec<(String, u64)>) {
+fn add_up_repeats(entries: &mut Vec<(&str, u64)>) {
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut hashes: Vec<(u64, usize)> = entries
         .iter()

@@ -154,7 +154,7 @@ fn labels_in(labels: &[impl AsRef<[u8]>], bytes: usize) -> usize {
 
 /// The report's `domains` section from the counted names (excluded ones left out before), each
 /// once, in canonical presentation form.
-pub fn domains(counted: &[(String, u64)], grouping: Grouping, top: usize, queries: u64) -> Domains {
+pub fn domains(counted: &[(&str, u64)], grouping: Grouping, top: usize, queries: u64) -> Domains {
     let ranked = ranked(
         counted
             .iter()
@@ -372,16 +372,9 @@ mod tests {
         assert_eq!(Grouping::from_depth(Some(4)), Grouping::Labels(4));
     }
 
-    fn counted(names: &[(&str, u64)]) -> Vec<(String, u64)> {
-        names
-            .iter()
-            .map(|(name, count)| ((*name).to_owned(), *count))
-            .collect()
-    }
-
     #[test]
     fn section_ranks_domains_and_sums_the_rest() {
-        let names = counted(&[
+        let names = [
             ("www.example.com", 50),
             ("img.example.com", 30),
             ("a.github.io", 40),
@@ -389,7 +382,7 @@ mod tests {
             ("www.bbc.co.uk", 10),
             ("co.uk", 5),
             (".", 1),
-        ]);
+        ];
         let section = domains(&names, Grouping::Psl, 2, 200);
         assert_eq!(section.grouping, "psl");
         let top: Vec<(u64, &str, u64, u64, f64)> = section

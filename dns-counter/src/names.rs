@@ -14,6 +14,13 @@ use std::fmt::Write as _;
 /// terminating zero are ignored; an empty slice renders as the root.
 pub fn presentation(wire: &[u8]) -> String {
     let mut out = String::with_capacity(wire.len());
+    push_presentation(&mut out, wire);
+    out
+}
+
+/// [`presentation`] appended to `out`, for many names in one buffer.
+pub fn push_presentation(out: &mut String, wire: &[u8]) {
+    let start = out.len();
     let mut rest = wire;
     while let Some((&len, after)) = rest.split_first() {
         let take = usize::from(len).min(after.len());
@@ -21,16 +28,15 @@ pub fn presentation(wire: &[u8]) -> String {
             break;
         }
         let (label, next) = after.split_at(take);
-        if !out.is_empty() {
+        if out.len() > start {
             out.push('.');
         }
-        push_label(&mut out, label);
+        push_label(out, label);
         rest = next;
     }
-    if out.is_empty() {
+    if out.len() == start {
         out.push('.');
     }
-    out
 }
 
 /// Where the labels of a name in presentation form start: byte offsets, first label first. A label

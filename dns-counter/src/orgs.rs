@@ -196,7 +196,7 @@ fn split_line(line: &str) -> Result<Option<(String, String)>, LineError> {
 
 /// The report's `orgs` section from the counted names (excluded ones left out before), each once,
 /// in canonical presentation form.
-pub fn orgs(counted: &[(String, u64)], map: &OrgMap, top: usize, queries: u64) -> Orgs {
+pub fn orgs(counted: &[(&str, u64)], map: &OrgMap, top: usize, queries: u64) -> Orgs {
     let mut unassigned = Unassigned::default();
     let assigned = counted
         .iter()
@@ -407,17 +407,14 @@ mod tests {
     #[test]
     fn section_ranks_orgs_with_unassigned_apart() {
         let map = parse(SAMPLE).expect("valid");
-        let counted: Vec<(String, u64)> = [
+        let counted = [
             ("www.facebook.com", 30),
             ("scontent.xx.fbcdn.net", 20),
             ("www.google.com", 40),
             ("mail.google.com", 5),
             ("www.example.com", 7),
             (".", 3),
-        ]
-        .iter()
-        .map(|(name, count)| ((*name).to_owned(), *count))
-        .collect();
+        ];
         let section = orgs(&counted, &map, 1, 200);
         assert_eq!(
             section.top,
