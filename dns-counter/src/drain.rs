@@ -10,7 +10,8 @@
 //! zeroed as they are read.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
+    hash::{BuildHasher, Hasher},
     io,
     os::fd::{AsFd as _, OwnedFd},
     time::SystemTime,
@@ -85,6 +86,60 @@ fn delete_all<K: aya::Pod>(
     Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.len())
 }
 
+/// Keys that are the program's name hashes already — SipHash under a key random per run, so nobody
+/// can make them collide — used as they are: hashing them again costs a million SipHash rounds at
+/// every interval's end.
+#[derive(Debug, Clone, Copy, Default)]
+struct KernelHashed;
+
+impl BuildHasher for KernelHashed {
+    type Hasher = KernelHash;
+
+    fn build_hasher(&self) -> KernelHash {
+        KernelHash(0)
+    }
+}
+
+/// The hash of a `u64` key is the key.
+#[derive(Debug, Default)]
+struct KernelHash(u64);
+
+impl Hasher for KernelHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; anything else still gets a usable hash.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+}
+
+/// The names the program announced for one map set.
+#[derive(Default)]
+struct Announced {
+    /// Where each name is in `names`, by the program's hash of it.
+    index: HashMap<u64, usize, KernelHashed>,
+    /// In the order they came, each with its count once drained (0 until then).
+    names: Vec<(Box<[u8]>, u64)>,
+}
+
+impl Announced {
+    /// A name announced again (the program may, racing with itself) is kept once.
+    fn add(&mut self, hash: u64, name: &[u8]) {
+        if let Entry::Vacant(slot) = self.index.entry(hash) {
+            slot.insert(self.names.len());
+            self.names.push((name.into(), 0));
+        }
+    }
+}
+
 /// A map set read by [`Drainer::flip_and_drain`] and not cleared yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Dirty {
@@ -102,8 +157,8 @@ pub struct Drainer {
     names: RingBuf<MapData>,
     grace: GracePeriod,
     current: Config,
-    /// Names announced by the program, per map set, by hash.
-    announced: [HashMap<u64, Box<[u8]>>; 2],
+    /// Names announced by the program, per map set.
+    announced: [Announced; 2],
     nr_cpus: usize,
     /// The idle set still holds the counts of the interval last drained.
     dirty: Option<Dirty>,
@@ -136,7 +191,7 @@ impl Drainer {
             names: take(ebpf, NAMES_MAP)?.try_into().map_err(map_err(NAMES_MAP))?,
             grace: GracePeriod::new().map_err(DrainError::Grace)?,
             current,
-            announced: [HashMap::new(), HashMap::new()],
+            announced: [Announced::default(), Announced::default()],
             nr_cpus,
             dirty: None,
         })
@@ -157,7 +212,7 @@ impl Drainer {
             let set = u32::from_ne_bytes(header[8..12].try_into().unwrap_or_default());
             let len = u32::from_ne_bytes(header[12..16].try_into().unwrap_or_default()) as usize;
             if let Some(name) = rest.get(..len) {
-                self.announced[(set & 1) as usize].entry(hash).or_insert_with(|| name.into());
+                self.announced[(set & 1) as usize].add(hash, name);
             }
         }
         records
@@ -181,15 +236,22 @@ impl Drainer {
         let count_clients = self.current.count_clients != 0;
         self.dirty = Some(Dirty { set: idle as usize, clients: count_clients });
         let counts = read_all(&self.counts[idle as usize], counts_map, self.nr_cpus)?;
-        let mut names = Vec::with_capacity(counts.len());
         let mut unnamed = 0;
         for (key, count) in counts {
-            match announced.remove(&key) {
-                // Moved, not copied: a million names are a million allocations otherwise.
-                Some(name) => names.push((name.into_vec(), count)),
+            match announced.index.get(&key) {
+                Some(&at) => announced.names[at].1 = count,
                 None => unnamed += count,
             }
         }
+        // In the order the names were announced, which is the order they lie in memory: whoever
+        // reads them all next (the report) streams through them instead of missing the cache on
+        // each. Moved, not copied: a million names are a million allocations otherwise.
+        let names: Vec<(Vec<u8>, u64)> = announced
+            .names
+            .into_iter()
+            .filter(|(_, count)| *count != 0)
+            .map(|(name, count)| (name.into_vec(), count))
+            .collect();
 
         let stats = take_slots(&self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
         let qtypes = take_slots(&self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;

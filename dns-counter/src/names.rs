@@ -118,10 +118,21 @@ pub fn label_bytes(label: &str) -> Cow<'_, [u8]> {
     Cow::Owned(bytes)
 }
 
+fn is_kept(byte: u8) -> bool {
+    matches!(byte, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_')
+}
+
 fn push_label(out: &mut String, label: &[u8]) {
+    // Nearly every label is kept as it is: one copy rather than a push per byte.
+    if label.iter().all(|&byte| is_kept(byte))
+        && let Ok(text) = std::str::from_utf8(label)
+    {
+        out.push_str(text);
+        return;
+    }
     for &byte in label {
         match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => out.push(char::from(byte)),
+            _ if is_kept(byte) => out.push(char::from(byte)),
             0x21..=0x7e => {
                 out.push('\\');
                 out.push(char::from(byte));
