@@ -79,7 +79,10 @@ impl<'a> ReportOptions<'a> {
 pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
     // Every name's text in one buffer: a String per name is a million allocations and frees.
     let (text, spans) = present_all(&interval.names);
-    let mut counted: Vec<(&str, u64)> = spans.into_iter().map(|(span, count)| (&text[span], count)).collect();
+    let mut counted: Vec<(&str, u64)> = spans
+        .into_iter()
+        .map(|(span, count)| (&text[span], count))
+        .collect();
     add_up_repeats(&mut counted);
     let mut excluded: Vec<(&str, u64)> = counted
         .extract_if(.., |(name, _)| options.exclusions.contains_canonical(name))
@@ -137,7 +140,10 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         qtypes: qtypes(&interval.qtypes),
         excluded: excluded
             .into_iter()
-            .map(|(name, count)| ExcludedName { name: name.to_owned(), count })
+            .map(|(name, count)| ExcludedName {
+                name: name.to_owned(),
+                count,
+            })
             .collect(),
         domains: Some(domains),
         orgs,
@@ -188,7 +194,10 @@ fn add_up_repeats(entries: &mut Vec<(&str, u64)>) {
     hashes.sort_unstable();
     let mut repeated = false;
     // Within a run of equal hashes, entries are in input order: the first keeps the name.
-    for run in hashes.chunk_by(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+    for run in hashes
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|run| run.len() > 1)
+    {
         for (i, &(_, first)) in run.iter().enumerate() {
             for &(_, later) in &run[i + 1..] {
                 if entries[later].1 != 0 && entries[first].0 == entries[later].0 {

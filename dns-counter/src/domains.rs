@@ -128,7 +128,11 @@ fn public_suffix_labels_plain(name: &str) -> usize {
     while !considered.is_empty() {
         let info = List.find(considered.rsplit('.').map(str::as_bytes));
         let suffix = &considered[considered.len() - info.len.min(considered.len())..];
-        let matched = if suffix.is_empty() { 0 } else { suffix.bytes().filter(|&b| b == b'.').count() + 1 };
+        let matched = if suffix.is_empty() {
+            0
+        } else {
+            suffix.bytes().filter(|&b| b == b'.').count() + 1
+        };
         match (info.typ, suffix.split_once('.')) {
             (Some(Type::Private), Some((_, shorter))) => considered = shorter,
             (Some(Type::Icann), _) => return matched.max(1),
@@ -320,15 +324,39 @@ mod tests {
     #[test]
     fn names_without_escapes_group_as_the_general_path_does() {
         let names = [
-            "www.example.com", "example.com", "com", "a.b.c.example.com", "www.bbc.co.uk", "co.uk",
-            "a.b.example.com.au", "www.foo.kawasaki.jp", "x.www.foo.kawasaki.jp",
-            "www.city.kawasaki.jp", "kawasaki.jp", "www.school.sch.uk", "www.shop.xn--55qx5d.cn",
-            "octocat.github.io", "docs.octocat.github.io", "github.io", "bucket.s3.amazonaws.com",
-            "ec2-192-0-2-1.eu-west-1.compute.amazonaws.com", "compute.amazonaws.com",
-            "host.cn-north-1.compute.amazonaws.com.cn", "printer.office.lan", "lan",
-            "_dmarc.mail-1.example", "a.blogspot.co.uk", "x.y.z.herokuapp.com", ".",
+            "www.example.com",
+            "example.com",
+            "com",
+            "a.b.c.example.com",
+            "www.bbc.co.uk",
+            "co.uk",
+            "a.b.example.com.au",
+            "www.foo.kawasaki.jp",
+            "x.www.foo.kawasaki.jp",
+            "www.city.kawasaki.jp",
+            "kawasaki.jp",
+            "www.school.sch.uk",
+            "www.shop.xn--55qx5d.cn",
+            "octocat.github.io",
+            "docs.octocat.github.io",
+            "github.io",
+            "bucket.s3.amazonaws.com",
+            "ec2-192-0-2-1.eu-west-1.compute.amazonaws.com",
+            "compute.amazonaws.com",
+            "host.cn-north-1.compute.amazonaws.com.cn",
+            "printer.office.lan",
+            "lan",
+            "_dmarc.mail-1.example",
+            "a.blogspot.co.uk",
+            "x.y.z.herokuapp.com",
+            ".",
         ];
-        for grouping in [Grouping::Psl, Grouping::Labels(1), Grouping::Labels(2), Grouping::Labels(4)] {
+        for grouping in [
+            Grouping::Psl,
+            Grouping::Labels(1),
+            Grouping::Labels(2),
+            Grouping::Labels(4),
+        ] {
             for name in names {
                 assert_eq!(
                     grouping.domain_of(name),
