@@ -155,7 +155,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
 }
 
 fn most_first(a: &(&str, u64), b: &(&str, u64)) -> std::cmp::Ordering {
-    b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+    b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0))
 }
 
 /// Every name with a non-zero count in canonical presentation form, one after the other in one
