@@ -121,6 +121,10 @@ async fn count(config: Config) -> anyhow::Result<()> {
             let _ = writeln!(io::stdout().lock(), "{}", report::to_text(&report));
         }
         backlog.publish(report, counting.into());
+        // Cleared now, off the next interval's end; should it fail, the next flip clears it.
+        if let Err(err) = drainer.clear_idle() {
+            eprintln!("dns-counter: warning: {:#}", anyhow::Error::from(err));
+        }
         reports += 1;
         start = end;
         if stop || config.count.is_some_and(|count| reports >= count) {

@@ -15,7 +15,7 @@ fn nr_cpus() -> usize {
 
 /// CPU `cpu`'s value of key `key`: distinct for every pair, so a mixed-up CPU shows.
 fn value_of(key: u64, cpu: usize) -> u64 {
-    key * 1000 + cpu as u64 + 1
+    key.wrapping_mul(1000).wrapping_add(cpu as u64 + 1)
 }
 
 /// A per-CPU hash map holding keys `0..n` (scattered) with `value_of` per CPU.
