@@ -13,9 +13,10 @@ fn nr_cpus() -> usize {
     aya::util::nr_cpus().expect("possible CPUs")
 }
 
-/// CPU `cpu`'s value of key `key`: distinct for every pair, so a mixed-up CPU shows.
+/// CPU `cpu`'s value of key `key`: distinct for every CPU of a key, so a mixed-up CPU shows, and
+/// small enough that sums across CPUs cannot overflow.
 fn value_of(key: u64, cpu: usize) -> u64 {
-    key.wrapping_mul(1000).wrapping_add(cpu as u64 + 1)
+    (key >> 24) * 1000 + cpu as u64 + 1
 }
 
 /// A per-CPU hash map holding keys `0..n` (scattered) with `value_of` per CPU.
