@@ -16,7 +16,7 @@ pub const PROGRAM_NAME: &str = "dns_counter";
 
 /// `Array<Config>` with one entry.
 pub const CONFIG_MAP: &str = "CONFIG";
-/// `PerCpuHashMap<u64 name hash, u64 count>` for set 0 and set 1.
+/// `HashMap<u64 name hash, u64 count>` for set 0 and set 1, counted with atomic adds.
 pub const COUNTS_MAPS: [&str; 2] = ["COUNTS_0", "COUNTS_1"];
 /// `PerCpuArray<u64>`: `STATS_PER_SET` slots for set 0, then for set 1.
 pub const STATS_MAP: &str = "STATS";

@@ -2,6 +2,10 @@
 //! packet; every packet it does not count is counted under a `Reason`.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// The BPF target has no compare-and-swap, so `AtomicU64::fetch_add` does not exist there; the
+// intrinsic lowers to the BPF atomic add instruction.
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
 
 #[cfg(target_arch = "bpf")]
 mod baseline;

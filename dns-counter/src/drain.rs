@@ -19,7 +19,7 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap as KernelHashMap, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use dns_counter_common::{
     Reason,
@@ -65,24 +65,16 @@ fn batch_err(map: &'static str) -> impl Fn(BatchError) -> DrainError {
     move |source| DrainError::Batch { map, source }
 }
 
-/// Every entry of a per-CPU hash map with its count summed across CPUs, leaving the map as it is:
-/// a few `bpf(2)` calls for the whole map, not two per entry.
-fn read_all<K: aya::Pod>(
-    map: &PerCpuHashMap<MapData, K, u64>,
-    name: &'static str,
-    nr_cpus: usize,
-) -> Result<Vec<(K, u64)>, DrainError> {
-    let batch = BatchMap::<K, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+/// Every entry of a hash map with its count (summed across CPUs, for a per-CPU map), leaving the
+/// map as it is: a few `bpf(2)` calls for the whole map, not two per entry.
+fn read_all<K: aya::Pod>(map: &MapData, name: &'static str, nr_cpus: usize) -> Result<Vec<(K, u64)>, DrainError> {
+    let batch = BatchMap::<K, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     Ok(batch.lookup_all().map_err(batch_err(name))?.sums().collect())
 }
 
-/// Deletes every entry of a per-CPU hash map; returns how many there were.
-fn delete_all<K: aya::Pod>(
-    map: &PerCpuHashMap<MapData, K, u64>,
-    name: &'static str,
-    nr_cpus: usize,
-) -> Result<usize, DrainError> {
-    let batch = BatchMap::<K, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+/// Deletes every entry of a hash map; returns how many there were.
+fn delete_all<K: aya::Pod>(map: &MapData, name: &'static str, nr_cpus: usize) -> Result<usize, DrainError> {
+    let batch = BatchMap::<K, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.len())
 }
 
@@ -150,7 +142,7 @@ struct Dirty {
 
 pub struct Drainer {
     config: Array<MapData, Config>,
-    counts: [PerCpuHashMap<MapData, u64, u64>; 2],
+    counts: [KernelHashMap<MapData, u64, u64>; 2],
     clients: [PerCpuHashMap<MapData, ClientKey, u64>; 2],
     stats: PerCpuArray<MapData, u64>,
     qtypes: PerCpuArray<MapData, u64>,
@@ -235,7 +227,7 @@ impl Drainer {
         // From here on the set holds what this interval counted until `clear_idle`.
         let count_clients = self.current.count_clients != 0;
         self.dirty = Some(Dirty { set: idle as usize, clients: count_clients });
-        let counts = read_all(&self.counts[idle as usize], counts_map, self.nr_cpus)?;
+        let counts = read_all::<u64>(self.counts[idle as usize].map(), counts_map, self.nr_cpus)?;
         let mut unnamed = 0;
         for (key, count) in counts {
             match announced.index.get(&key) {
@@ -296,9 +288,9 @@ impl Drainer {
     /// this after writing the report, off the interval's end. Returns how many entries it deleted.
     pub fn clear_idle(&mut self) -> Result<usize, DrainError> {
         let Some(Dirty { set, clients }) = self.dirty else { return Ok(0) };
-        let mut deleted = delete_all(&self.counts[set], COUNTS_MAPS[set], self.nr_cpus)?;
+        let mut deleted = delete_all::<u64>(self.counts[set].map(), COUNTS_MAPS[set], self.nr_cpus)?;
         if clients {
-            deleted += delete_all(&self.clients[set], CLIENTS_MAPS[set], self.nr_cpus)?;
+            deleted += delete_all::<ClientKey>(self.clients[set].map(), CLIENTS_MAPS[set], self.nr_cpus)?;
         }
         self.dirty = None;
         Ok(deleted)
@@ -317,7 +309,7 @@ fn read_clients(
     untracked: u64,
     nr_cpus: usize,
 ) -> Result<ClientCounts, DrainError> {
-    let entries = read_all(map, name, nr_cpus)?;
+    let entries = read_all::<ClientKey>(map.map(), name, nr_cpus)?;
     let mut prefixes = Vec::with_capacity(entries.len());
     let mut untracked = untracked;
     for (key, count) in entries {

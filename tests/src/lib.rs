@@ -27,7 +27,7 @@ pub mod workload;
 pub use counter::Counter;
 pub use dnsperf::{Dnsperf, DnsperfSummary};
 pub use lab::{Lab, TaggedAddress};
-pub use prereq::{Privileges, require_lab_tools, require_corpus, require_privileges, require_root};
+pub use prereq::{Privileges, require_lab_tools, require_corpus, require_privileges, require_root, require_root_and_cpus};
 pub use report::{Report, ReportFile};
 pub use tagging::VlanTag;
 pub use workload::{Qtype, Workload};

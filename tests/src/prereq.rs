@@ -42,6 +42,14 @@ pub fn require_root() -> Option<()> {
     skip_unless(check_root())
 }
 
+/// Root and at least `cpus` online CPUs, for tests that run the program on several CPUs at once.
+pub fn require_root_and_cpus(cpus: usize) -> Option<()> {
+    let online = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    skip_unless(check_root().and_then(|()| {
+        if online >= cpus { Ok(()) } else { Err(format!("needs {cpus} CPUs, this machine has {online}")) }
+    }))
+}
+
 /// Like [`require_privileges`], for tests of the lab itself that do not run the daemon.
 pub fn require_lab_tools() -> Option<()> {
     skip_unless(check_lab_tools())

@@ -1,7 +1,7 @@
 //! `dns-counter-drain-bench [--quick]` (part "drain" of `cargo xtask bench`): what the end of an
 //! interval costs at scale, and what the kernel maps cost in memory.
 //!
-//! - Batch against per-entry: one per-CPU hash map filled with the same N entries before each
+//! - Batch against per-entry: one hash map like the counts maps, filled with the same N entries before each
 //!   read, drained once with aya's per-entry calls (keys, then get and remove per key, as the
 //!   daemon did) and once with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::batch`).
 //! - The interval's end at 1k to 5M distinct names: the real program counts generated frames
@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::{
-    maps::{IterableMap as _, MapData, MapInfo, PerCpuHashMap},
+    maps::{HashMap, IterableMap as _, MapData, MapInfo},
     programs::{TestRun as _, TestRunOptions, Xdp},
 };
 use clap::Parser as _;
@@ -214,12 +214,12 @@ fn key(i: u64) -> u64 {
     i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5bd1_e995
 }
 
-/// Per-entry and batch drains of the same `entries` in a per-CPU hash map, `rounds` each.
+/// Per-entry and batch drains of the same `entries` in a hash map like the counts maps, `rounds` each.
 fn side_by_side(entries: u32, rounds: usize, nr_cpus: usize) -> Result<SideBySide> {
-    let mut map = PerCpuHashMap::<MapData, u64, u64>::create(entries, 0).context("creating a per-CPU hash map")?;
+    let mut map = HashMap::<MapData, u64, u64>::create(entries, 0).context("creating a hash map")?;
     let keys: Vec<u64> = (0..u64::from(entries)).map(key).collect();
-    // CPU c of entry i holds i + c, so a sum checks every value was read.
-    let values: Vec<u64> = (0..u64::from(entries)).flat_map(|i| (0..nr_cpus as u64).map(move |cpu| i + cpu)).collect();
+    // Entry i holds i + 1, so a sum checks every value was read.
+    let values: Vec<u64> = (1..=u64::from(entries)).collect();
     let want_sum: u64 = values.iter().sum();
     let (mut per_entry_s, mut batch_s) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -254,11 +254,11 @@ fn side_by_side(entries: u32, rounds: usize, nr_cpus: usize) -> Result<SideBySid
 }
 
 /// The daemon's drain before batches: every key, then one lookup and one delete per key.
-fn per_entry_drain(map: &mut PerCpuHashMap<MapData, u64, u64>) -> Result<(usize, u64)> {
+fn per_entry_drain(map: &mut HashMap<MapData, u64, u64>) -> Result<(usize, u64)> {
     let keys: Vec<u64> = map.keys().collect::<Result<_, _>>()?;
     let mut drained = Vec::with_capacity(keys.len());
     for key in keys {
-        let count: u64 = map.get(&key, 0)?.iter().sum();
+        let count = map.get(&key, 0)?;
         map.remove(&key)?;
         drained.push((key, count));
     }
@@ -419,7 +419,7 @@ fn targets(results: &Results) -> Vec<Target> {
                 thousands(side.entries.into())
             ),
         )
-        .if_missed("the kernel's per-bucket copy dominates; larger chunks or fewer per-CPU values would help"),
+        .if_missed("the kernel's per-bucket walk and copy dominate; larger chunks would help"),
     ];
     if let Some(at) = results.scale.iter().find(|row| row.names == END_OF_INTERVAL_AT) {
         targets.push(
@@ -469,8 +469,8 @@ fn interval_miss(at: &Scale) -> String {
     if at.flip_drain_s > END_OF_INTERVAL_LIMIT_S / 3.0 {
         why.push(format!(
             "the drain ({:.2} s): the kernel's lookup batch visits every one of the 2^20 buckets and copies \
-             each entry's per-CPU values (the delete is already deferred to after the report); a map \
-             with fewer, larger values per entry would read faster",
+             each entry (the delete is already deferred to after the report); reading the buckets in \
+             parallel from several threads would cut it",
             at.flip_drain_s
         ));
     }
@@ -489,12 +489,11 @@ fn memory_miss(memory: &Memory, cpus: usize) -> String {
         memory.maps.iter().find(|map| map.name == name).map_or(0.0, |map| map.memlock_bytes as f64 / f64::from(memory.max_names))
     };
     format!(
-        "the two preallocated per-CPU counts maps alone take {:.1} B per name (each entry: a 64-byte hash \
-         element with its key and per-CPU pointer plus 8 B × {cpus} CPUs of values, and a 16-byte bucket per \
-         power-of-two slot), the 32 MiB names ring {:.1} B, QTYPES {:.1} B. No sound change fits: \
-         BPF_F_NO_PREALLOC charges more per entry when a set is full (about 104 B against 80) and allocates \
-         on the new-name path; a ring under ~3 MiB would overflow while the daemon drains. Meeting it needs \
-         fewer bytes per entry (e.g. one non-per-CPU map for both sets, at the price of atomic adds on hot names)",
+        "the two preallocated counts maps take {:.1} B per name (each entry: a 64-byte hash element with \
+         its key and value, and a 16-byte bucket per power-of-two slot), the 32 MiB names ring {:.1} B, \
+         QTYPES {:.1} B per-CPU over {cpus} CPUs. BPF_F_NO_PREALLOC charges more per entry when a set is \
+         full and allocates on the new-name path; a smaller ring would overflow while the daemon drains. \
+         One map for both sets (the set in the key) would halve the buckets",
         per_name(COUNTS_MAPS[0]) + per_name(COUNTS_MAPS[1]),
         per_name("NAMES"),
         per_name("QTYPES"),
@@ -515,7 +514,7 @@ fn render(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "**Batch against per-entry.** One per-CPU hash map ({} possible CPUs) filled with the same {} \
+        "**Batch against per-entry.** One hash map like the counts maps ({} possible CPUs) filled with the same {} \
          entries before each drain, drained with aya's per-entry calls (keys, then a lookup and a delete \
          per key, as the daemon used to) and with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::batch`); \
          {} rounds each, alternating which goes first, medians.\n",
