@@ -153,7 +153,8 @@ fn run_dns_counter(dns_counter: &Path, args: &[OsString]) -> Result<()> {
 }
 
 /// The host tests, then the lab tests one at a time (each sets up its own namespaces and peers);
-/// both run even when the first fails, so one CI run reports everything.
+/// both run even when the first fails, and cargo goes on past a failing test binary, so one CI
+/// run reports everything.
 fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
     let mut tally = Tally::default();
     println!("xtask: running the host tests");
@@ -161,6 +162,7 @@ fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
         cargo()
             .args([
                 "test",
+                "--no-fail-fast",
                 "--workspace",
                 "--exclude",
                 "dns-counter-tests",
@@ -173,7 +175,14 @@ fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
     let lab = run_tests(
         cargo()
             .env("DNS_COUNTER_BIN", dns_counter)
-            .args(["test", "-p", "dns-counter-tests", "--", "--test-threads=1"])
+            .args([
+                "test",
+                "--no-fail-fast",
+                "-p",
+                "dns-counter-tests",
+                "--",
+                "--test-threads=1",
+            ])
             .args(filters),
         &mut tally,
     );
