@@ -3,7 +3,11 @@
 fn main() -> aya_build::Result<()> {
     let root_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../dns-counter-ebpf");
     aya_build::build_ebpf(
-        [aya_build::Package { name: "dns-counter-ebpf", root_dir, ..Default::default() }],
+        [aya_build::Package {
+            name: "dns-counter-ebpf",
+            root_dir,
+            ..Default::default()
+        }],
         aya_build::Toolchain::default(),
     )
 }

@@ -54,7 +54,11 @@ impl SipHash13 {
     #[inline(always)]
     pub fn finish(mut self, tail: u64, len: usize) -> u64 {
         let tail_bytes = len % 8;
-        let tail_mask = if tail_bytes == 0 { 0 } else { u64::MAX >> (64 - 8 * tail_bytes) };
+        let tail_mask = if tail_bytes == 0 {
+            0
+        } else {
+            u64::MAX >> (64 - 8 * tail_bytes)
+        };
         let last = (tail & tail_mask) | ((len as u64) << 56);
         self.write_word(last);
         self.v[2] ^= 0xff;
@@ -73,7 +77,9 @@ mod tests {
     #[test]
     fn matches_siphasher_for_every_length() {
         let key = [0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908];
-        let bytes: Vec<u8> = (0..=255u8).map(|b| b.wrapping_mul(37).wrapping_add(11)).collect();
+        let bytes: Vec<u8> = (0..=255u8)
+            .map(|b| b.wrapping_mul(37).wrapping_add(11))
+            .collect();
         let word = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);

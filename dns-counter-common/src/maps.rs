@@ -117,8 +117,15 @@ impl ClientKey {
     #[inline(always)]
     pub fn new(family: u32, addr: [u8; 16], mask: [u64; 2]) -> Self {
         let (high, low) = halves(addr);
-        let addr = [u64::from_ne_bytes(high) & mask[0], u64::from_ne_bytes(low) & mask[1]];
-        Self { addr, family, ..Self::default() }
+        let addr = [
+            u64::from_ne_bytes(high) & mask[0],
+            u64::from_ne_bytes(low) & mask[1],
+        ];
+        Self {
+            addr,
+            family,
+            ..Self::default()
+        }
     }
 
     /// The prefix's address (host bits cleared); `None` for an unknown family.
@@ -127,7 +134,9 @@ impl ClientKey {
         bytes[..8].copy_from_slice(&self.addr[0].to_ne_bytes());
         bytes[8..].copy_from_slice(&self.addr[1].to_ne_bytes());
         match self.family {
-            CLIENT_FAMILY_V4 => Some(core::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()),
+            CLIENT_FAMILY_V4 => {
+                Some(core::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into())
+            }
             CLIENT_FAMILY_V6 => Some(core::net::Ipv6Addr::from(bytes).into()),
             _ => None,
         }
@@ -151,7 +160,11 @@ const fn halves(bytes: [u8; 16]) -> ([u8; 8], [u8; 8]) {
 /// `prefix_len` is capped at 32 for IPv4 and 128 for IPv6.
 pub const fn client_mask(family: u32, prefix_len: u8) -> [u64; 2] {
     let max = if family == CLIENT_FAMILY_V4 { 32 } else { 128 };
-    let bits = if (prefix_len as u32) < max { prefix_len as u32 } else { max };
+    let bits = if (prefix_len as u32) < max {
+        prefix_len as u32
+    } else {
+        max
+    };
     let mut bytes = [0u8; 16];
     let mut i = 0;
     while i < 16 {
@@ -207,46 +220,81 @@ mod tests {
     fn v4(addr: Ipv4Addr, prefix_len: u8) -> ClientKey {
         let mut bytes = [0u8; 16];
         bytes[..4].copy_from_slice(&addr.octets());
-        ClientKey::new(CLIENT_FAMILY_V4, bytes, client_mask(CLIENT_FAMILY_V4, prefix_len))
+        ClientKey::new(
+            CLIENT_FAMILY_V4,
+            bytes,
+            client_mask(CLIENT_FAMILY_V4, prefix_len),
+        )
     }
 
     fn v6(addr: Ipv6Addr, prefix_len: u8) -> ClientKey {
-        ClientKey::new(CLIENT_FAMILY_V6, addr.octets(), client_mask(CLIENT_FAMILY_V6, prefix_len))
+        ClientKey::new(
+            CLIENT_FAMILY_V6,
+            addr.octets(),
+            client_mask(CLIENT_FAMILY_V6, prefix_len),
+        )
     }
 
     #[test]
     fn keys_keep_exactly_the_prefix_bits() {
         let addr = Ipv4Addr::new(192, 0, 2, 201);
         for len in 0..=32u8 {
-            let want = if len == 0 { 0 } else { u32::from(addr) & (u32::MAX << (32 - len)) };
+            let want = if len == 0 {
+                0
+            } else {
+                u32::from(addr) & (u32::MAX << (32 - len))
+            };
             assert_eq!(v4(addr, len).ip(), Some(IpAddr::V4(want.into())), "/{len}");
         }
         let addr: Ipv6Addr = "2001:db8:1234:5678:9abc:def0:1357:9bdf".parse().unwrap();
         for len in 0..=128u8 {
-            let want = if len == 0 { 0 } else { u128::from(addr) & (u128::MAX << (128 - len)) };
+            let want = if len == 0 {
+                0
+            } else {
+                u128::from(addr) & (u128::MAX << (128 - len))
+            };
             assert_eq!(v6(addr, len).ip(), Some(IpAddr::V6(want.into())), "/{len}");
         }
     }
 
     #[test]
     fn familiar_prefixes() {
-        assert_eq!(v4(Ipv4Addr::new(192, 0, 2, 77), 24).ip(), Some("192.0.2.0".parse().unwrap()));
+        assert_eq!(
+            v4(Ipv4Addr::new(192, 0, 2, 77), 24).ip(),
+            Some("192.0.2.0".parse().unwrap())
+        );
         let addr: Ipv6Addr = "2001:db8:0:1ff:1:2:3:4".parse().unwrap();
         assert_eq!(v6(addr, 56).ip(), Some("2001:db8:0:100::".parse().unwrap()));
         // Lengths past the family's are capped: an IPv4 key never holds bytes beyond the 4th.
-        assert_eq!(client_mask(CLIENT_FAMILY_V4, 64), client_mask(CLIENT_FAMILY_V4, 32));
+        assert_eq!(
+            client_mask(CLIENT_FAMILY_V4, 64),
+            client_mask(CLIENT_FAMILY_V4, 32)
+        );
         assert_eq!(client_mask(CLIENT_FAMILY_V4, 32)[1], 0);
     }
 
     #[test]
     fn same_prefix_same_key_and_families_apart() {
-        assert_eq!(v4(Ipv4Addr::new(10, 1, 2, 3), 24), v4(Ipv4Addr::new(10, 1, 2, 250), 24));
-        assert_ne!(v4(Ipv4Addr::new(10, 1, 2, 3), 24), v4(Ipv4Addr::new(10, 1, 3, 3), 24));
+        assert_eq!(
+            v4(Ipv4Addr::new(10, 1, 2, 3), 24),
+            v4(Ipv4Addr::new(10, 1, 2, 250), 24)
+        );
+        assert_ne!(
+            v4(Ipv4Addr::new(10, 1, 2, 3), 24),
+            v4(Ipv4Addr::new(10, 1, 3, 3), 24)
+        );
         // ::a01:200/24-ish bytes equal to 10.1.2.0 in the first 4 bytes still differ by family.
         let mut bytes = [0u8; 16];
         bytes[..4].copy_from_slice(&[10, 1, 2, 0]);
         let as_v6 = ClientKey::new(CLIENT_FAMILY_V6, bytes, client_mask(CLIENT_FAMILY_V6, 128));
         assert_ne!(as_v6, v4(Ipv4Addr::new(10, 1, 2, 0), 32));
-        assert_eq!(ClientKey { family: 5, ..ClientKey::default() }.ip(), None);
+        assert_eq!(
+            ClientKey {
+                family: 5,
+                ..ClientKey::default()
+            }
+            .ip(),
+            None
+        );
     }
 }

@@ -26,18 +26,30 @@ fn as_bytes(words: &[u64; NAME_WORDS]) -> &[u8; NAME_BUF_LEN] {
 pub fn wire_len(words: &[u64; NAME_WORDS], available: usize) -> Result<usize, Reason> {
     let bytes = as_bytes(words);
     // One bound per label: a length byte must lie in the packet and within 255 bytes.
-    let limit = if available < MAX_NAME_LEN { available } else { MAX_NAME_LEN };
+    let limit = if available < MAX_NAME_LEN {
+        available
+    } else {
+        MAX_NAME_LEN
+    };
     let mut pos = 0usize;
     for _ in 0..MAX_LABELS {
         if pos >= limit {
-            return Err(if pos >= MAX_NAME_LEN { Reason::NameTooLong } else { Reason::TruncatedQuestion });
+            return Err(if pos >= MAX_NAME_LEN {
+                Reason::NameTooLong
+            } else {
+                Reason::TruncatedQuestion
+            });
         }
         let label = bytes[pos & (NAME_BUF_LEN - 1)];
         if label == 0 {
             return Ok(pos + 1);
         }
         if label & 0xc0 != 0 {
-            return Err(if label >= 0xc0 { Reason::CompressionPointer } else { Reason::LabelTooLong });
+            return Err(if label >= 0xc0 {
+                Reason::CompressionPointer
+            } else {
+                Reason::LabelTooLong
+            });
         }
         pos += label as usize + 1;
     }
@@ -122,15 +134,35 @@ mod tests {
     #[test]
     fn wire_len_names_each_failure() {
         let w = wire("www.example.com");
-        assert_eq!(wire_len(&words_from_bytes(&w), w.len() - 1), Err(Reason::TruncatedQuestion));
-        assert_eq!(wire_len(&words_from_bytes(&[1, b'w', 0xc0, 12]), 4), Err(Reason::CompressionPointer));
-        assert_eq!(wire_len(&words_from_bytes(&[0xc0, 12]), 2), Err(Reason::CompressionPointer));
-        assert_eq!(wire_len(&words_from_bytes(&[64, b'a']), 2), Err(Reason::LabelTooLong));
-        assert_eq!(wire_len(&words_from_bytes(&[0x80]), 1), Err(Reason::LabelTooLong));
+        assert_eq!(
+            wire_len(&words_from_bytes(&w), w.len() - 1),
+            Err(Reason::TruncatedQuestion)
+        );
+        assert_eq!(
+            wire_len(&words_from_bytes(&[1, b'w', 0xc0, 12]), 4),
+            Err(Reason::CompressionPointer)
+        );
+        assert_eq!(
+            wire_len(&words_from_bytes(&[0xc0, 12]), 2),
+            Err(Reason::CompressionPointer)
+        );
+        assert_eq!(
+            wire_len(&words_from_bytes(&[64, b'a']), 2),
+            Err(Reason::LabelTooLong)
+        );
+        assert_eq!(
+            wire_len(&words_from_bytes(&[0x80]), 1),
+            Err(Reason::LabelTooLong)
+        );
         // 4 labels of 63 bytes: 256 bytes of labels, one more than the 255 allowed.
-        let long = [[b'a'; 63]; 4].map(|l| String::from_utf8(l.to_vec()).unwrap()).join(".");
+        let long = [[b'a'; 63]; 4]
+            .map(|l| String::from_utf8(l.to_vec()).unwrap())
+            .join(".");
         let w = wire(&long);
-        assert_eq!(wire_len(&words_from_bytes(&w), 256), Err(Reason::NameTooLong));
+        assert_eq!(
+            wire_len(&words_from_bytes(&w), 256),
+            Err(Reason::NameTooLong)
+        );
     }
 
     #[test]

@@ -111,7 +111,11 @@ mod tests {
     fn all_is_in_index_order_and_names_are_unique_snake_case() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index() as usize, i, "{r:?} out of order");
-            assert!(r.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(
+                r.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
         }
         let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.name()).collect();
         names.sort_unstable();

@@ -46,7 +46,10 @@ pub const ENCAPSULATIONS: [Encapsulation; 9] = [
 impl Encapsulation {
     /// Whether it carries the query over IPv6.
     pub const fn is_ipv6(self) -> bool {
-        matches!(self, Encapsulation::Ipv6 | Encapsulation::Ipv6Extensions | Encapsulation::Tcp6)
+        matches!(
+            self,
+            Encapsulation::Ipv6 | Encapsulation::Ipv6Extensions | Encapsulation::Tcp6
+        )
     }
 }
 
@@ -82,7 +85,11 @@ fn segment(tcp: bool, first_fragment: bool, dns: &[u8]) -> (Vec<u8>, usize) {
 /// An Ethernet frame carrying `dns` to port 53 from [`SOURCE_V4`] or [`SOURCE_V6`]; returns it
 /// and the DNS message's offset.
 pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
-    let source = if encapsulation.is_ipv6() { IpAddr::V6(SOURCE_V6) } else { IpAddr::V4(SOURCE_V4) };
+    let source = if encapsulation.is_ipv6() {
+        IpAddr::V6(SOURCE_V6)
+    } else {
+        IpAddr::V4(SOURCE_V4)
+    };
     frame_from(encapsulation, dns, source)
 }
 
@@ -92,7 +99,11 @@ pub fn frame(encapsulation: Encapsulation, dns: &[u8]) -> (Vec<u8>, usize) {
 /// If `source` is not of the encapsulation's IP version.
 pub fn frame_from(encapsulation: Encapsulation, dns: &[u8], source: IpAddr) -> (Vec<u8>, usize) {
     use Encapsulation::*;
-    assert_eq!(source.is_ipv6(), encapsulation.is_ipv6(), "{source} cannot be the source of an {encapsulation:?} frame");
+    assert_eq!(
+        source.is_ipv6(),
+        encapsulation.is_ipv6(),
+        "{source} cannot be the source of an {encapsulation:?} frame"
+    );
     let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
     let tags: &[u16] = match encapsulation {
         Vlan => &[0x8100],
@@ -110,10 +121,38 @@ pub fn frame_from(encapsulation: Encapsulation, dns: &[u8], source: IpAddr) -> (
         Ipv6 | Ipv6Extensions | Tcp6 => {
             let extensions: &[u8] = if encapsulation == Ipv6Extensions {
                 &[
-                    60, 0, 1, 4, 0, 0, 0, 0, // hop-by-hop, PadN → destination options
-                    43, 0, 1, 4, 0, 0, 0, 0, // destination options, PadN → routing
-                    44, 0, 253, 0, 0, 0, 0, 0, // routing type 253, segments left 0 → fragment
-                    IPPROTO_UDP, 0, 0, 0, 0, 0, 0, 1, // atomic fragment: offset 0, no more
+                    60,
+                    0,
+                    1,
+                    4,
+                    0,
+                    0,
+                    0,
+                    0, // hop-by-hop, PadN → destination options
+                    43,
+                    0,
+                    1,
+                    4,
+                    0,
+                    0,
+                    0,
+                    0, // destination options, PadN → routing
+                    44,
+                    0,
+                    253,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0, // routing type 253, segments left 0 → fragment
+                    IPPROTO_UDP,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    1, // atomic fragment: offset 0, no more
                 ]
             } else {
                 &[]
@@ -122,7 +161,9 @@ pub fn frame_from(encapsulation: Encapsulation, dns: &[u8], source: IpAddr) -> (
             f.extend_from_slice(&[0x60, 0, 0, 0]);
             f.extend_from_slice(&((extensions.len() + seg.len()) as u16).to_be_bytes());
             f.extend_from_slice(&[if extensions.is_empty() { protocol } else { 0 }, 64]);
-            let IpAddr::V6(source) = source else { unreachable!("checked above") };
+            let IpAddr::V6(source) = source else {
+                unreachable!("checked above")
+            };
             f.extend_from_slice(&source.octets());
             f.extend_from_slice(&DESTINATION_V6.octets());
             f.extend_from_slice(extensions);
@@ -133,12 +174,18 @@ pub fn frame_from(encapsulation: Encapsulation, dns: &[u8], source: IpAddr) -> (
                 _ => &[],
             };
             let header_len = 20 + options.len();
-            let more_fragments: u8 = if encapsulation == Ipv4FirstFragment { 0x20 } else { 0 };
+            let more_fragments: u8 = if encapsulation == Ipv4FirstFragment {
+                0x20
+            } else {
+                0
+            };
             f.extend_from_slice(&0x0800u16.to_be_bytes());
             f.extend_from_slice(&[0x40 | (header_len / 4) as u8, 0]);
             f.extend_from_slice(&((header_len + seg.len()) as u16).to_be_bytes());
             f.extend_from_slice(&[0, 1, more_fragments, 0, 64, protocol, 0, 0]);
-            let IpAddr::V4(source) = source else { unreachable!("checked above") };
+            let IpAddr::V4(source) = source else {
+                unreachable!("checked above")
+            };
             f.extend_from_slice(&source.octets());
             f.extend_from_slice(&DESTINATION_V4.octets());
             f.extend_from_slice(options);
@@ -154,13 +201,21 @@ fn random_label(rng: &mut StdRng) -> Vec<u8> {
     let longest = if rng.random_ratio(1, 20) { 63 } else { 12 };
     let len = rng.random_range(1..=longest);
     (0..len)
-        .map(|_| if rng.random_ratio(1, 30) { rng.random() } else { *PLAIN.choose(rng).unwrap() })
+        .map(|_| {
+            if rng.random_ratio(1, 30) {
+                rng.random()
+            } else {
+                *PLAIN.choose(rng).unwrap()
+            }
+        })
         .collect()
 }
 
 fn random_name(rng: &mut StdRng) -> Name {
     loop {
-        let labels: Vec<Vec<u8>> = (0..rng.random_range(0..=6)).map(|_| random_label(rng)).collect();
+        let labels: Vec<Vec<u8>> = (0..rng.random_range(0..=6))
+            .map(|_| random_label(rng))
+            .collect();
         if let Ok(mut name) = Name::from_labels(labels) {
             name.set_fqdn(true);
             if name.len() <= 255 {
@@ -175,9 +230,15 @@ fn random_name(rng: &mut StdRng) -> Name {
 pub fn random_query(rng: &mut StdRng) -> Vec<u8> {
     let mut message = Message::new(rng.random(), MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = rng.random();
-    let qtype = *[RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT, RecordType::Unknown(65280)]
-        .choose(rng)
-        .unwrap();
+    let qtype = *[
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::MX,
+        RecordType::TXT,
+        RecordType::Unknown(65280),
+    ]
+    .choose(rng)
+    .unwrap();
     message.add_query(Query::query(random_name(rng), qtype));
     if rng.random() {
         message.edns = Some(Default::default());
@@ -196,8 +257,17 @@ pub fn query_frame_from(name: &str, qtype: u16, source: IpAddr) -> Vec<u8> {
     let mut message = Message::new(0x5353, MessageType::Query, OpCode::Query);
     let name = Name::from_ascii(name).expect("a valid test name");
     message.add_query(Query::query(name, RecordType::from(qtype)));
-    let encapsulation = if source.is_ipv6() { Encapsulation::Ipv6 } else { Encapsulation::Ipv4 };
-    frame_from(encapsulation, &message.to_vec().expect("encode query"), source).0
+    let encapsulation = if source.is_ipv6() {
+        Encapsulation::Ipv6
+    } else {
+        Encapsulation::Ipv4
+    };
+    frame_from(
+        encapsulation,
+        &message.to_vec().expect("encode query"),
+        source,
+    )
+    .0
 }
 
 /// Damages a frame in its DNS payload (from `payload`): a few random bytes or compression
@@ -238,7 +308,12 @@ pub fn generated(count: usize, seed: u64) -> Vec<Generated> {
             if damaged {
                 mutate(&mut rng, &mut frame, dns);
             }
-            Generated { frame, dns, dns_len: message.len(), damaged }
+            Generated {
+                frame,
+                dns,
+                dns_len: message.len(),
+                damaged,
+            }
         })
         .collect()
 }

@@ -72,7 +72,9 @@ impl Packet for [u8] {
     }
 
     fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
-        let Some(bytes) = self.get(offset..) else { return 0 };
+        let Some(bytes) = self.get(offset..) else {
+            return 0;
+        };
         let n = bytes.len().min(max).min(NAME_BUF_LEN);
         for (i, b) in bytes[..n].iter().enumerate() {
             let shift = (i % 8) * 8;
@@ -93,7 +95,9 @@ pub struct Query {
 
 #[inline(always)]
 fn be16<P: Packet + ?Sized>(p: &P, offset: usize) -> Result<u16, Reason> {
-    p.load::<2>(offset).map(u16::from_be_bytes).ok_or(Reason::TruncatedFrame)
+    p.load::<2>(offset)
+        .map(u16::from_be_bytes)
+        .ok_or(Reason::TruncatedFrame)
 }
 
 /// Two bytes at `offset`. The walk never loads a single byte: the verifier cannot use the
@@ -176,8 +180,16 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
         return Err(Reason::IpFragment);
     }
     let [protocol, _] = pair(p, l3 + 9)?;
-    let source = SourceAt { version: IpVersion::V4, offset: l3 + IPV4_SOURCE };
-    Ok(Network { transport: l3 + header_len, protocol, end: l3 + total_len, source })
+    let source = SourceAt {
+        version: IpVersion::V4,
+        offset: l3 + IPV4_SOURCE,
+    };
+    Ok(Network {
+        transport: l3 + header_len,
+        protocol,
+        end: l3 + total_len,
+        source,
+    })
 }
 
 #[inline(always)]
@@ -191,7 +203,10 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
         payload_len => l3 + IPV6_HEADER_LEN + payload_len,
     };
     let [mut next, _hop_limit] = pair(p, l3 + 6)?;
-    let source = SourceAt { version: IpVersion::V6, offset: l3 + IPV6_SOURCE };
+    let source = SourceAt {
+        version: IpVersion::V6,
+        offset: l3 + IPV6_SOURCE,
+    };
     let mut offset = l3 + IPV6_HEADER_LEN;
     for _ in 0..MAX_IPV6_EXTENSION_HEADERS {
         match next {
@@ -207,14 +222,26 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize) -> Result<Network, Reason> {
                 next = pair(p, offset)?[0];
                 offset += 8;
             }
-            _ => return Ok(Network { transport: offset, protocol: next, end, source }),
+            _ => {
+                return Ok(Network {
+                    transport: offset,
+                    protocol: next,
+                    end,
+                    source,
+                });
+            }
         }
     }
     match next {
         IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTIONS | IPV6_FRAGMENT => {
             Err(Reason::TooManyExtensionHeaders)
         }
-        _ => Ok(Network { transport: offset, protocol: next, end, source }),
+        _ => Ok(Network {
+            transport: offset,
+            protocol: next,
+            end,
+            source,
+        }),
     }
 }
 
@@ -288,7 +315,11 @@ pub fn locate_question<P: Packet + ?Sized>(
     if be16(p, dns + 4)? != 1 {
         return Err(Reason::QdcountNotOne);
     }
-    Ok(Question { qname: dns + DNS_HEADER_LEN, end, source: net.source })
+    Ok(Question {
+        qname: dns + DNS_HEADER_LEN,
+        end,
+        source: net.source,
+    })
 }
 
 /// Reads the source address at `at` (a [`Question::source`]), in two-byte loads like the rest of
@@ -306,7 +337,10 @@ pub fn read_source<P: Packet + ?Sized>(p: &P, at: SourceAt) -> Result<Source, Re
         addr[2 * i] = high;
         addr[2 * i + 1] = low;
     }
-    Ok(Source { version: at.version, addr })
+    Ok(Source {
+        version: at.version,
+        addr,
+    })
 }
 
 /// Reads the question's name into `words`, folded to lower case, with its keyed hash and QTYPE.
@@ -326,7 +360,11 @@ pub fn read_question<P: Packet + ?Sized>(
     }
     let qtype = be16(p, qname + name_len).map_err(|_| Reason::TruncatedQuestion)?;
     let hash = fold_and_hash(words, name_len, key);
-    Ok(Query { name_len, qtype, hash })
+    Ok(Query {
+        name_len,
+        qtype,
+        hash,
+    })
 }
 
 /// The whole walk: `locate_question`, then `read_question`.

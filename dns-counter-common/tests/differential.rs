@@ -5,7 +5,9 @@
 use dns_counter_common::{
     Reason,
     maps::NAME_WORDS,
-    testing::{DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED, Encapsulation, frame, generated, random_query},
+    testing::{
+        DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED, Encapsulation, frame, generated, random_query,
+    },
     walk::parse_query,
 };
 use hickory_proto::{
@@ -31,7 +33,11 @@ fn hickory_question(dns: &[u8]) -> Option<(Vec<u8>, u16)> {
 fn ours(frame: &[u8]) -> Result<(Vec<u8>, u16), Reason> {
     let mut words = [0u64; NAME_WORDS];
     let query = parse_query(frame, |port| port == 53, KEY, &mut words)?;
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).take(query.name_len).collect();
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .take(query.name_len)
+        .collect();
     Ok((bytes, query.qtype))
 }
 
@@ -41,7 +47,10 @@ fn ours(frame: &[u8]) -> Result<(Vec<u8>, u16), Reason> {
 fn generated_frames_agree_with_hickory_or_give_a_reason() {
     let mut counted = 0;
     let mut reasons = std::collections::HashMap::new();
-    for (i, g) in generated(DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED).iter().enumerate() {
+    for (i, g) in generated(DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED)
+        .iter()
+        .enumerate()
+    {
         let f = &g.frame;
         // Truncation may cut the DNS message; hickory sees what remains of it.
         let dns_seen = f.get(g.dns..).unwrap_or_default();
@@ -49,27 +58,50 @@ fn generated_frames_agree_with_hickory_or_give_a_reason() {
         if !g.damaged {
             let expected = Message::from_vec(dns_seen).expect("hickory reads what it wrote");
             let query = &expected.queries[0];
-            let want = (query.name().to_lowercase().to_bytes().expect("wire name"), u16::from(query.query_type()));
+            let want = (
+                query.name().to_lowercase().to_bytes().expect("wire name"),
+                u16::from(query.query_type()),
+            );
             assert_eq!(ours, Ok(want), "frame {i}: {}", query.name());
         }
         match ours {
             Ok(question) => {
                 counted += 1;
-                assert_eq!(Some(question), hickory_question(dns_seen), "frame {i}: {f:02x?}");
+                assert_eq!(
+                    Some(question),
+                    hickory_question(dns_seen),
+                    "frame {i}: {f:02x?}"
+                );
             }
             Err(reason) => {
                 *reasons.entry(reason).or_insert(0) += 1;
                 // Uncut: hickory must not find a countable question where we gave up on the name.
-                if f.len() == g.dns + g.dns_len && matches!(reason, Reason::LabelTooLong | Reason::NameTooLong) {
+                if f.len() == g.dns + g.dns_len
+                    && matches!(reason, Reason::LabelTooLong | Reason::NameTooLong)
+                {
                     let hickory = hickory_question(dns_seen);
-                    assert!(hickory.is_none(), "frame {i}: {reason:?} but hickory read {hickory:?}");
+                    assert!(
+                        hickory.is_none(),
+                        "frame {i}: {reason:?} but hickory read {hickory:?}"
+                    );
                 }
             }
         }
     }
-    assert!(counted > DIFFERENTIAL_FRAMES / 2, "too few countable frames: {counted}");
-    for reason in [Reason::TruncatedQuestion, Reason::TruncatedFrame, Reason::Response, Reason::QdcountNotOne] {
-        assert!(reasons.contains_key(&reason), "no mutation produced {reason:?}: {reasons:?}");
+    assert!(
+        counted > DIFFERENTIAL_FRAMES / 2,
+        "too few countable frames: {counted}"
+    );
+    for reason in [
+        Reason::TruncatedQuestion,
+        Reason::TruncatedFrame,
+        Reason::Response,
+        Reason::QdcountNotOne,
+    ] {
+        assert!(
+            reasons.contains_key(&reason),
+            "no mutation produced {reason:?}: {reasons:?}"
+        );
     }
 }
 

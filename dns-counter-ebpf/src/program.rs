@@ -11,8 +11,8 @@ use dns_counter_common::{
     Reason,
     maps::{
         ClientKey, Config, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES, NAME_BUF_LEN, NAME_WORDS,
-        NAMES_RING_BYTES, NAMES_WAKEUP_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS, STAT_CLIENTS_UNTRACKED, STAT_COUNTED,
-        STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
+        NAMES_RING_BYTES, NAMES_WAKEUP_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS,
+        STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
     },
     walk::{Packet, Query, SourceAt, locate_question, read_question, read_source},
 };
@@ -30,9 +30,11 @@ static COUNTS_0: HashMap<u64, u64> = HashMap::with_max_entries(DEFAULT_MAX_NAMES
 #[map]
 static COUNTS_1: HashMap<u64, u64> = HashMap::with_max_entries(DEFAULT_MAX_NAMES, 0);
 #[map]
-static CLIENTS_0: PerCpuHashMap<ClientKey, u64> = PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
+static CLIENTS_0: PerCpuHashMap<ClientKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
 #[map]
-static CLIENTS_1: PerCpuHashMap<ClientKey, u64> = PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
+static CLIENTS_1: PerCpuHashMap<ClientKey, u64> =
+    PerCpuHashMap::with_max_entries(MAX_CLIENT_PREFIXES, 0);
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * STATS_PER_SET, 0);
 #[map]
@@ -97,7 +99,12 @@ impl Packet for XdpPacket<'_> {
         // SAFETY: `words` has room for NAME_BUF_LEN bytes and n ≤ NAME_BUF_LEN; the helper
         // checks the packet bounds itself.
         let ret = unsafe {
-            bpf_xdp_load_bytes(self.0.ctx, offset as u32, words.as_mut_ptr().cast(), n as u32)
+            bpf_xdp_load_bytes(
+                self.0.ctx,
+                offset as u32,
+                words.as_mut_ptr().cast(),
+                n as u32,
+            )
         };
         if ret < 0 { 0 } else { n }
     }
@@ -117,7 +124,9 @@ impl Packet for XdpPacket<'_> {
 
 #[inline(always)]
 fn counted_port(port: u16) -> bool {
-    PORTS.get(u32::from(port >> 6)).is_some_and(|word| word & (1 << (port & 63)) != 0)
+    PORTS
+        .get(u32::from(port >> 6))
+        .is_some_and(|word| word & (1 << (port & 63)) != 0)
 }
 
 #[xdp]
@@ -162,7 +171,11 @@ fn count_client(ctx: &XdpContext, set: u32, config: &Config, at: SourceAt) {
     };
     let key = config.client_key(&source);
     // One lookup call per map, as for names.
-    let count = if set == 0 { CLIENTS_0.get_ptr_mut(&key) } else { CLIENTS_1.get_ptr_mut(&key) };
+    let count = if set == 0 {
+        CLIENTS_0.get_ptr_mut(&key)
+    } else {
+        CLIENTS_1.get_ptr_mut(&key)
+    };
     if let Some(count) = count {
         // SAFETY: this CPU's value of a per-CPU map.
         unsafe { *count += 1 };
@@ -199,7 +212,11 @@ fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<SourceAt, Re
     let scratch = unsafe { &mut *scratch };
     let query = read_question(&packet, question, key, &mut scratch.name)?;
     // One lookup call per map, so the verifier can turn each into a direct call.
-    let count = if set == 0 { COUNTS_0.get_ptr_mut(&query.hash) } else { COUNTS_1.get_ptr_mut(&query.hash) };
+    let count = if set == 0 {
+        COUNTS_0.get_ptr_mut(&query.hash)
+    } else {
+        COUNTS_1.get_ptr_mut(&query.hash)
+    };
     match count {
         Some(count) => add_one(count),
         None => {
@@ -224,10 +241,16 @@ fn announce_and_insert(
     counts: &HashMap<u64, u64>,
 ) -> Result<(), Reason> {
     let name_len = query.name_len & 0xff;
-    scratch.record = NameRecord { hash: query.hash, set, len: name_len as u32 };
+    scratch.record = NameRecord {
+        hash: query.hash,
+        set,
+        len: name_len as u32,
+    };
     let record_len = size_of::<NameRecord>() + name_len;
     // SAFETY: `Scratch` is the header followed by NAME_BUF_LEN name bytes; record_len fits.
-    let bytes = unsafe { core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), record_len) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts((scratch as *const Scratch).cast::<u8>(), record_len)
+    };
     let wakeup = if NAMES.query(BPF_RB_AVAIL_DATA as u64) >= NAMES_WAKEUP_BYTES {
         BPF_RB_FORCE_WAKEUP
     } else {

@@ -66,9 +66,18 @@ impl std::fmt::Display for Operation {
 #[derive(Debug, Error)]
 pub enum BatchError {
     #[error("{operation} failed on map fd {fd}: {source}")]
-    Syscall { operation: Operation, fd: i32, source: io::Error },
+    Syscall {
+        operation: Operation,
+        fd: i32,
+        source: io::Error,
+    },
     #[error("map fd {fd} has {what} size {map} bytes, the caller's type {ours}")]
-    Size { fd: i32, what: &'static str, map: u32, ours: usize },
+    Size {
+        fd: i32,
+        what: &'static str,
+        map: u32,
+        ours: usize,
+    },
     #[error("map fd {fd} is of type {map_type}, which batch operations here do not handle")]
     MapType { fd: i32, map_type: u32 },
     #[error("map fd {fd}: {what}")]
@@ -86,11 +95,17 @@ pub struct MapShape {
 
 impl MapShape {
     pub fn per_cpu(&self) -> bool {
-        matches!(self.map_type, BPF_MAP_TYPE_PERCPU_HASH | BPF_MAP_TYPE_PERCPU_ARRAY | BPF_MAP_TYPE_LRU_PERCPU_HASH)
+        matches!(
+            self.map_type,
+            BPF_MAP_TYPE_PERCPU_HASH | BPF_MAP_TYPE_PERCPU_ARRAY | BPF_MAP_TYPE_LRU_PERCPU_HASH
+        )
     }
 
     pub fn array(&self) -> bool {
-        matches!(self.map_type, BPF_MAP_TYPE_ARRAY | BPF_MAP_TYPE_PERCPU_ARRAY)
+        matches!(
+            self.map_type,
+            BPF_MAP_TYPE_ARRAY | BPF_MAP_TYPE_PERCPU_ARRAY
+        )
     }
 
     fn supported(&self) -> bool {
@@ -113,7 +128,9 @@ fn values_per_entry(shape: &MapShape, value_len: usize, nr_cpus: usize) -> Resul
         return Ok(1);
     }
     if !value_len.is_multiple_of(8) {
-        return Err(format!("per-CPU values of {value_len} bytes are padded to 8 by the kernel; use a multiple of 8"));
+        return Err(format!(
+            "per-CPU values of {value_len} bytes are padded to 8 by the kernel; use a multiple of 8"
+        ));
     }
     if nr_cpus == 0 {
         return Err("no possible CPUs".to_string());
@@ -203,7 +220,11 @@ struct MapInfoHead {
 unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<()> {
     // SAFETY: the caller vouches for attr; the kernel reads size_of::<A>() bytes of it.
     let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut A, size_of::<A>() as u32) };
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// The key and value sizes, type and capacity of the map behind `fd`.
@@ -248,14 +269,17 @@ impl<K, V> Entries<K, V> {
 
     /// Each key with its values.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &[V])> {
-        self.keys.iter().zip(self.values.chunks_exact(self.per_entry.max(1)))
+        self.keys
+            .iter()
+            .zip(self.values.chunks_exact(self.per_entry.max(1)))
     }
 }
 
 impl<K: Copy, V: Copy + std::iter::Sum> Entries<K, V> {
     /// Each key with its values summed across CPUs.
     pub fn sums(&self) -> impl Iterator<Item = (K, V)> {
-        self.iter().map(|(key, values)| (*key, values.iter().copied().sum()))
+        self.iter()
+            .map(|(key, values)| (*key, values.iter().copied().sum()))
     }
 }
 
@@ -275,16 +299,36 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
         let shape = map_shape(fd)?;
         let raw = fd.as_raw_fd();
         if !shape.supported() {
-            return Err(BatchError::MapType { fd: raw, map_type: shape.map_type });
+            return Err(BatchError::MapType {
+                fd: raw,
+                map_type: shape.map_type,
+            });
         }
         if shape.key_size as usize != size_of::<K>() {
-            return Err(BatchError::Size { fd: raw, what: "key", map: shape.key_size, ours: size_of::<K>() });
+            return Err(BatchError::Size {
+                fd: raw,
+                what: "key",
+                map: shape.key_size,
+                ours: size_of::<K>(),
+            });
         }
         if shape.value_size as usize != size_of::<V>() {
-            return Err(BatchError::Size { fd: raw, what: "value", map: shape.value_size, ours: size_of::<V>() });
+            return Err(BatchError::Size {
+                fd: raw,
+                what: "value",
+                map: shape.value_size,
+                ours: size_of::<V>(),
+            });
         }
-        let per_entry = values_per_entry(&shape, size_of::<V>(), nr_cpus).map_err(|what| BatchError::Usage { fd: raw, what })?;
-        Ok(Self { fd, shape, per_entry, chunk: DEFAULT_CHUNK, _types: PhantomData })
+        let per_entry = values_per_entry(&shape, size_of::<V>(), nr_cpus)
+            .map_err(|what| BatchError::Usage { fd: raw, what })?;
+        Ok(Self {
+            fd,
+            shape,
+            per_entry,
+            chunk: DEFAULT_CHUNK,
+            _types: PhantomData,
+        })
     }
 
     /// Entries asked for per call (at least 1); a bucket larger than that still comes whole.
@@ -311,21 +355,35 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
     /// meanwhile. Hash maps only (the kernel cannot delete from an array).
     pub fn lookup_and_delete_all(&self) -> Result<Entries<K, V>, BatchError> {
         if self.shape.array() {
-            return Err(self.usage("an array cannot be looked up and deleted; look up and update instead"));
+            return Err(
+                self.usage("an array cannot be looked up and deleted; look up and update instead")
+            );
         }
         self.walk(Operation::LookupAndDelete, None, usize::MAX)
     }
 
     fn usage(&self, what: &str) -> BatchError {
-        BatchError::Usage { fd: self.fd.as_raw_fd(), what: what.to_string() }
+        BatchError::Usage {
+            fd: self.fd.as_raw_fd(),
+            what: what.to_string(),
+        }
     }
 
     fn syscall_error(&self, operation: Operation, source: io::Error) -> BatchError {
-        BatchError::Syscall { operation, fd: self.fd.as_raw_fd(), source }
+        BatchError::Syscall {
+            operation,
+            fd: self.fd.as_raw_fd(),
+            source,
+        }
     }
 
     /// Up to `max` entries from the position `start` (None: the beginning).
-    fn walk(&self, operation: Operation, start: Option<&[u64]>, max: usize) -> Result<Entries<K, V>, BatchError> {
+    fn walk(
+        &self,
+        operation: Operation,
+        start: Option<&[u64]>,
+        max: usize,
+    ) -> Result<Entries<K, V>, BatchError> {
         let cmd = match operation {
             Operation::Lookup => BPF_MAP_LOOKUP_BATCH,
             Operation::LookupAndDelete => BPF_MAP_LOOKUP_AND_DELETE_BATCH,
@@ -369,10 +427,18 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
                 Step::Done => break,
                 Step::Retry if retries < MAX_RETRIES => retries += 1,
                 Step::Grow if chunk < MAX_CHUNK => chunk = chunk.saturating_mul(2).min(MAX_CHUNK),
-                _ => return Err(self.syscall_error(operation, result.expect_err("failed steps are errors"))),
+                _ => {
+                    return Err(
+                        self.syscall_error(operation, result.expect_err("failed steps are errors"))
+                    );
+                }
             }
         }
-        Ok(Entries { keys, values, per_entry: self.per_entry })
+        Ok(Entries {
+            keys,
+            values,
+            per_entry: self.per_entry,
+        })
     }
 
     /// Writes `values[i * per_entry ..][.. per_entry]` under `keys[i]` for every `i`, with
@@ -404,7 +470,12 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
             match step(&result) {
                 Step::More => retries = 0,
                 Step::Retry if retries < MAX_RETRIES => retries += 1,
-                _ => return Err(self.syscall_error(Operation::Update, result.expect_err("failed steps are errors"))),
+                _ => {
+                    return Err(self.syscall_error(
+                        Operation::Update,
+                        result.expect_err("failed steps are errors"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -417,8 +488,14 @@ impl<K: Pod, V: Pod> BatchMap<'_, K, V> {
         if !self.shape.array() {
             return Err(self.usage("ranges are for arrays; a hash map's order is its own"));
         }
-        if first.checked_add(len).is_none_or(|end| end > self.shape.max_entries) {
-            return Err(self.usage(&format!("slots {first}..+{len} lie past its {} entries", self.shape.max_entries)));
+        if first
+            .checked_add(len)
+            .is_none_or(|end| end > self.shape.max_entries)
+        {
+            return Err(self.usage(&format!(
+                "slots {first}..+{len} lie past its {} entries",
+                self.shape.max_entries
+            )));
         }
         // An array's token is the last index read: start after `first - 1`.
         let start = first.checked_sub(1).map(u32_token);
@@ -458,7 +535,13 @@ mod tests {
         for errno in [libc::EINTR, libc::EAGAIN, libc::EBUSY] {
             assert_eq!(step(&err(errno)), Step::Retry, "errno {errno}");
         }
-        for errno in [libc::EBADF, libc::EINVAL, libc::EPERM, libc::EFAULT, libc::ENOTSUP] {
+        for errno in [
+            libc::EBADF,
+            libc::EINVAL,
+            libc::EPERM,
+            libc::EFAULT,
+            libc::ENOTSUP,
+        ] {
             assert_eq!(step(&err(errno)), Step::Fail, "errno {errno}");
         }
     }
@@ -475,14 +558,28 @@ mod tests {
     }
 
     fn shape(map_type: u32) -> MapShape {
-        MapShape { map_type, key_size: 8, value_size: 8, max_entries: 16 }
+        MapShape {
+            map_type,
+            key_size: 8,
+            value_size: 8,
+            max_entries: 16,
+        }
     }
 
     #[test]
     fn per_cpu_maps_have_a_value_per_possible_cpu() {
-        assert_eq!(values_per_entry(&shape(BPF_MAP_TYPE_PERCPU_HASH), 8, 2), Ok(2));
-        assert_eq!(values_per_entry(&shape(BPF_MAP_TYPE_LRU_PERCPU_HASH), 16, 3), Ok(3));
-        assert_eq!(values_per_entry(&shape(BPF_MAP_TYPE_PERCPU_ARRAY), 8, 4), Ok(4));
+        assert_eq!(
+            values_per_entry(&shape(BPF_MAP_TYPE_PERCPU_HASH), 8, 2),
+            Ok(2)
+        );
+        assert_eq!(
+            values_per_entry(&shape(BPF_MAP_TYPE_LRU_PERCPU_HASH), 16, 3),
+            Ok(3)
+        );
+        assert_eq!(
+            values_per_entry(&shape(BPF_MAP_TYPE_PERCPU_ARRAY), 8, 4),
+            Ok(4)
+        );
         assert_eq!(values_per_entry(&shape(BPF_MAP_TYPE_HASH), 4, 4), Ok(1));
         // The kernel pads each CPU's value to 8 bytes: a 4-byte V would misread every other CPU.
         assert!(values_per_entry(&shape(BPF_MAP_TYPE_PERCPU_HASH), 4, 2).is_err());
@@ -491,7 +588,9 @@ mod tests {
 
     #[test]
     fn shapes_know_arrays_and_per_cpu_maps() {
-        assert!(shape(BPF_MAP_TYPE_PERCPU_ARRAY).array() && shape(BPF_MAP_TYPE_PERCPU_ARRAY).per_cpu());
+        assert!(
+            shape(BPF_MAP_TYPE_PERCPU_ARRAY).array() && shape(BPF_MAP_TYPE_PERCPU_ARRAY).per_cpu()
+        );
         assert!(shape(BPF_MAP_TYPE_ARRAY).array() && !shape(BPF_MAP_TYPE_ARRAY).per_cpu());
         assert!(!shape(BPF_MAP_TYPE_PERCPU_HASH).array());
         // A ring buffer (27) or LPM trie (11) is not walked here.
@@ -500,7 +599,11 @@ mod tests {
 
     #[test]
     fn entries_pair_keys_with_their_cpus_values() {
-        let entries = Entries { keys: vec![7u64, 9], values: vec![1u64, 2, 30, 40], per_entry: 2 };
+        let entries = Entries {
+            keys: vec![7u64, 9],
+            values: vec![1u64, 2, 30, 40],
+            per_entry: 2,
+        };
         let pairs: Vec<(u64, Vec<u64>)> = entries.iter().map(|(k, v)| (*k, v.to_vec())).collect();
         assert_eq!(pairs, vec![(7, vec![1, 2]), (9, vec![30, 40])]);
         assert_eq!(entries.sums().collect::<Vec<_>>(), vec![(7, 3), (9, 70)]);

@@ -177,15 +177,22 @@ pub struct ClientPrefix {
 }
 
 fn parse_client_prefix(text: &str) -> Result<ClientPrefix, String> {
-    let (v4, v6) = text.split_once(',').ok_or("give both lengths, IPv4 then IPv6, e.g. 24,56")?;
+    let (v4, v6) = text
+        .split_once(',')
+        .ok_or("give both lengths, IPv4 then IPv6, e.g. 24,56")?;
     let length = |part: &str, max: u8, family: &str| {
         part.trim()
             .parse::<u8>()
             .ok()
             .filter(|len| (1..=max).contains(len))
-            .ok_or(format!("{family} prefix length {part:?} must be 1 to {max}"))
+            .ok_or(format!(
+                "{family} prefix length {part:?} must be 1 to {max}"
+            ))
     };
-    Ok(ClientPrefix { v4: length(v4, 32, "IPv4")?, v6: length(v6, 128, "IPv6")? })
+    Ok(ClientPrefix {
+        v4: length(v4, 32, "IPv4")?,
+        v6: length(v6, 128, "IPv6")?,
+    })
 }
 
 /// A report file format.
@@ -305,7 +312,8 @@ mod tests {
         let err = Cli::try_parse_from(["dns-counter", "replay"]).unwrap_err();
         assert!(err.to_string().contains("<FILE>"), "{err}");
         for flag in ["--iface", "--count", "--xdp-mode"] {
-            let err = Cli::try_parse_from(["dns-counter", "replay", flag, "x", "dns.pcap"]).unwrap_err();
+            let err =
+                Cli::try_parse_from(["dns-counter", "replay", flag, "x", "dns.pcap"]).unwrap_err();
             assert!(err.to_string().contains(flag), "{err}");
         }
     }
@@ -313,13 +321,20 @@ mod tests {
     #[test]
     fn run_lists_its_flags_in_their_usual_order() {
         let mut cli = Cli::command();
-        let help = cli.find_subcommand_mut("run").expect("run").render_help().to_string();
+        let help = cli
+            .find_subcommand_mut("run")
+            .expect("run")
+            .render_help()
+            .to_string();
         let flags = "--iface --port --interval --top --out-dir --exclude <NAME> --exclude-file --count --xdp-mode \
                      --max-names";
         let positions: Vec<usize> = flags
             .split(" --")
             .map(|flag| format!("--{}", flag.trim_start_matches("--")))
-            .map(|flag| help.find(&flag).unwrap_or_else(|| panic!("{flag} in {help}")))
+            .map(|flag| {
+                help.find(&flag)
+                    .unwrap_or_else(|| panic!("{flag} in {help}"))
+            })
             .collect();
         assert!(positions.is_sorted(), "{help}");
     }
@@ -328,7 +343,8 @@ mod tests {
     fn bad_interval_is_rejected_with_the_flag_named() {
         let err = Cli::try_parse_from(["dns-counter", "run", "--interval", "soon"]).unwrap_err();
         assert!(err.to_string().contains("--interval"), "{err}");
-        let err = Cli::try_parse_from(["dns-counter", "replay", "--interval", "soon", "dns.pcap"]).unwrap_err();
+        let err = Cli::try_parse_from(["dns-counter", "replay", "--interval", "soon", "dns.pcap"])
+            .unwrap_err();
         assert!(err.to_string().contains("--interval"), "{err}");
     }
 }

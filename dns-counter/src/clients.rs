@@ -34,7 +34,9 @@ pub struct Anonymizer {
 impl Anonymizer {
     /// A fresh key from the operating system's random source.
     pub fn random() -> Self {
-        Self { key: rand::random() }
+        Self {
+            key: rand::random(),
+        }
     }
 
     /// A given key (tests).
@@ -74,7 +76,12 @@ impl fmt::Debug for Anonymizer {
 /// anonymized, so the order says nothing about addresses), the first `top` listed (0: all), the
 /// others summed under `rest`. `share` is a prefix's count over `queries` (`totals.queries`), as
 /// for names. Entries with a zero count are dropped; a prefix repeated in the input is added up.
-pub fn section(counts: &ClientCounts, options: &ClientOptions, top: usize, queries: u64) -> Clients {
+pub fn section(
+    counts: &ClientCounts,
+    options: &ClientOptions,
+    top: usize,
+    queries: u64,
+) -> Clients {
     let mut by_prefix: BTreeMap<IpAddr, u64> = BTreeMap::new();
     for &(prefix, count) in counts.prefixes.iter().filter(|(_, count)| *count != 0) {
         let total = by_prefix.entry(prefix).or_default();
@@ -109,11 +116,18 @@ pub fn section(counts: &ClientCounts, options: &ClientOptions, top: usize, queri
         top: rows
             .into_iter()
             .zip(1..)
-            .map(|((client, _, count), rank)| ClientEntry { rank, client, count, share: report::share(count, queries) })
+            .map(|((client, _, count), rank)| ClientEntry {
+                rank,
+                client,
+                count,
+                share: report::share(count, queries),
+            })
             .collect(),
         rest: ClientRest {
             prefixes: rest.len() as u64,
-            count: rest.iter().fold(0u64, |sum, (_, _, count)| sum.saturating_add(*count)),
+            count: rest
+                .iter()
+                .fold(0u64, |sum, (_, _, count)| sum.saturating_add(*count)),
         },
         untracked: counts.untracked,
     }
@@ -142,17 +156,44 @@ mod tests {
     }
 
     fn plain() -> ClientOptions {
-        ClientOptions { prefix: PREFIX, anonymizer: None }
+        ClientOptions {
+            prefix: PREFIX,
+            anonymizer: None,
+        }
     }
 
     #[test]
     fn prefixes_by_count_then_address_cut_at_top() {
         let clients = section(&counts(), &plain(), 3, 200);
-        let listed: Vec<(u64, &str, u64)> =
-            clients.top.iter().map(|e| (e.rank, e.client.as_str(), e.count)).collect();
-        assert_eq!(listed, [(1, "198.51.100.0/24", 70), (2, "192.0.2.0/24", 40), (3, "2001:db8:0:100::/56", 40)]);
-        assert_eq!(clients.rest, ClientRest { prefixes: 2, count: 7 + 3 });
-        assert_eq!((clients.untracked, clients.prefix_v4, clients.prefix_v6, clients.anonymized), (9, 24, 56, false));
+        let listed: Vec<(u64, &str, u64)> = clients
+            .top
+            .iter()
+            .map(|e| (e.rank, e.client.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (1, "198.51.100.0/24", 70),
+                (2, "192.0.2.0/24", 40),
+                (3, "2001:db8:0:100::/56", 40)
+            ]
+        );
+        assert_eq!(
+            clients.rest,
+            ClientRest {
+                prefixes: 2,
+                count: 7 + 3
+            }
+        );
+        assert_eq!(
+            (
+                clients.untracked,
+                clients.prefix_v4,
+                clients.prefix_v6,
+                clients.anonymized
+            ),
+            (9, 24, 56, false)
+        );
         assert_eq!(clients.top[0].share, 0.35);
         let all = section(&counts(), &plain(), 0, 200);
         assert_eq!(all.top.len(), 5);
@@ -164,7 +205,10 @@ mod tests {
     #[test]
     fn anonymized_prefixes_are_stable_keyed_and_counted_alike() {
         let anonymizer = Anonymizer::with_key([7, 11]);
-        let options = ClientOptions { prefix: PREFIX, anonymizer: Some(anonymizer) };
+        let options = ClientOptions {
+            prefix: PREFIX,
+            anonymizer: Some(anonymizer),
+        };
         let first = section(&counts(), &options, 0, 200);
         let again = section(&counts(), &options, 0, 200);
         assert_eq!(first, again, "the same key names the same prefixes alike");
@@ -177,7 +221,12 @@ mod tests {
         assert_eq!(anonymized_counts, plain_counts);
         for entry in &first.top {
             let hex = entry.client.strip_prefix("anon-").expect("anon- prefix");
-            assert!(hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(
+                hex.len() == 16
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
             assert!(!entry.client.contains('.') && !entry.client.contains(':'));
         }
         // Ties go by the hash, not by the address.
@@ -185,26 +234,46 @@ mod tests {
 
         let prefix: IpAddr = "192.0.2.0".parse().expect("an address");
         assert_eq!(anonymizer.name(prefix, 24), anonymizer.name(prefix, 24));
-        assert_ne!(anonymizer.name(prefix, 24), Anonymizer::with_key([7, 12]).name(prefix, 24), "keyed");
-        assert_ne!(anonymizer.name(prefix, 24), anonymizer.name(prefix, 25), "the length counts");
+        assert_ne!(
+            anonymizer.name(prefix, 24),
+            Anonymizer::with_key([7, 12]).name(prefix, 24),
+            "keyed"
+        );
+        assert_ne!(
+            anonymizer.name(prefix, 24),
+            anonymizer.name(prefix, 25),
+            "the length counts"
+        );
         let mapped: IpAddr = "::ffff:192.0.2.0".parse().expect("an address");
-        assert_ne!(anonymizer.name(prefix, 24), anonymizer.name(mapped, 24), "so does the version");
+        assert_ne!(
+            anonymizer.name(prefix, 24),
+            anonymizer.name(mapped, 24),
+            "so does the version"
+        );
         assert_eq!(format!("{anonymizer:?}"), "Anonymizer { .. }");
-        assert_ne!(Anonymizer::random().name(prefix, 24), anonymizer.name(prefix, 24));
+        assert_ne!(
+            Anonymizer::random().name(prefix, 24),
+            anonymizer.name(prefix, 24)
+        );
     }
 
     /// The aggregate fixture (1,089 queries counted, 43 excluded) with clients that add up.
     fn fixture_report(clients: ClientCounts, options: ClientOptions, top: usize) -> report::Report {
         let (mut interval, meta, exclusions) = crate::aggregate::tests::fixture();
         interval.clients = Some(clients);
-        let options = crate::aggregate::ReportOptions { clients: Some(options), ..crate::aggregate::ReportOptions::new(top, &exclusions) };
+        let options = crate::aggregate::ReportOptions {
+            clients: Some(options),
+            ..crate::aggregate::ReportOptions::new(top, &exclusions)
+        };
         crate::aggregate::build_report(&interval, &meta, &options)
     }
 
     fn fixture_clients() -> ClientCounts {
         let mut clients = counts();
         // counts() holds 169 queries (9 untracked); the fixture counted 1,089 + 43 excluded.
-        clients.prefixes.push(("192.0.2.0".parse().expect("an address"), 1_089 + 43 - 169));
+        clients
+            .prefixes
+            .push(("192.0.2.0".parse().expect("an address"), 1_089 + 43 - 169));
         clients
     }
 
@@ -221,21 +290,48 @@ mod tests {
         let mut broken = report.clone();
         broken.clients.as_mut().expect("clients").untracked += 1;
         let err = broken.check_invariants().expect_err("one query too many");
-        assert!(err.rule.starts_with("counted + excluded = sum(clients.top[].count)"), "{err}");
+        assert!(
+            err.rule
+                .starts_with("counted + excluded = sum(clients.top[].count)"),
+            "{err}"
+        );
         let mut broken = report.clone();
         broken.clients.as_mut().expect("clients").top.swap(0, 1);
-        assert_eq!(broken.check_invariants().expect_err("ranks").rule, "clients.top ranks are 1, 2, 3, ...");
+        assert_eq!(
+            broken.check_invariants().expect_err("ranks").rule,
+            "clients.top ranks are 1, 2, 3, ..."
+        );
 
         let back: report::Report = serde_json::from_str(&report::to_json(&report)).expect("parse");
         assert_eq!(back, report);
-        let json: serde_json::Value = serde_json::from_str(&report::to_json(&report)).expect("parse");
-        let keys: Vec<&str> = json["clients"].as_object().expect("clients").keys().map(String::as_str).collect();
-        assert_eq!(keys, ["anonymized", "prefix_v4", "prefix_v6", "rest", "top", "untracked"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&report::to_json(&report)).expect("parse");
+        let keys: Vec<&str> = json["clients"]
+            .as_object()
+            .expect("clients")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "anonymized",
+                "prefix_v4",
+                "prefix_v6",
+                "rest",
+                "top",
+                "untracked"
+            ]
+        );
         assert_eq!(json["clients"]["top"][0]["client"], "192.0.2.0/24");
 
         // Without --clients, or without counts from the kernel, there is no section.
         let (interval, meta, exclusions) = crate::aggregate::tests::fixture();
-        let plain_report = crate::aggregate::build_report(&interval, &meta, &crate::aggregate::ReportOptions::new(2, &exclusions));
+        let plain_report = crate::aggregate::build_report(
+            &interval,
+            &meta,
+            &crate::aggregate::ReportOptions::new(2, &exclusions),
+        );
         assert!(plain_report.clients.is_none());
         assert!(!report::to_json(&plain_report).contains("\"clients\""));
     }
@@ -243,7 +339,11 @@ mod tests {
     #[test]
     fn the_text_report_has_a_clients_table() {
         let text = report::to_text(&fixture_report(fixture_clients(), plain(), 2));
-        let table: Vec<&str> = text.lines().skip_while(|line| !line.contains("client (")).take(5).collect();
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|line| !line.contains("client ("))
+            .take(5)
+            .collect();
         assert_eq!(
             table,
             [
@@ -255,16 +355,28 @@ mod tests {
             ],
             "{text}"
         );
-        let anonymized = ClientOptions { prefix: PREFIX, anonymizer: Some(Anonymizer::with_key([1, 2])) };
+        let anonymized = ClientOptions {
+            prefix: PREFIX,
+            anonymizer: Some(Anonymizer::with_key([1, 2])),
+        };
         let text = report::to_text(&fixture_report(fixture_clients(), anonymized, 0));
-        assert!(text.contains("client (anonymized /24 and /56 prefixes)"), "{text}");
-        assert!(!text.contains("192.0.2") && !text.contains("2001:db8"), "{text}");
+        assert!(
+            text.contains("client (anonymized /24 and /56 prefixes)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("192.0.2") && !text.contains("2001:db8"),
+            "{text}"
+        );
     }
 
     #[test]
     fn nothing_counted_is_an_empty_section() {
         let clients = section(&ClientCounts::default(), &plain(), 10, 0);
         assert!(clients.top.is_empty());
-        assert_eq!((clients.rest, clients.untracked), (ClientRest::default(), 0));
+        assert_eq!(
+            (clients.rest, clients.untracked),
+            (ClientRest::default(), 0)
+        );
     }
 }

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::{
     aggregate::ReportOptions,
-    cli::{ClientPrefix, Format, CountArgs, ReplayArgs, RunArgs, XdpModeArg},
+    cli::{ClientPrefix, CountArgs, Format, ReplayArgs, RunArgs, XdpModeArg},
     clients::{Anonymizer, ClientOptions},
     domains::Grouping,
     exclude::{ExcludeError, Exclusions},
@@ -69,7 +69,10 @@ pub enum ConfigError {
     #[error("no default route to take the interface from: name one with --iface")]
     NoDefaultRoute,
     #[error("cannot read the routing table {path}: {source}; name an interface with --iface")]
-    RouteTable { path: &'static str, source: io::Error },
+    RouteTable {
+        path: &'static str,
+        source: io::Error,
+    },
     #[error("--interval {given:?} is too short: use at least {MIN_INTERVAL:?}")]
     IntervalTooShort { given: Duration },
     #[error("--count must be at least 1")]
@@ -115,7 +118,11 @@ impl ReplayConfig {
         if let Some(interval) = args.interval {
             check_interval(interval)?;
         }
-        Ok(Self { file: args.file, interval: args.interval, counting: Counting::from_args(args.counting)? })
+        Ok(Self {
+            file: args.file,
+            interval: args.interval,
+            counting: Counting::from_args(args.counting)?,
+        })
     }
 }
 
@@ -183,7 +190,8 @@ fn interface_exists(name: &str) -> bool {
 fn default_route_interface() -> Result<String, ConfigError> {
     const V4: &str = "/proc/net/route";
     const V6: &str = "/proc/net/ipv6_route";
-    let v4 = fs::read_to_string(V4).map_err(|source| ConfigError::RouteTable { path: V4, source })?;
+    let v4 =
+        fs::read_to_string(V4).map_err(|source| ConfigError::RouteTable { path: V4, source })?;
     if let Some(iface) = default_v4(&v4) {
         return Ok(iface);
     }
@@ -205,7 +213,10 @@ fn default_v6(table: &str) -> Option<String> {
     table.lines().find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let device = fields.last()?;
-        (fields.len() == 10 && fields[0].bytes().all(|b| b == b'0') && fields[1] == "00" && *device != "lo")
+        (fields.len() == 10
+            && fields[0].bytes().all(|b| b == b'0')
+            && fields[1] == "00"
+            && *device != "lo")
             .then(|| device.to_string())
     })
 }
@@ -239,21 +250,29 @@ mod tests {
     #[test]
     fn mistakes_are_reported_before_anything_is_loaded() {
         let err = Config::from_args(args(&["--iface", "no-such-if0"])).unwrap_err();
-        assert!(err.to_string().contains("no such network interface: no-such-if0"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no such network interface: no-such-if0"),
+            "{err}"
+        );
         let err = Config::from_args(args(&["--interval", "10ms"])).unwrap_err();
         assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
         let err = Config::from_args(args(&["--count", "0"])).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroCount), "{err}");
         let err = Config::from_args(args(&["--max-names", "0"])).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
-        let config = Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
+        let config =
+            Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
         assert_eq!(config.ifaces, ["lo"]);
         assert_eq!(config.counting.ports, [53, 8053]);
     }
 
     fn replay(extra: &[&str]) -> Result<ReplayConfig, ConfigError> {
         use clap::Parser as _;
-        let argv = ["dns-counter", "replay"].iter().chain(extra).chain(&["dns.pcap"]);
+        let argv = ["dns-counter", "replay"]
+            .iter()
+            .chain(extra)
+            .chain(&["dns.pcap"]);
         match crate::cli::Cli::parse_from(argv).command {
             crate::cli::Command::Replay(args) => ReplayConfig::from_args(args),
             other => panic!("parsed as {other:?}"),
@@ -267,16 +286,25 @@ mod tests {
         let err = replay(&["--max-names", "0"]).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
         let err = replay(&["--exclude-file", "/nonexistent/exclude.txt"]).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/exclude.txt"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/exclude.txt"),
+            "{err}"
+        );
         let config = replay(&[]).unwrap();
-        assert_eq!((config.file, config.interval), (PathBuf::from("dns.pcap"), None));
+        assert_eq!(
+            (config.file, config.interval),
+            (PathBuf::from("dns.pcap"), None)
+        );
         assert_eq!(config.counting.ports, [53]);
     }
 
     #[test]
     fn org_file_is_read_once_and_its_mistakes_name_file_and_line() {
         let err = replay(&["--org-file", "/nonexistent/orgs.txt"]).unwrap_err();
-        assert!(matches!(err, ConfigError::Orgs(OrgFileError::Read { .. })), "{err}");
+        assert!(
+            matches!(err, ConfigError::Orgs(OrgFileError::Read { .. })),
+            "{err}"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("orgs.txt");
         fs::write(&path, "fbcdn.net Meta\nfacebook.com\n").expect("write");

@@ -19,14 +19,17 @@ use std::{
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap as KernelHashMap, IterableMap as _, MapData, MapError, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{
+        Array, HashMap as KernelHashMap, IterableMap as _, MapData, MapError, PerCpuArray,
+        PerCpuHashMap, RingBuf,
+    },
 };
 use dns_counter_common::{
     Reason,
     maps::{
-        CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, ClientKey, Config, NAMES_MAP, NameRecord, QTYPE_SLOTS,
-        QTYPES_MAP, STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP,
-        STATS_PER_SET,
+        CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, ClientKey, Config, NAMES_MAP, NameRecord,
+        QTYPE_SLOTS, QTYPES_MAP, STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS,
+        STATS_MAP, STATS_PER_SET,
     },
 };
 use thiserror::Error;
@@ -48,9 +51,16 @@ pub enum DrainError {
     #[error("cannot use map {map}: {source}")]
     Map { map: &'static str, source: MapError },
     #[error("cannot drain map {map}: {source}")]
-    Batch { map: &'static str, source: BatchError },
+    Batch {
+        map: &'static str,
+        source: BatchError,
+    },
     #[error("map {map} gave {read} of its {want} slots")]
-    ShortRead { map: &'static str, read: usize, want: u32 },
+    ShortRead {
+        map: &'static str,
+        read: usize,
+        want: u32,
+    },
     #[error("cannot wait for running XDP programs: {0}")]
     Grace(#[source] io::Error),
     #[error("cannot count CPUs: {0}")]
@@ -67,15 +77,30 @@ fn batch_err(map: &'static str) -> impl Fn(BatchError) -> DrainError {
 
 /// Every entry of a hash map with its count (summed across CPUs, for a per-CPU map), leaving the
 /// map as it is: a few `bpf(2)` calls for the whole map, not two per entry.
-fn read_all<K: aya::Pod>(map: &MapData, name: &'static str, nr_cpus: usize) -> Result<Vec<(K, u64)>, DrainError> {
+fn read_all<K: aya::Pod>(
+    map: &MapData,
+    name: &'static str,
+    nr_cpus: usize,
+) -> Result<Vec<(K, u64)>, DrainError> {
     let batch = BatchMap::<K, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
-    Ok(batch.lookup_all().map_err(batch_err(name))?.sums().collect())
+    Ok(batch
+        .lookup_all()
+        .map_err(batch_err(name))?
+        .sums()
+        .collect())
 }
 
 /// Deletes every entry of a hash map; returns how many there were.
-fn delete_all<K: aya::Pod>(map: &MapData, name: &'static str, nr_cpus: usize) -> Result<usize, DrainError> {
+fn delete_all<K: aya::Pod>(
+    map: &MapData,
+    name: &'static str,
+    nr_cpus: usize,
+) -> Result<usize, DrainError> {
     let batch = BatchMap::<K, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
-    Ok(batch.lookup_and_delete_all().map_err(batch_err(name))?.len())
+    Ok(batch
+        .lookup_and_delete_all()
+        .map_err(batch_err(name))?
+        .len())
 }
 
 /// Keys that are the program's name hashes already — SipHash under a key random per run, so nobody
@@ -163,24 +188,40 @@ fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, DrainErro
 impl Drainer {
     /// Takes the counting maps out of a loaded program.
     pub fn new(ebpf: &mut Ebpf) -> Result<Self, DrainError> {
-        let config: Array<_, Config> = take(ebpf, CONFIG_MAP)?.try_into().map_err(map_err(CONFIG_MAP))?;
+        let config: Array<_, Config> = take(ebpf, CONFIG_MAP)?
+            .try_into()
+            .map_err(map_err(CONFIG_MAP))?;
         let current = config.get(&0, 0).map_err(map_err(CONFIG_MAP))?;
         let counts = [
-            take(ebpf, COUNTS_MAPS[0])?.try_into().map_err(map_err(COUNTS_MAPS[0]))?,
-            take(ebpf, COUNTS_MAPS[1])?.try_into().map_err(map_err(COUNTS_MAPS[1]))?,
+            take(ebpf, COUNTS_MAPS[0])?
+                .try_into()
+                .map_err(map_err(COUNTS_MAPS[0]))?,
+            take(ebpf, COUNTS_MAPS[1])?
+                .try_into()
+                .map_err(map_err(COUNTS_MAPS[1]))?,
         ];
         let clients = [
-            take(ebpf, CLIENTS_MAPS[0])?.try_into().map_err(map_err(CLIENTS_MAPS[0]))?,
-            take(ebpf, CLIENTS_MAPS[1])?.try_into().map_err(map_err(CLIENTS_MAPS[1]))?,
+            take(ebpf, CLIENTS_MAPS[0])?
+                .try_into()
+                .map_err(map_err(CLIENTS_MAPS[0]))?,
+            take(ebpf, CLIENTS_MAPS[1])?
+                .try_into()
+                .map_err(map_err(CLIENTS_MAPS[1]))?,
         ];
         let nr_cpus = aya::util::nr_cpus().map_err(|(_, err)| DrainError::Cpus(err))?;
         Ok(Self {
             config,
             counts,
             clients,
-            stats: take(ebpf, STATS_MAP)?.try_into().map_err(map_err(STATS_MAP))?,
-            qtypes: take(ebpf, QTYPES_MAP)?.try_into().map_err(map_err(QTYPES_MAP))?,
-            names: take(ebpf, NAMES_MAP)?.try_into().map_err(map_err(NAMES_MAP))?,
+            stats: take(ebpf, STATS_MAP)?
+                .try_into()
+                .map_err(map_err(STATS_MAP))?,
+            qtypes: take(ebpf, QTYPES_MAP)?
+                .try_into()
+                .map_err(map_err(QTYPES_MAP))?,
+            names: take(ebpf, NAMES_MAP)?
+                .try_into()
+                .map_err(map_err(NAMES_MAP))?,
             grace: GracePeriod::new().map_err(DrainError::Grace)?,
             current,
             announced: [Announced::default(), Announced::default()],
@@ -199,7 +240,9 @@ impl Drainer {
         let mut records = 0;
         while let Some(item) = self.names.next() {
             records += 1;
-            let Some((header, rest)) = item.split_at_checked(size_of::<NameRecord>()) else { continue };
+            let Some((header, rest)) = item.split_at_checked(size_of::<NameRecord>()) else {
+                continue;
+            };
             let hash = u64::from_ne_bytes(header[0..8].try_into().unwrap_or_default());
             let set = u32::from_ne_bytes(header[8..12].try_into().unwrap_or_default());
             let len = u32::from_ne_bytes(header[12..16].try_into().unwrap_or_default()) as usize;
@@ -214,11 +257,17 @@ impl Drainer {
     /// then holds its counts until [`Self::clear_idle`]. Call that once the report is written; if
     /// it was not called, this clears the set itself before flipping into it, so nothing is ever
     /// counted twice (the interval's end then takes the clear's time too).
-    pub fn flip_and_drain(&mut self, start: SystemTime, end: SystemTime) -> Result<Interval, DrainError> {
+    pub fn flip_and_drain(
+        &mut self,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Interval, DrainError> {
         self.clear_idle()?;
         let idle = self.current.active_set & 1;
         self.current.active_set = idle ^ 1;
-        self.config.set(0, self.current, 0).map_err(map_err(CONFIG_MAP))?;
+        self.config
+            .set(0, self.current, 0)
+            .map_err(map_err(CONFIG_MAP))?;
         self.grace.wait().map_err(DrainError::Grace)?;
         self.read_names();
         let mut announced = std::mem::take(&mut self.announced[idle as usize]);
@@ -226,7 +275,10 @@ impl Drainer {
         let counts_map = COUNTS_MAPS[idle as usize];
         // From here on the set holds what this interval counted until `clear_idle`.
         let count_clients = self.current.count_clients != 0;
-        self.dirty = Some(Dirty { set: idle as usize, clients: count_clients });
+        self.dirty = Some(Dirty {
+            set: idle as usize,
+            clients: count_clients,
+        });
         let counts = read_all::<u64>(self.counts[idle as usize].map(), counts_map, self.nr_cpus)?;
         let mut unnamed = 0;
         for (key, count) in counts {
@@ -245,13 +297,30 @@ impl Drainer {
             .map(|(name, count)| (name.into_vec(), count))
             .collect();
 
-        let stats = take_slots(&self.stats, idle * STATS_PER_SET, STATS_PER_SET, self.nr_cpus, STATS_MAP)?;
-        let qtypes = take_slots(&self.qtypes, idle * QTYPE_SLOTS, QTYPE_SLOTS, self.nr_cpus, QTYPES_MAP)?;
+        let stats = take_slots(
+            &self.stats,
+            idle * STATS_PER_SET,
+            STATS_PER_SET,
+            self.nr_cpus,
+            STATS_MAP,
+        )?;
+        let qtypes = take_slots(
+            &self.qtypes,
+            idle * QTYPE_SLOTS,
+            QTYPE_SLOTS,
+            self.nr_cpus,
+            QTYPES_MAP,
+        )?;
 
         // Counted only as the program was configured at the start (--clients).
         let clients = if count_clients {
             let untracked = stats[STAT_CLIENTS_UNTRACKED as usize];
-            Some(read_clients(&self.clients[idle as usize], CLIENTS_MAPS[idle as usize], untracked, self.nr_cpus)?)
+            Some(read_clients(
+                &self.clients[idle as usize],
+                CLIENTS_MAPS[idle as usize],
+                untracked,
+                self.nr_cpus,
+            )?)
         } else {
             None
         };
@@ -266,7 +335,12 @@ impl Drainer {
         }
         let mut uncounted: Vec<(String, u64)> = Reason::ALL
             .iter()
-            .map(|reason| (reason.name().to_string(), stats[(STAT_REASONS + reason.index()) as usize]))
+            .map(|reason| {
+                (
+                    reason.name().to_string(),
+                    stats[(STAT_REASONS + reason.index()) as usize],
+                )
+            })
             .collect();
         uncounted.push((NAME_UNKNOWN.to_string(), unnamed));
         Ok(Interval {
@@ -287,10 +361,14 @@ impl Drainer {
     /// program can be flipped back into it; does nothing if it is clear already. The daemon calls
     /// this after writing the report, off the interval's end. Returns how many entries it deleted.
     pub fn clear_idle(&mut self) -> Result<usize, DrainError> {
-        let Some(Dirty { set, clients }) = self.dirty else { return Ok(0) };
-        let mut deleted = delete_all::<u64>(self.counts[set].map(), COUNTS_MAPS[set], self.nr_cpus)?;
+        let Some(Dirty { set, clients }) = self.dirty else {
+            return Ok(0);
+        };
+        let mut deleted =
+            delete_all::<u64>(self.counts[set].map(), COUNTS_MAPS[set], self.nr_cpus)?;
         if clients {
-            deleted += delete_all::<ClientKey>(self.clients[set].map(), CLIENTS_MAPS[set], self.nr_cpus)?;
+            deleted +=
+                delete_all::<ClientKey>(self.clients[set].map(), CLIENTS_MAPS[set], self.nr_cpus)?;
         }
         self.dirty = None;
         Ok(deleted)
@@ -319,7 +397,10 @@ fn read_clients(
             None => untracked += count,
         }
     }
-    Ok(ClientCounts { prefixes, untracked })
+    Ok(ClientCounts {
+        prefixes,
+        untracked,
+    })
 }
 
 /// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones: one batch
@@ -331,13 +412,22 @@ fn take_slots(
     nr_cpus: usize,
     name: &'static str,
 ) -> Result<Vec<u64>, DrainError> {
-    let batch = BatchMap::<u32, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+    let batch =
+        BatchMap::<u32, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     let slots = batch.lookup_range(first, len).map_err(batch_err(name))?;
     if slots.len() != len as usize {
-        return Err(DrainError::ShortRead { map: name, read: slots.len(), want: len });
+        return Err(DrainError::ShortRead {
+            map: name,
+            read: slots.len(),
+            want: len,
+        });
     }
     let sums: Vec<u64> = slots.sums().map(|(_, sum)| sum).collect();
-    let to_zero: Vec<u32> = slots.sums().filter(|&(_, sum)| sum != 0).map(|(index, _)| index).collect();
+    let to_zero: Vec<u32> = slots
+        .sums()
+        .filter(|&(_, sum)| sum != 0)
+        .map(|(index, _)| index)
+        .collect();
     if !to_zero.is_empty() {
         let zeros = vec![0u64; to_zero.len() * batch.per_entry()];
         batch.update(&to_zero, &zeros, 0).map_err(batch_err(name))?;

@@ -21,7 +21,11 @@ const ATTR_LEN: usize = 128;
 fn bpf(cmd: libc::c_long, attr: &mut [u8; ATTR_LEN]) -> io::Result<libc::c_long> {
     // SAFETY: attr is a zeroed, properly sized bpf_attr prefix for `cmd`.
     let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), ATTR_LEN as u32) };
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn put_u32(attr: &mut [u8; ATTR_LEN], offset: usize, value: u32) {

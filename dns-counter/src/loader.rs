@@ -6,26 +6,34 @@ use aya::{
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
 };
 use dns_counter_common::maps::{
-    CLIENT_FAMILY_V4, CLIENT_FAMILY_V6, CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, Config, DEFAULT_PORT,
-    MAX_CLIENT_PREFIXES, PORT_WORDS, PORTS_MAP, PROGRAM_NAME, client_mask,
+    CLIENT_FAMILY_V4, CLIENT_FAMILY_V6, CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, Config,
+    DEFAULT_PORT, MAX_CLIENT_PREFIXES, PORT_WORDS, PORTS_MAP, PROGRAM_NAME, client_mask,
 };
 use thiserror::Error;
 
 use crate::cli::{ClientPrefix, XdpModeArg};
 
 /// The program as `dns-counter/build.rs` built it.
-static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
+static PROGRAM_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
 
 #[derive(Debug, Error)]
 pub enum LoaderError {
     #[error("cannot load the eBPF object: {0}")]
     Load(#[source] EbpfError),
     #[error("the eBPF object has no {what} named {name}")]
-    Missing { what: &'static str, name: &'static str },
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
     #[error("the kernel refused the XDP program: {0}")]
     Verify(#[source] ProgramError),
     #[error("cannot attach XDP to {iface} in {mode} mode: {source}")]
-    Attach { iface: String, mode: &'static str, source: ProgramError },
+    Attach {
+        iface: String,
+        mode: &'static str,
+        source: ProgramError,
+    },
     #[error("cannot configure the program: {0}")]
     Config(#[source] MapError),
     #[error("the program was loaded without room for client prefixes")]
@@ -48,8 +56,13 @@ pub fn load(max_names: u32) -> Result<Loaded, LoaderError> {
 
 /// Like [`load`], and with `clients` (--clients) also counts queries per client prefix, in
 /// clients maps of [`MAX_CLIENT_PREFIXES`] entries.
-pub fn load_with_clients(max_names: u32, clients: Option<ClientPrefix>) -> Result<Loaded, LoaderError> {
-    let Some(prefix) = clients else { return load(max_names) };
+pub fn load_with_clients(
+    max_names: u32,
+    clients: Option<ClientPrefix>,
+) -> Result<Loaded, LoaderError> {
+    let Some(prefix) = clients else {
+        return load(max_names);
+    };
     let mut loaded = load_sized(max_names, MAX_CLIENT_PREFIXES)?;
     loaded.count_clients(prefix)?;
     Ok(loaded)
@@ -66,22 +79,40 @@ pub fn load_sized(max_names: u32, max_clients: u32) -> Result<Loaded, LoaderErro
         .map_max_entries(CLIENTS_MAPS[1], max_clients.max(1))
         .load(PROGRAM_OBJECT)
         .map_err(LoaderError::Load)?;
-    let initial = Config { hash_key: rand::random(), ..Config::default() };
-    config_map(&mut ebpf)?.set(0, initial, 0).map_err(LoaderError::Config)?;
+    let initial = Config {
+        hash_key: rand::random(),
+        ..Config::default()
+    };
+    config_map(&mut ebpf)?
+        .set(0, initial, 0)
+        .map_err(LoaderError::Config)?;
     program(&mut ebpf)?.load().map_err(LoaderError::Verify)?;
-    let mut loaded = Loaded { ebpf, links: Vec::new(), max_clients };
+    let mut loaded = Loaded {
+        ebpf,
+        links: Vec::new(),
+        max_clients,
+    };
     loaded.count_ports(&[DEFAULT_PORT])?;
     Ok(loaded)
 }
 
 fn config_map(ebpf: &mut Ebpf) -> Result<Array<&mut aya::maps::MapData, Config>, LoaderError> {
-    let map = ebpf.map_mut(CONFIG_MAP).ok_or(LoaderError::Missing { what: "map", name: CONFIG_MAP })?;
+    let map = ebpf.map_mut(CONFIG_MAP).ok_or(LoaderError::Missing {
+        what: "map",
+        name: CONFIG_MAP,
+    })?;
     Array::try_from(map).map_err(LoaderError::Config)
 }
 
 fn program(ebpf: &mut Ebpf) -> Result<&mut Xdp, LoaderError> {
-    let missing = LoaderError::Missing { what: "XDP program", name: PROGRAM_NAME };
-    ebpf.program_mut(PROGRAM_NAME).ok_or(missing)?.try_into().map_err(LoaderError::Verify)
+    let missing = LoaderError::Missing {
+        what: "XDP program",
+        name: PROGRAM_NAME,
+    };
+    ebpf.program_mut(PROGRAM_NAME)
+        .ok_or(missing)?
+        .try_into()
+        .map_err(LoaderError::Verify)
 }
 
 impl Loaded {
@@ -91,7 +122,10 @@ impl Loaded {
         for &port in ports {
             words[usize::from(port >> 6)] |= 1 << (port & 63);
         }
-        let map = self.ebpf.map_mut(PORTS_MAP).ok_or(LoaderError::Missing { what: "map", name: PORTS_MAP })?;
+        let map = self.ebpf.map_mut(PORTS_MAP).ok_or(LoaderError::Missing {
+            what: "map",
+            name: PORTS_MAP,
+        })?;
         let mut bitmap: Array<_, u64> = Array::try_from(map).map_err(LoaderError::Config)?;
         for (index, word) in (0..).zip(words) {
             bitmap.set(index, word, 0).map_err(LoaderError::Config)?;
@@ -118,11 +152,14 @@ impl Loaded {
     pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<&'static str, LoaderError> {
         let program = program(&mut self.ebpf)?;
         let attempt = |program: &mut Xdp, mode: XdpMode, label: &'static str| {
-            program.attach(iface, mode).map(|link| (link, label)).map_err(|source| LoaderError::Attach {
-                iface: iface.to_string(),
-                mode: label,
-                source,
-            })
+            program
+                .attach(iface, mode)
+                .map(|link| (link, label))
+                .map_err(|source| LoaderError::Attach {
+                    iface: iface.to_string(),
+                    mode: label,
+                    source,
+                })
         };
         let (link, label) = match mode {
             XdpModeArg::Native => attempt(program, XdpMode::Driver, "native")?,
@@ -165,16 +202,21 @@ pub fn check_privileges() -> Result<(), String> {
     if has(CAP_NET_ADMIN) && (has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
         Ok(())
     } else {
-        Err("needs root, or CAP_BPF and CAP_NET_ADMIN, to load and attach its XDP \
+        Err(
+            "needs root, or CAP_BPF and CAP_NET_ADMIN, to load and attach its XDP \
              program: run it with sudo (`cargo xtask run` does)"
-            .to_string())
+                .to_string(),
+        )
     }
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK (later ones ignore it): lift the soft
 /// limit to the hard one, which needs no privilege; a failure only matters on such kernels.
 pub fn raise_memlock_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: plain syscalls with valid pointers.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) == 0 {

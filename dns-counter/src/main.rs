@@ -26,8 +26,12 @@ use tokio::{
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Run(args) => Config::from_args(args).map_err(anyhow::Error::from).and_then(run),
-        Command::Replay(args) => ReplayConfig::from_args(args).map_err(anyhow::Error::from).and_then(replay),
+        Command::Run(args) => Config::from_args(args)
+            .map_err(anyhow::Error::from)
+            .and_then(run),
+        Command::Replay(args) => ReplayConfig::from_args(args)
+            .map_err(anyhow::Error::from)
+            .and_then(replay),
         Command::Report(args) => show_report(&args),
         Command::Merge(args) => merge_reports(&args),
     };
@@ -74,16 +78,20 @@ async fn count(config: Config) -> anyhow::Result<()> {
         attached.push(format!("{iface} ({mode} mode)"));
     }
     // SAFETY: the AsyncFd owns this descriptor and nothing else closes or replaces it.
-    let names_ready = unsafe { AsyncFd::register_with_interest(drainer.names_fd()?, Interest::READABLE) }
-        .map_err(|err| err.into_parts().1)
-        .context("cannot watch the names ring buffer")?;
+    let names_ready =
+        unsafe { AsyncFd::register_with_interest(drainer.names_fd()?, Interest::READABLE) }
+            .map_err(|err| err.into_parts().1)
+            .context("cannot watch the names ring buffer")?;
     // The program wakes the daemon only when the ring fills up; below that, names are read on
     // this tick.
     let mut names_tick = tokio::time::interval(Duration::from_millis(NAMES_READ_PERIOD_MS));
     names_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let meta = Meta { host: hostname(), interfaces: config.ifaces.clone() };
+    let meta = Meta {
+        host: hostname(),
+        interfaces: config.ifaces.clone(),
+    };
     let options = counting.report_options();
     eprintln!(
         "dns-counter: counting on {}, a report every {} into {}",
@@ -133,7 +141,11 @@ async fn count(config: Config) -> anyhow::Result<()> {
     }
     loaded.detach()?;
     if !backlog.is_empty() {
-        anyhow::bail!("{} report(s) could not be written to {}", backlog.len(), counting.out_dir.display());
+        anyhow::bail!(
+            "{} report(s) could not be written to {}",
+            backlog.len(),
+            counting.out_dir.display()
+        );
     }
     Ok(())
 }
@@ -175,8 +187,13 @@ fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
 /// Prints `text`; a reader that went away (`| head`) is not an error.
 fn to_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(err).context("cannot write to stdout"))
+        }
         _ => Ok(()),
     }
 }

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::formats::SavedReport;
 use crate::names;
 use crate::report::{
-    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, ExcludedName, OrgEntry, OrgRest, Orgs,
-    QtypeCount, Report, Rest, TopEntry, Totals, Unassigned, Uncounted,
+    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, ExcludedName,
+    OrgEntry, OrgRest, Orgs, QtypeCount, Report, Rest, TopEntry, Totals, Unassigned, Uncounted,
 };
 
 /// The `merge` section of a merged report.
@@ -90,8 +90,14 @@ fn is_zero(value: &u64) -> bool {
 pub enum MergeError {
     #[error("nothing to merge")]
     NoInputs,
-    #[error("input {input}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z")]
-    BadTime { input: usize, field: &'static str, value: String },
+    #[error(
+        "input {input}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z"
+    )]
+    BadTime {
+        input: usize,
+        field: &'static str,
+        value: String,
+    },
 }
 
 /// A section some inputs have and the merged report leaves out, because it could not be merged
@@ -100,7 +106,9 @@ pub enum MergeError {
 pub enum Omitted {
     #[error("the {section} section is left out: input {input} has none")]
     Missing { section: &'static str, input: usize },
-    #[error("the domains section is left out: inputs group names differently ({first} and {other})")]
+    #[error(
+        "the domains section is left out: inputs group names differently ({first} and {other})"
+    )]
     Grouping { first: String, other: String },
     #[error(
         "the clients section is left out: inputs {first} and {other} use different prefix lengths or anonymisation"
@@ -143,7 +151,11 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         }
     }
 
-    let sum = |field: fn(&Report) -> u64| reports.iter().fold(0u64, |sum, report| sum.saturating_add(field(report)));
+    let sum = |field: fn(&Report) -> u64| {
+        reports
+            .iter()
+            .fold(0u64, |sum, report| sum.saturating_add(field(report)))
+    };
     let queries = sum(|report| report.totals.queries);
     let counted = sum(|report| report.totals.counted);
     let excluded_total = sum(|report| report.totals.excluded);
@@ -155,37 +167,63 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
             let report = &input.report;
             let bounds = input.merge.as_ref().map(|merge| &merge.names);
             InList::new(
-                report.top.iter().map(|entry| (entry.name.as_str(), entry.count, None)),
+                report
+                    .top
+                    .iter()
+                    .map(|entry| (entry.name.as_str(), entry.count, None)),
                 bounds,
                 report.rest.names,
                 report.rest.count,
             )
-            .with_rest_keys_error(input.merge.as_ref().map_or(0, |merge| merge.distinct_names_max_error))
+            .with_rest_keys_error(
+                input
+                    .merge
+                    .as_ref()
+                    .map_or(0, |merge| merge.distinct_names_max_error),
+            )
         })
         .collect();
     let names = merge_list(&name_lists, counted, by_text);
     // Every input listed every name, exactly: the merged list is every name with its count.
     let names_complete = name_lists.iter().all(InList::complete);
     // How many more times a name is listed than once: what adding `names` counts may overcount.
-    let duplicates: u64 = names.entries.iter().map(|entry| entry.listed_by.saturating_sub(1) as u64).sum();
+    let duplicates: u64 = names
+        .entries
+        .iter()
+        .map(|entry| entry.listed_by.saturating_sub(1) as u64)
+        .sum();
     let duplicates = names_complete.then_some(duplicates);
 
     // Domains: only when every input has them, grouped alike.
-    let domains = match sections(inputs, |report| report.domains.as_ref(), "domains", &mut omitted) {
-        Some(all) if all.iter().all(|domains| domains.grouping == all[0].grouping) => {
-            let lists: Vec<InList<'_>> = all
+    let domains = match sections(
+        inputs,
+        |report| report.domains.as_ref(),
+        "domains",
+        &mut omitted,
+    ) {
+        Some(all)
+            if all
                 .iter()
-                .zip(inputs)
-                .map(|(domains, input)| {
-                    let bounds = input.merge.as_ref().and_then(|merge| merge.domains.as_ref());
-                    InList::new(
-                        domains.top.iter().map(|entry| (entry.domain.as_str(), entry.count, Some(entry.names))),
-                        bounds,
-                        domains.rest.domains,
-                        domains.rest.count,
-                    )
-                })
-                .collect();
+                .all(|domains| domains.grouping == all[0].grouping) =>
+        {
+            let lists: Vec<InList<'_>> =
+                all.iter()
+                    .zip(inputs)
+                    .map(|(domains, input)| {
+                        let bounds = input
+                            .merge
+                            .as_ref()
+                            .and_then(|merge| merge.domains.as_ref());
+                        InList::new(
+                            domains.top.iter().map(|entry| {
+                                (entry.domain.as_str(), entry.count, Some(entry.names))
+                            }),
+                            bounds,
+                            domains.rest.domains,
+                            domains.rest.count,
+                        )
+                    })
+                    .collect();
             let mut merged = merge_list(&lists, counted, by_text);
             merged.bound_names(duplicates);
             if names_complete {
@@ -194,8 +232,14 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
             Some((all[0].grouping.clone(), merged))
         }
         Some(all) => {
-            let other = all.iter().find(|domains| domains.grouping != all[0].grouping).expect("a grouping differs");
-            omitted.push(Omitted::Grouping { first: all[0].grouping.clone(), other: other.grouping.clone() });
+            let other = all
+                .iter()
+                .find(|domains| domains.grouping != all[0].grouping)
+                .expect("a grouping differs");
+            omitted.push(Omitted::Grouping {
+                first: all[0].grouping.clone(),
+                other: other.grouping.clone(),
+            });
             None
         }
         None => None,
@@ -203,14 +247,18 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
 
     // Organisations; `unassigned` is kept apart from the list.
     let orgs = sections(inputs, |report| report.orgs.as_ref(), "orgs", &mut omitted).map(|all| {
-        let unassigned_count = all.iter().fold(0u64, |sum, orgs| sum.saturating_add(orgs.unassigned.count));
+        let unassigned_count = all
+            .iter()
+            .fold(0u64, |sum, orgs| sum.saturating_add(orgs.unassigned.count));
         let lists: Vec<InList<'_>> = all
             .iter()
             .zip(inputs)
             .map(|(orgs, input)| {
                 let bounds = input.merge.as_ref().and_then(|merge| merge.orgs.as_ref());
                 InList::new(
-                    orgs.top.iter().map(|entry| (entry.org.as_str(), entry.count, Some(entry.names))),
+                    orgs.top
+                        .iter()
+                        .map(|entry| (entry.org.as_str(), entry.count, Some(entry.names))),
                     bounds,
                     orgs.rest.orgs,
                     orgs.rest.count,
@@ -222,7 +270,11 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         // Unassigned names: as an organisation's, with no list to be missing from.
         let mut unassigned = Tally::default();
         for (orgs, input) in all.iter().zip(inputs) {
-            let error = input.merge.as_ref().and_then(|merge| merge.orgs.as_ref()?.names_max_error).unwrap_or(0);
+            let error = input
+                .merge
+                .as_ref()
+                .and_then(|merge| merge.orgs.as_ref()?.names_max_error)
+                .unwrap_or(0);
             unassigned.add(orgs.unassigned.names, error);
         }
         unassigned.tighten(duplicates);
@@ -230,32 +282,50 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     });
 
     // Clients: only when every input counted them alike.
-    let clients = match sections(inputs, |report| report.clients.as_ref(), "clients", &mut omitted) {
+    let clients = match sections(
+        inputs,
+        |report| report.clients.as_ref(),
+        "clients",
+        &mut omitted,
+    ) {
         Some(all) => {
             let alike = |a: &Clients, b: &Clients| {
                 (a.prefix_v4, a.prefix_v6, a.anonymized) == (b.prefix_v4, b.prefix_v6, b.anonymized)
             };
             match all.iter().position(|clients| !alike(clients, all[0])) {
                 Some(other) => {
-                    omitted.push(Omitted::ClientSettings { first: 1, other: other + 1 });
+                    omitted.push(Omitted::ClientSettings {
+                        first: 1,
+                        other: other + 1,
+                    });
                     None
                 }
                 None => {
-                    let untracked = all.iter().fold(0u64, |sum, clients| sum.saturating_add(clients.untracked));
+                    let untracked = all
+                        .iter()
+                        .fold(0u64, |sum, clients| sum.saturating_add(clients.untracked));
                     let lists: Vec<InList<'_>> = all
                         .iter()
                         .zip(inputs)
                         .map(|(clients, input)| {
-                            let bounds = input.merge.as_ref().and_then(|merge| merge.clients.as_ref());
+                            let bounds = input
+                                .merge
+                                .as_ref()
+                                .and_then(|merge| merge.clients.as_ref());
                             InList::new(
-                                clients.top.iter().map(|entry| (entry.client.as_str(), entry.count, None)),
+                                clients
+                                    .top
+                                    .iter()
+                                    .map(|entry| (entry.client.as_str(), entry.count, None)),
                                 bounds,
                                 clients.rest.prefixes,
                                 clients.rest.count,
                             )
                         })
                         .collect();
-                    let total = counted.saturating_add(excluded_total).saturating_sub(untracked);
+                    let total = counted
+                        .saturating_add(excluded_total)
+                        .saturating_sub(untracked);
                     Some((all[0], untracked, merge_list(&lists, total, by_address)))
                 }
             }
@@ -271,9 +341,12 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     if let Some((_, unassigned, orgs)) = &orgs {
         distinct = distinct.max(orgs.names_lower().saturating_add(unassigned.lower));
     }
-    let distinct_upper = name_lists.iter().fold(names.entries.len() as u64, |sum, list| {
-        sum.saturating_add(list.rest_keys).saturating_add(list.rest_keys_error)
-    });
+    let distinct_upper = name_lists
+        .iter()
+        .fold(names.entries.len() as u64, |sum, list| {
+            sum.saturating_add(list.rest_keys)
+                .saturating_add(list.rest_keys_error)
+        });
     let distinct_error = distinct_upper.saturating_sub(distinct);
 
     let share = |count| report::share(count, queries);
@@ -302,7 +375,10 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 share: share(entry.count),
             })
             .collect(),
-        rest: Rest { names: distinct.saturating_sub(names.entries.len() as u64), count: names.rest_count },
+        rest: Rest {
+            names: distinct.saturating_sub(names.entries.len() as u64),
+            count: names.rest_count,
+        },
         qtypes: qtypes(&reports),
         excluded: excluded(&reports),
         domains: domains.as_ref().map(|(grouping, domains)| Domains {
@@ -325,56 +401,74 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 names: distinct.saturating_sub(domains.names_lower()),
             },
         }),
-        orgs: orgs.as_ref().map(|(unassigned_count, unassigned, orgs)| Orgs {
-            top: orgs
-                .entries
-                .iter()
-                .zip(1..)
-                .map(|(entry, rank)| OrgEntry {
-                    rank,
-                    org: entry.key.to_owned(),
-                    count: entry.count,
-                    names: entry.names.lower,
-                    share: share(entry.count),
-                })
-                .collect(),
-            rest: OrgRest {
-                orgs: orgs.rest_keys(),
-                count: orgs.rest_count,
-                names: distinct.saturating_sub(orgs.names_lower()).saturating_sub(unassigned.lower),
-            },
-            unassigned: Unassigned { count: *unassigned_count, names: unassigned.lower },
-        }),
-        clients: clients.as_ref().map(|(settings, untracked, clients)| Clients {
-            prefix_v4: settings.prefix_v4,
-            prefix_v6: settings.prefix_v6,
-            anonymized: settings.anonymized,
-            top: clients
-                .entries
-                .iter()
-                .zip(1..)
-                .map(|(entry, rank)| ClientEntry {
-                    rank,
-                    client: entry.key.to_owned(),
-                    count: entry.count,
-                    share: share(entry.count),
-                })
-                .collect(),
-            rest: ClientRest { prefixes: clients.rest_keys(), count: clients.rest_count },
-            untracked: *untracked,
-        }),
+        orgs: orgs
+            .as_ref()
+            .map(|(unassigned_count, unassigned, orgs)| Orgs {
+                top: orgs
+                    .entries
+                    .iter()
+                    .zip(1..)
+                    .map(|(entry, rank)| OrgEntry {
+                        rank,
+                        org: entry.key.to_owned(),
+                        count: entry.count,
+                        names: entry.names.lower,
+                        share: share(entry.count),
+                    })
+                    .collect(),
+                rest: OrgRest {
+                    orgs: orgs.rest_keys(),
+                    count: orgs.rest_count,
+                    names: distinct
+                        .saturating_sub(orgs.names_lower())
+                        .saturating_sub(unassigned.lower),
+                },
+                unassigned: Unassigned {
+                    count: *unassigned_count,
+                    names: unassigned.lower,
+                },
+            }),
+        clients: clients
+            .as_ref()
+            .map(|(settings, untracked, clients)| Clients {
+                prefix_v4: settings.prefix_v4,
+                prefix_v6: settings.prefix_v6,
+                anonymized: settings.anonymized,
+                top: clients
+                    .entries
+                    .iter()
+                    .zip(1..)
+                    .map(|(entry, rank)| ClientEntry {
+                        rank,
+                        client: entry.key.to_owned(),
+                        count: entry.count,
+                        share: share(entry.count),
+                    })
+                    .collect(),
+                rest: ClientRest {
+                    prefixes: clients.rest_keys(),
+                    count: clients.rest_count,
+                },
+                untracked: *untracked,
+            }),
     };
 
     let names_bounds = names.bounds(None);
     let domains_bounds = domains.as_ref().map(|(_, domains)| domains.bounds(Some(0)));
-    let orgs_bounds = orgs.as_ref().map(|(_, unassigned, orgs)| orgs.bounds(Some(unassigned.error())));
+    let orgs_bounds = orgs
+        .as_ref()
+        .map(|(_, unassigned, orgs)| orgs.bounds(Some(unassigned.error())));
     let clients_bounds = clients.as_ref().map(|(_, _, clients)| clients.bounds(None));
     let exact = distinct_error == 0
         && names_bounds.exact
-        && [domains_bounds.as_ref(), orgs_bounds.as_ref(), clients_bounds.as_ref()]
-            .into_iter()
-            .flatten()
-            .all(|bounds| bounds.exact);
+        && [
+            domains_bounds.as_ref(),
+            orgs_bounds.as_ref(),
+            clients_bounds.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .all(|bounds| bounds.exact);
     let merge = MergeInfo {
         inputs: flat_inputs,
         exact,
@@ -384,7 +478,13 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         orgs: orgs_bounds,
         clients: clients_bounds,
     };
-    Ok((SavedReport { report, merge: Some(merge) }, omitted))
+    Ok((
+        SavedReport {
+            report,
+            merge: Some(merge),
+        },
+        omitted,
+    ))
 }
 
 /// Every input's section, or `None` (saying which input lacks it, if some have it).
@@ -399,7 +499,10 @@ fn sections<'a, T>(
         None => Some(all.into_iter().flatten().collect()),
         Some(_) if all.iter().all(Option::is_none) => None,
         Some(missing) => {
-            omitted.push(Omitted::Missing { section: name, input: missing + 1 });
+            omitted.push(Omitted::Missing {
+                section: name,
+                input: missing + 1,
+            });
             None
         }
     }
@@ -455,19 +558,32 @@ fn qtypes(reports: &[&Report]) -> Vec<QtypeCount> {
         *total = total.saturating_add(qtype.count);
     }
     let mut sorted: Vec<(&str, u64)> = by_type.into_iter().collect();
+    sorted.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| qtype_value(a.0).cmp(&qtype_value(b.0)))
+            .then_with(|| a.0.cmp(b.0))
+    });
     sorted
-        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| qtype_value(a.0).cmp(&qtype_value(b.0))).then_with(|| a.0.cmp(b.0)));
-    sorted.into_iter().map(|(qtype, count)| QtypeCount { qtype: qtype.to_owned(), count }).collect()
+        .into_iter()
+        .map(|(qtype, count)| QtypeCount {
+            qtype: qtype.to_owned(),
+            count,
+        })
+        .collect()
 }
 
 /// The type value of a mnemonic as [`crate::aggregate::qtype_mnemonic`] writes it; unknown ones
 /// sort last.
 fn qtype_value(mnemonic: &str) -> u32 {
     use std::str::FromStr as _;
-    if let Some(value) = mnemonic.strip_prefix("TYPE").and_then(|digits| digits.parse::<u16>().ok()) {
+    if let Some(value) = mnemonic
+        .strip_prefix("TYPE")
+        .and_then(|digits| digits.parse::<u16>().ok())
+    {
         return value.into();
     }
-    hickory_proto::rr::RecordType::from_str(mnemonic).map_or(u32::MAX, |known| u16::from(known).into())
+    hickory_proto::rr::RecordType::from_str(mnemonic)
+        .map_or(u32::MAX, |known| u16::from(known).into())
 }
 
 /// Excluded names added up, most first, ties by name. Inputs list every excluded name they saw.
@@ -479,7 +595,13 @@ fn excluded(reports: &[&Report]) -> Vec<ExcludedName> {
     }
     let mut sorted: Vec<(&str, u64)> = by_name.into_iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    sorted.into_iter().map(|(name, count)| ExcludedName { name: name.to_owned(), count }).collect()
+    sorted
+        .into_iter()
+        .map(|(name, count)| ExcludedName {
+            name: name.to_owned(),
+            count,
+        })
+        .collect()
 }
 
 /// One input's list as the merge reads it.
@@ -512,7 +634,13 @@ impl<'a> InList<'a> {
         rest_count: u64,
     ) -> Self {
         let errors: HashMap<u64, &EntryBound> = bounds
-            .map(|bounds| bounds.lower_bounds.iter().map(|bound| (bound.rank, bound)).collect())
+            .map(|bounds| {
+                bounds
+                    .lower_bounds
+                    .iter()
+                    .map(|bound| (bound.rank, bound))
+                    .collect()
+            })
             .unwrap_or_default();
         let entries: Vec<InEntry<'a>> = listed
             .zip(1..)
@@ -530,12 +658,20 @@ impl<'a> InList<'a> {
         let unlisted_max = match bounds {
             Some(bounds) => bounds.unlisted_max,
             // Listed most first: an entry not listed had at most the last one's count.
-            None if rest_keys > 0 || rest_count > 0 => {
-                entries.iter().map(|entry| entry.count).min().unwrap_or(u64::MAX).min(rest_count)
-            }
+            None if rest_keys > 0 || rest_count > 0 => entries
+                .iter()
+                .map(|entry| entry.count)
+                .min()
+                .unwrap_or(u64::MAX)
+                .min(rest_count),
             None => 0,
         };
-        Self { entries, unlisted_max, rest_keys, rest_keys_error: 0 }
+        Self {
+            entries,
+            unlisted_max,
+            rest_keys,
+            rest_keys_error: 0,
+        }
     }
 
     /// A merged input's `rest.names` is a lower bound, low by at most its
@@ -613,7 +749,9 @@ impl OutList<'_> {
     }
 
     fn names_lower(&self) -> u64 {
-        self.entries.iter().fold(0u64, |sum, entry| sum.saturating_add(entry.names.lower))
+        self.entries
+            .iter()
+            .fold(0u64, |sum, entry| sum.saturating_add(entry.names.lower))
     }
 
     fn bound_names(&mut self, duplicates: Option<u64>) {
@@ -626,7 +764,12 @@ impl OutList<'_> {
     /// every name to its longest listed suffix. Kept only if it accounts for every listed count
     /// exactly (as it does when the entries are domains, suffixes of their names).
     fn assign_names(&mut self, names: &OutList<'_>) {
-        let index: HashMap<&str, usize> = self.entries.iter().enumerate().map(|(at, entry)| (entry.key, at)).collect();
+        let index: HashMap<&str, usize> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(at, entry)| (entry.key, at))
+            .collect();
         let mut tallies = vec![(0u64, 0u64); self.entries.len()];
         for name in &names.entries {
             // The name itself first (the root has no suffixes), then each name it is under.
@@ -637,11 +780,20 @@ impl OutList<'_> {
             tallies[at].0 = tallies[at].0.saturating_add(name.count);
             tallies[at].1 += 1;
         }
-        if self.entries.iter().zip(&tallies).any(|(entry, (count, _))| entry.count != *count) {
+        if self
+            .entries
+            .iter()
+            .zip(&tallies)
+            .any(|(entry, (count, _))| entry.count != *count)
+        {
             return;
         }
         for (entry, (_, names)) in self.entries.iter_mut().zip(tallies) {
-            entry.names = Tally { lower: names, upper: names, sum: names };
+            entry.names = Tally {
+                lower: names,
+                upper: names,
+                sum: names,
+            };
         }
     }
 
@@ -655,11 +807,25 @@ impl OutList<'_> {
             .iter()
             .zip(1..)
             .filter(|(entry, _)| entry.count_error > 0 || names_error(entry) > 0)
-            .map(|(entry, rank)| EntryBound { rank, max_error: entry.count_error, names_max_error: names_error(entry) })
+            .map(|(entry, rank)| EntryBound {
+                rank,
+                max_error: entry.count_error,
+                names_max_error: names_error(entry),
+            })
             .collect();
-        let max_error = lower_bounds.iter().map(|bound| bound.max_error).max().unwrap_or(0);
-        let names_max_error = extra_names_error
-            .map(|extra| lower_bounds.iter().map(|bound| bound.names_max_error).max().unwrap_or(0).max(extra));
+        let max_error = lower_bounds
+            .iter()
+            .map(|bound| bound.max_error)
+            .max()
+            .unwrap_or(0);
+        let names_max_error = extra_names_error.map(|extra| {
+            lower_bounds
+                .iter()
+                .map(|bound| bound.names_max_error)
+                .max()
+                .unwrap_or(0)
+                .max(extra)
+        });
         ListBounds {
             exact: max_error == 0 && names_max_error.unwrap_or(0) == 0,
             max_error,
@@ -678,7 +844,11 @@ fn by_text(a: &str, b: &str) -> Ordering {
 /// Ties between client prefixes go by address, as [`crate::clients::section`] orders them (IPv4
 /// first); anonymized prefixes by their text.
 fn by_address(a: &str, b: &str) -> Ordering {
-    let address = |client: &str| client.split_once('/').and_then(|(address, _)| address.parse::<IpAddr>().ok());
+    let address = |client: &str| {
+        client
+            .split_once('/')
+            .and_then(|(address, _)| address.parse::<IpAddr>().ok())
+    };
     match (address(a), address(b)) {
         (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
         _ => a.cmp(b),
@@ -687,7 +857,11 @@ fn by_address(a: &str, b: &str) -> Ordering {
 
 /// Merges one list of every input; `total` is what the merged list and its rest add up to; `ties`
 /// orders entries of equal counts.
-fn merge_list<'a>(inputs: &[InList<'a>], total: u64, ties: fn(&str, &str) -> Ordering) -> OutList<'a> {
+fn merge_list<'a>(
+    inputs: &[InList<'a>],
+    total: u64,
+    ties: fn(&str, &str) -> Ordering,
+) -> OutList<'a> {
     struct Acc {
         count: u64,
         count_error: u64,
@@ -713,7 +887,9 @@ fn merge_list<'a>(inputs: &[InList<'a>], total: u64, ties: fn(&str, &str) -> Ord
             acc.listed_by += 1;
         }
     }
-    let unlisted_sum = inputs.iter().fold(0u64, |sum, input| sum.saturating_add(input.unlisted_max));
+    let unlisted_sum = inputs
+        .iter()
+        .fold(0u64, |sum, input| sum.saturating_add(input.unlisted_max));
     let mut entries: Vec<OutEntry<'a>> = by_key
         .into_iter()
         .map(|(key, acc)| {
@@ -732,7 +908,9 @@ fn merge_list<'a>(inputs: &[InList<'a>], total: u64, ties: fn(&str, &str) -> Ord
         })
         .collect();
     entries.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| ties(a.key, b.key)));
-    let listed = entries.iter().fold(0u64, |sum, entry| sum.saturating_add(entry.count));
+    let listed = entries
+        .iter()
+        .fold(0u64, |sum, entry| sum.saturating_add(entry.count));
     let rest_count = total.saturating_sub(listed);
     // What a listed count lacks is in the merged rest: no error is larger.
     for entry in &mut entries {
@@ -750,7 +928,12 @@ fn merge_list<'a>(inputs: &[InList<'a>], total: u64, ties: fn(&str, &str) -> Ord
         .max()
         .unwrap_or(0)
         .saturating_add(union);
-    OutList { entries, rest_count, unlisted_max: unlisted_sum.min(rest_count), keys_lower }
+    OutList {
+        entries,
+        rest_count,
+        unlisted_max: unlisted_sum.min(rest_count),
+        keys_lower,
+    }
 }
 
 #[cfg(test)]

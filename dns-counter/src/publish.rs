@@ -20,7 +20,9 @@ pub const MAX_UNWRITTEN: usize = 1440;
 /// The end of the interval that contains `at`: intervals end on multiples of `length` since the
 /// Unix epoch, so reports of several hosts line up. An `at` on a boundary starts an interval.
 pub fn interval_end(at: SystemTime, length: Duration) -> SystemTime {
-    let since_epoch = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let step = length.as_nanos().max(1);
     let ends = (since_epoch.as_nanos() / step + 1) * step;
     SystemTime::UNIX_EPOCH + Duration::from_nanos(ends as u64)
@@ -55,7 +57,11 @@ pub fn write(report: &Report, target: Target) -> Result<Vec<PathBuf>, OutputErro
         "dns-counter: {} queries, {} names counted -> {}",
         report.totals.queries,
         report.totals.distinct_names,
-        written.paths.first().map(|p| p.display().to_string()).unwrap_or_default()
+        written
+            .paths
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     );
     if let Some(keep) = target.keep
         && let Err(err) = output::prune(target.dir, keep, &written.base)
@@ -90,7 +96,10 @@ impl Backlog {
         if self.reports.len() > MAX_UNWRITTEN
             && let Some(dropped) = self.reports.pop_front()
         {
-            eprintln!("dns-counter: dropped the unwritten report that ended {}", dropped.end);
+            eprintln!(
+                "dns-counter: dropped the unwritten report that ended {}",
+                dropped.end
+            );
         }
     }
 
@@ -119,8 +128,15 @@ mod tests {
             uncounted: vec![],
             clients: None,
         };
-        let meta = Meta { host: "h".into(), interfaces: vec!["eth0".into()] };
-        build(&interval, &meta, &ReportOptions::new(0, &Exclusions::default()))
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec!["eth0".into()],
+        };
+        build(
+            &interval,
+            &meta,
+            &ReportOptions::new(0, &Exclusions::default()),
+        )
     }
 
     #[test]
@@ -129,7 +145,11 @@ mod tests {
         let out_dir = dir.path().join("reports");
         std::fs::write(&out_dir, "a file where the directory should be").expect("block");
         let formats = [crate::cli::Format::Json, crate::cli::Format::Txt];
-        let target = Target { dir: &out_dir, formats: &formats, keep: None };
+        let target = Target {
+            dir: &out_dir,
+            formats: &formats,
+            keep: None,
+        };
         let mut backlog = Backlog::default();
         backlog.publish(report_ending(1_800_000_001), target);
         backlog.publish(report_ending(1_800_000_002), target);
@@ -140,13 +160,22 @@ mod tests {
         assert!(backlog.is_empty());
         let mut written: Vec<String> = std::fs::read_dir(&out_dir)
             .expect("list")
-            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|name| name.ends_with(".json") && name != "latest.json")
             .collect();
         written.sort();
         assert_eq!(written.len(), 3, "{written:?}");
         let latest = std::fs::read_to_string(out_dir.join("latest.json")).expect("latest");
-        assert!(latest.contains(&crate::report::rfc3339_utc(at(1_800_000_003_000_000_000))), "{latest}");
+        assert!(
+            latest.contains(&crate::report::rfc3339_utc(at(1_800_000_003_000_000_000))),
+            "{latest}"
+        );
     }
 
     fn at(nanos: u64) -> SystemTime {
@@ -158,8 +187,14 @@ mod tests {
         let minute = Duration::from_secs(60);
         assert_eq!(interval_end(at(0), minute), at(60_000_000_000));
         assert_eq!(interval_end(at(59_999_999_999), minute), at(60_000_000_000));
-        assert_eq!(interval_end(at(60_000_000_000), minute), at(120_000_000_000));
+        assert_eq!(
+            interval_end(at(60_000_000_000), minute),
+            at(120_000_000_000)
+        );
         let stamp = SystemTime::UNIX_EPOCH + Duration::new(1_795_309_230, 5);
-        assert_eq!(interval_end(stamp, minute), SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_309_260));
+        assert_eq!(
+            interval_end(stamp, minute),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_309_260)
+        );
     }
 }

@@ -17,8 +17,8 @@ use dns_counter_common::{Reason, maps::PROGRAM_NAME};
 use pcap_parser::{
     Block, InterfaceDescriptionBlock, Linktype, OptionCode, PcapError, PcapHeader,
     nom::{self, error::ErrorKind},
-    parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified,
-    parse_pcap_header, parse_sectionheaderblock,
+    parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be,
+    parse_pcap_frame_modified, parse_pcap_header, parse_sectionheaderblock,
     traits::PcapNGPacketBlock as _,
 };
 use thiserror::Error;
@@ -67,26 +67,49 @@ pub enum ReplayError {
         "{}: link type {linktype} cannot be replayed: only Ethernet captures (link type EN10MB, 1) are supported",
         path.display()
     )]
-    LinkType { path: PathBuf, linktype: LinkTypeName },
+    LinkType {
+        path: PathBuf,
+        linktype: LinkTypeName,
+    },
     #[error("{} is cut short: it ends inside a record at byte {offset}, after {packets} packets", path.display())]
-    Truncated { path: PathBuf, offset: usize, packets: usize },
+    Truncated {
+        path: PathBuf,
+        offset: usize,
+        packets: usize,
+    },
     #[error("{} is corrupt at byte {offset}: {problem}", path.display())]
-    Corrupt { path: PathBuf, offset: usize, problem: Corruption },
+    Corrupt {
+        path: PathBuf,
+        offset: usize,
+        problem: Corruption,
+    },
     #[error("{}: packet {packet} is in a {what}, which replay does not support", path.display())]
-    Unsupported { path: PathBuf, packet: usize, what: &'static str },
+    Unsupported {
+        path: PathBuf,
+        packet: usize,
+        what: &'static str,
+    },
     #[error("{} holds no packets: there is nothing to replay", path.display())]
     Empty { path: PathBuf },
     #[error(
         "{}: its packets span {reports} intervals of {}; replay writes at most {MAX_REPORTS} reports: use a longer --interval",
         path.display(), humantime::format_duration(*interval)
     )]
-    TooManyReports { path: PathBuf, interval: Duration, reports: u64 },
+    TooManyReports {
+        path: PathBuf,
+        interval: Duration,
+        reports: u64,
+    },
     #[error(transparent)]
     Load(#[from] LoaderError),
     #[error(transparent)]
     Drain(#[from] DrainError),
     #[error("BPF_PROG_TEST_RUN failed on packet {packet} ({len} bytes)")]
-    TestRun { packet: usize, len: usize, source: ProgramError },
+    TestRun {
+        packet: usize,
+        len: usize,
+        source: ProgramError,
+    },
     #[error("the XDP program returned {verdict} for packet {packet}, not XDP_PASS ({XDP_PASS})")]
     Verdict { packet: usize, verdict: u32 },
     #[error(transparent)]
@@ -136,14 +159,23 @@ impl fmt::Display for LinkTypeName {
 
 /// Reads every packet of a pcap or pcapng capture, in file order.
 pub fn read_capture(path: &Path) -> Result<Vec<CapturedPacket>, ReplayError> {
-    let data = fs::read(path).map_err(|source| ReplayError::Read { path: path.to_owned(), source })?;
-    let reader = Reader { path, data: &data, packets: Vec::new() };
+    let data = fs::read(path).map_err(|source| ReplayError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reader = Reader {
+        path,
+        data: &data,
+        packets: Vec::new(),
+    };
     if parse_sectionheaderblock(&data).is_ok() {
         reader.pcapng()
     } else if let Ok((_, header)) = parse_pcap_header(&data) {
         reader.pcap(&header)
     } else {
-        Err(ReplayError::NotACapture { path: path.to_owned() })
+        Err(ReplayError::NotACapture {
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -166,7 +198,11 @@ impl Reader<'_> {
         } else {
             parse_pcap_frame
         };
-        let nanos_per_unit = if header.is_nanosecond_precision() { 1 } else { 1_000 };
+        let nanos_per_unit = if header.is_nanosecond_precision() {
+            1
+        } else {
+            1_000
+        };
         let mut rest = &self.data[header.size()..];
         while !rest.is_empty() {
             let (after, record) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
@@ -183,7 +219,11 @@ impl Reader<'_> {
         let mut interfaces: Vec<Interface> = Vec::new();
         let mut rest = self.data;
         while !rest.is_empty() {
-            let parse = if big_endian { parse_block_be } else { parse_block_le };
+            let parse = if big_endian {
+                parse_block_be
+            } else {
+                parse_block_le
+            };
             let (after, block) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
             match block {
                 Block::SectionHeader(section) => {
@@ -191,20 +231,27 @@ impl Reader<'_> {
                     big_endian = section.big_endian();
                     interfaces.clear();
                 }
-                Block::InterfaceDescription(description) => interfaces.push(Interface::new(&description, big_endian)),
+                Block::InterfaceDescription(description) => {
+                    interfaces.push(Interface::new(&description, big_endian))
+                }
                 Block::EnhancedPacket(packet) => {
                     let corrupt = |problem| self.corrupt(rest, problem);
-                    let interface = interfaces
-                        .get(packet.if_id as usize)
-                        .ok_or_else(|| corrupt(Corruption::UnknownInterface { interface: packet.if_id }))?;
+                    let interface = interfaces.get(packet.if_id as usize).ok_or_else(|| {
+                        corrupt(Corruption::UnknownInterface {
+                            interface: packet.if_id,
+                        })
+                    })?;
                     if interface.linktype != Linktype::ETHERNET {
                         return Err(self.link_type(interface.linktype));
                     }
-                    let timestamp =
-                        interface.timestamp(packet.ts_high, packet.ts_low, packet.if_id).map_err(corrupt)?;
+                    let timestamp = interface
+                        .timestamp(packet.ts_high, packet.ts_low, packet.if_id)
+                        .map_err(corrupt)?;
                     self.push(timestamp, packet.packet_data());
                 }
-                Block::SimplePacket(_) => return Err(self.unsupported("simple packet block (it has no timestamp)")),
+                Block::SimplePacket(_) => {
+                    return Err(self.unsupported("simple packet block (it has no timestamp)"));
+                }
                 Block::Unknown(unknown) if unknown.block_type == OBSOLETE_PACKET_BLOCK => {
                     return Err(self.unsupported("obsolete packet block (pcapng type 2)"));
                 }
@@ -217,7 +264,10 @@ impl Reader<'_> {
     }
 
     fn push(&mut self, timestamp: SystemTime, frame: &[u8]) {
-        self.packets.push(CapturedPacket { timestamp, frame: frame.to_vec() });
+        self.packets.push(CapturedPacket {
+            timestamp,
+            frame: frame.to_vec(),
+        });
     }
 
     fn offset(&self, rest: &[u8]) -> usize {
@@ -227,26 +277,44 @@ impl Reader<'_> {
     fn parse_error(&self, rest: &[u8], err: nom::Err<PcapError<&[u8]>>) -> ReplayError {
         let kind = match err {
             nom::Err::Incomplete(_) => {
-                let (path, offset, packets) = (self.path.to_owned(), self.offset(rest), self.packets.len());
-                return ReplayError::Truncated { path, offset, packets };
+                let (path, offset, packets) =
+                    (self.path.to_owned(), self.offset(rest), self.packets.len());
+                return ReplayError::Truncated {
+                    path,
+                    offset,
+                    packets,
+                };
             }
             nom::Err::Error(PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind))
-            | nom::Err::Failure(PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind)) => kind,
+            | nom::Err::Failure(PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind)) => {
+                kind
+            }
             nom::Err::Error(_) | nom::Err::Failure(_) => ErrorKind::Verify,
         };
         self.corrupt(rest, Corruption::Unparsable { kind })
     }
 
     fn corrupt(&self, rest: &[u8], problem: Corruption) -> ReplayError {
-        ReplayError::Corrupt { path: self.path.to_owned(), offset: self.offset(rest), problem }
+        ReplayError::Corrupt {
+            path: self.path.to_owned(),
+            offset: self.offset(rest),
+            problem,
+        }
     }
 
     fn link_type(&self, linktype: Linktype) -> ReplayError {
-        ReplayError::LinkType { path: self.path.to_owned(), linktype: LinkTypeName(linktype.0) }
+        ReplayError::LinkType {
+            path: self.path.to_owned(),
+            linktype: LinkTypeName(linktype.0),
+        }
     }
 
     fn unsupported(&self, what: &'static str) -> ReplayError {
-        ReplayError::Unsupported { path: self.path.to_owned(), packet: self.packets.len() + 1, what }
+        ReplayError::Unsupported {
+            path: self.path.to_owned(),
+            packet: self.packets.len() + 1,
+            what,
+        }
     }
 }
 
@@ -269,16 +337,35 @@ impl Interface {
             .iter()
             .filter(|option| option.code == OptionCode::IfTsoffset)
             .find_map(|option| <[u8; 8]>::try_from(option.value()).ok())
-            .map_or(0, |bytes| if big_endian { i64::from_be_bytes(bytes) } else { i64::from_le_bytes(bytes) });
-        Self { linktype: description.linktype, tsresol: description.if_tsresol, tsoffset }
+            .map_or(0, |bytes| {
+                if big_endian {
+                    i64::from_be_bytes(bytes)
+                } else {
+                    i64::from_le_bytes(bytes)
+                }
+            });
+        Self {
+            linktype: description.linktype,
+            tsresol: description.if_tsresol,
+            tsoffset,
+        }
     }
 
     /// `ts_high:ts_low` units of `if_tsresol` since the epoch, plus `if_tsoffset` seconds.
-    fn timestamp(&self, ts_high: u32, ts_low: u32, interface: u32) -> Result<SystemTime, Corruption> {
-        let units_per_second = units_per_second(self.tsresol)
-            .ok_or(Corruption::TimestampResolution { interface, tsresol: self.tsresol })?;
+    fn timestamp(
+        &self,
+        ts_high: u32,
+        ts_low: u32,
+        interface: u32,
+    ) -> Result<SystemTime, Corruption> {
+        let units_per_second =
+            units_per_second(self.tsresol).ok_or(Corruption::TimestampResolution {
+                interface,
+                tsresol: self.tsresol,
+            })?;
         let units = (u64::from(ts_high) << 32) | u64::from(ts_low);
-        let nanos = u128::from(units % units_per_second) * 1_000_000_000 / u128::from(units_per_second);
+        let nanos =
+            u128::from(units % units_per_second) * 1_000_000_000 / u128::from(units_per_second);
         let since_epoch = Duration::new(units / units_per_second, nanos as u32);
         let offset = Duration::from_secs(self.tsoffset.unsigned_abs());
         let at = SystemTime::UNIX_EPOCH.checked_add(since_epoch);
@@ -295,7 +382,11 @@ impl Interface {
 /// `build_ts_resolution` refuses every 2^-n resolution, testing the exponent with the bit still set.)
 fn units_per_second(tsresol: u8) -> Option<u64> {
     let exponent = u32::from(tsresol & 0x7f);
-    if tsresol & 0x80 == 0 { 10u64.checked_pow(exponent) } else { 1u64.checked_shl(exponent) }
+    if tsresol & 0x80 == 0 {
+        10u64.checked_pow(exponent)
+    } else {
+        1u64.checked_shl(exponent)
+    }
 }
 
 /// What `meta.interfaces` says of a replay: `replay:<file name>`.
@@ -312,7 +403,11 @@ pub fn source_label(file: &Path) -> String {
 /// first packet and stopped just after the last would have; with an interval, the reports in
 /// between end on its multiples since the Unix epoch, empty ones included. Needs the privileges
 /// of a live run (see [`loader::check_privileges`]); attaches to no interface.
-pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -> Result<(), ReplayError> {
+pub fn replay(
+    config: &ReplayConfig,
+    packets: &[CapturedPacket],
+    host: String,
+) -> Result<(), ReplayError> {
     let path = &config.file;
     let mut order: Vec<usize> = (0..packets.len()).collect();
     order.sort_by_key(|&index| packets[index].timestamp);
@@ -323,7 +418,11 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
     if let Some(interval) = config.interval {
         let reports = intervals_spanned(first, last, interval);
         if reports > MAX_REPORTS {
-            return Err(ReplayError::TooManyReports { path: path.clone(), interval, reports });
+            return Err(ReplayError::TooManyReports {
+                path: path.clone(),
+                interval,
+                reports,
+            });
         }
     }
 
@@ -331,10 +430,20 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
-    let missing = || LoaderError::Missing { what: "XDP program", name: PROGRAM_NAME };
-    let program: &Xdp =
-        loaded.ebpf.program(PROGRAM_NAME).ok_or_else(missing)?.try_into().map_err(LoaderError::Verify)?;
-    let meta = Meta { host, interfaces: vec![source_label(path)] };
+    let missing = || LoaderError::Missing {
+        what: "XDP program",
+        name: PROGRAM_NAME,
+    };
+    let program: &Xdp = loaded
+        .ebpf
+        .program(PROGRAM_NAME)
+        .ok_or_else(missing)?
+        .try_into()
+        .map_err(LoaderError::Verify)?;
+    let meta = Meta {
+        host,
+        interfaces: vec![source_label(path)],
+    };
     let options = counting.report_options();
     eprintln!(
         "dns-counter: replaying {} packets of {} ({} to {}), {} into {}",
@@ -349,7 +458,10 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
         counting.out_dir.display()
     );
 
-    let long_frames = packets.iter().filter(|packet| packet.frame.len() > MAX_TEST_RUN_FRAME).count();
+    let long_frames = packets
+        .iter()
+        .filter(|packet| packet.frame.len() > MAX_TEST_RUN_FRAME)
+        .count();
     if long_frames > 0 {
         eprintln!(
             "dns-counter: frames longer than {kib} KiB: {long_frames}; they go through BPF_PROG_TEST_RUN cut to \
@@ -361,9 +473,14 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
     let mut pending = order.into_iter().peekable();
     let mut start = first;
     loop {
-        let boundary = config.interval.map(|interval| interval_end(start, interval)).filter(|&end| end <= last);
+        let boundary = config
+            .interval
+            .map(|interval| interval_end(start, interval))
+            .filter(|&end| end <= last);
         let mut short_frames = 0;
-        while let Some(index) = pending.next_if(|&index| boundary.is_none_or(|end| packets[index].timestamp < end)) {
+        while let Some(index) =
+            pending.next_if(|&index| boundary.is_none_or(|end| packets[index].timestamp < end))
+        {
             let frame = packets[index].frame.as_slice();
             let packet = index + 1;
             if frame.len() < MIN_TEST_RUN_FRAME {
@@ -371,11 +488,23 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
                 continue;
             }
             let data_in = Some(&frame[..frame.len().min(MAX_TEST_RUN_FRAME)]);
-            let input = TestRunOptions { data_in, repeat: 1, ..TestRunOptions::default() };
-            let result =
-                program.test_run(input).map_err(|source| ReplayError::TestRun { packet, len: frame.len(), source })?;
+            let input = TestRunOptions {
+                data_in,
+                repeat: 1,
+                ..TestRunOptions::default()
+            };
+            let result = program
+                .test_run(input)
+                .map_err(|source| ReplayError::TestRun {
+                    packet,
+                    len: frame.len(),
+                    source,
+                })?;
             if result.return_value != XDP_PASS {
-                return Err(ReplayError::Verdict { packet, verdict: result.return_value });
+                return Err(ReplayError::Verdict {
+                    packet,
+                    verdict: result.return_value,
+                });
             }
             // The names ring buffer is read as often as the program writes it, so a replay never
             // loses a name to a full buffer.
@@ -395,7 +524,11 @@ pub fn replay(config: &ReplayConfig, packets: &[CapturedPacket], host: String) -
 /// How many intervals of `length` the span `first..=last` touches: the reports a replay writes.
 fn intervals_spanned(first: SystemTime, last: SystemTime, length: Duration) -> u64 {
     let step = length.as_nanos().max(1);
-    let since_epoch = |at: SystemTime| at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let since_epoch = |at: SystemTime| {
+        at.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    };
     let spanned = since_epoch(last) / step - since_epoch(first) / step + 1;
     u64::try_from(spanned).unwrap_or(u64::MAX)
 }
@@ -407,9 +540,15 @@ fn add_short_frames(interval: &mut Interval, frames: u64) {
         return;
     }
     interval.packets += frames;
-    match interval.uncounted.iter_mut().find(|(reason, _)| reason == SHORT_FRAME_REASON.name()) {
+    match interval
+        .uncounted
+        .iter_mut()
+        .find(|(reason, _)| reason == SHORT_FRAME_REASON.name())
+    {
         Some((_, count)) => *count += frames,
-        None => interval.uncounted.push((SHORT_FRAME_REASON.name().to_string(), frames)),
+        None => interval
+            .uncounted
+            .push((SHORT_FRAME_REASON.name().to_string(), frames)),
     }
 }
 
@@ -424,11 +563,17 @@ mod tests {
     fn corpus() -> Option<PathBuf> {
         let dir = std::env::var_os("DNS_COUNTER_CORPUS")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-dns"));
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-dns")
+            });
         if dir.is_dir() {
             return Some(dir);
         }
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "the corpus is missing: {}", dir.display());
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the corpus is missing: {}",
+            dir.display()
+        );
         eprintln!("skipping: no corpus at {}", dir.display());
         None
     }
@@ -454,15 +599,26 @@ mod tests {
 
     impl PcapNg {
         fn new() -> Self {
-            Self { big_endian: false, bytes: Vec::new() }
+            Self {
+                big_endian: false,
+                bytes: Vec::new(),
+            }
         }
 
         fn u16(&self, value: u16) -> [u8; 2] {
-            if self.big_endian { value.to_be_bytes() } else { value.to_le_bytes() }
+            if self.big_endian {
+                value.to_be_bytes()
+            } else {
+                value.to_le_bytes()
+            }
         }
 
         fn u32(&self, value: u32) -> [u8; 4] {
-            if self.big_endian { value.to_be_bytes() } else { value.to_le_bytes() }
+            if self.big_endian {
+                value.to_be_bytes()
+            } else {
+                value.to_le_bytes()
+            }
         }
 
         fn block(&mut self, kind: u32, body: &[u8]) -> &mut Self {
@@ -489,7 +645,12 @@ mod tests {
         }
 
         /// An interface with `if_tsresol` and `if_tsoffset` options when given.
-        fn interface(&mut self, linktype: u16, tsresol: Option<u8>, tsoffset: Option<i64>) -> &mut Self {
+        fn interface(
+            &mut self,
+            linktype: u16,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> &mut Self {
             let mut body = Vec::new();
             body.extend(self.u16(linktype));
             body.extend(self.u16(0));
@@ -502,7 +663,11 @@ mod tests {
             if let Some(tsoffset) = tsoffset {
                 body.extend(self.u16(14));
                 body.extend(self.u16(8));
-                body.extend(if self.big_endian { tsoffset.to_be_bytes() } else { tsoffset.to_le_bytes() });
+                body.extend(if self.big_endian {
+                    tsoffset.to_be_bytes()
+                } else {
+                    tsoffset.to_le_bytes()
+                });
             }
             body.extend([0; 4]); // opt_endofopt
             self.block(1, &body)
@@ -537,7 +702,10 @@ mod tests {
         assert_eq!(packets[0].timestamp, at("2023-12-26T09:37:33.129402Z"));
         assert_eq!(packets[1].timestamp, at("2023-12-26T09:37:33.259762Z"));
         assert_eq!((packets[0].frame.len(), packets[1].frame.len()), (98, 98));
-        assert!(packets.iter().all(|p| p.frame[12..14] == [0x08, 0x00]), "IPv4 in Ethernet");
+        assert!(
+            packets.iter().all(|p| p.frame[12..14] == [0x08, 0x00]),
+            "IPv4 in Ethernet"
+        );
         let packets = read_capture(&corpus.join("edns-opts.pcap")).expect("reads");
         assert_eq!(packets.len(), 42);
         assert!(packets.is_sorted_by_key(|p| p.timestamp));
@@ -553,9 +721,16 @@ mod tests {
         bytes.extend(262_144u32.to_be_bytes());
         bytes.extend(linktype.to_be_bytes());
         for packet in packets {
-            let since_epoch = packet.timestamp.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970");
+            let since_epoch = packet
+                .timestamp
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("after 1970");
             let len = u32::try_from(packet.frame.len()).expect("small frame");
-            bytes.extend(u32::try_from(since_epoch.as_secs()).expect("before 2106").to_be_bytes());
+            bytes.extend(
+                u32::try_from(since_epoch.as_secs())
+                    .expect("before 2106")
+                    .to_be_bytes(),
+            );
             bytes.extend(since_epoch.subsec_nanos().to_be_bytes());
             bytes.extend(len.to_be_bytes());
             bytes.extend(len.to_be_bytes());
@@ -569,10 +744,18 @@ mod tests {
         let Some(corpus) = corpus() else { return };
         let mut packets = read_capture(&corpus.join("dnssec.pcap")).expect("reads");
         packets[1].timestamp += Duration::from_nanos(1); // a time microseconds cannot hold
-        let (_dir, path) = file_with(&big_endian_nanosecond_pcap(&packets, 1), "dnssec-be-ns.pcap");
+        let (_dir, path) = file_with(
+            &big_endian_nanosecond_pcap(&packets, 1),
+            "dnssec-be-ns.pcap",
+        );
         assert_eq!(read_capture(&path).expect("reads"), packets);
         let (_dir, path) = file_with(&big_endian_nanosecond_pcap(&packets, 9), "ppp.pcap");
-        assert!(read_capture(&path).unwrap_err().to_string().contains("link type PPP (9) cannot be replayed"));
+        assert!(
+            read_capture(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("link type PPP (9) cannot be replayed")
+        );
     }
 
     #[test]
@@ -582,7 +765,11 @@ mod tests {
         let mut capture = PcapNg::new();
         capture.section(false).interface(1, Some(9), None);
         for packet in &from_pcap {
-            let nanos = packet.timestamp.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_nanos();
+            let nanos = packet
+                .timestamp
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_nanos();
             capture.packet(0, u64::try_from(nanos).expect("fits"), &packet.frame);
         }
         let (_dir, path) = file_with(&capture.bytes, "dns_tcp.pcapng");
@@ -608,9 +795,16 @@ mod tests {
         let times: Vec<SystemTime> = packets.iter().map(|p| p.timestamp).collect();
         assert_eq!(
             times,
-            [at("2023-11-14T22:13:20.123456Z"), at("2023-11-14T22:13:20.5Z"), at("2023-11-14T22:13:30.25Z")]
+            [
+                at("2023-11-14T22:13:20.123456Z"),
+                at("2023-11-14T22:13:20.5Z"),
+                at("2023-11-14T22:13:30.25Z")
+            ]
         );
-        assert_eq!(packets.iter().map(|p| p.frame[0]).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            packets.iter().map(|p| p.frame[0]).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -628,39 +822,81 @@ mod tests {
     fn a_ppp_capture_is_refused_naming_its_link_type() {
         let Some(corpus) = corpus() else { return };
         let err = read_capture(&corpus.join("ppp_ip_udp_dns.pcap")).unwrap_err();
-        assert!(matches!(err, ReplayError::LinkType { linktype: LinkTypeName(50), .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                ReplayError::LinkType {
+                    linktype: LinkTypeName(50),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let message = err.to_string();
         assert!(message.contains("ppp_ip_udp_dns.pcap"), "{message}");
-        assert!(message.contains("link type PPP_HDLC (50) cannot be replayed"), "{message}");
-        assert!(message.contains("only Ethernet captures (link type EN10MB, 1) are supported"), "{message}");
+        assert!(
+            message.contains("link type PPP_HDLC (50) cannot be replayed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("only Ethernet captures (link type EN10MB, 1) are supported"),
+            "{message}"
+        );
     }
 
     #[test]
     fn a_pcapng_packet_from_a_non_ethernet_interface_is_refused() {
         let mut capture = PcapNg::new();
-        capture.section(false).interface(1, None, None).interface(113, None, None).packet(0, 1, &[0; 60]);
+        capture
+            .section(false)
+            .interface(1, None, None)
+            .interface(113, None, None)
+            .packet(0, 1, &[0; 60]);
         let (_dir, path) = file_with(&capture.bytes, "any.pcapng");
-        assert_eq!(read_capture(&path).expect("interface 1 has no packets").len(), 1);
+        assert_eq!(
+            read_capture(&path)
+                .expect("interface 1 has no packets")
+                .len(),
+            1
+        );
         capture.packet(1, 2, &[0; 60]);
         let (_dir, path) = file_with(&capture.bytes, "any.pcapng");
         let err = read_capture(&path).unwrap_err();
-        assert!(err.to_string().contains("link type LINUX_SLL (113, as tcpdump -i any writes) cannot"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("link type LINUX_SLL (113, as tcpdump -i any writes) cannot"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_missing_file_is_named() {
         let err = read_capture(Path::new("/nonexistent/dns.pcap")).unwrap_err();
-        assert!(matches!(&err, ReplayError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound));
+        assert!(
+            matches!(&err, ReplayError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound)
+        );
         assert_eq!(err.to_string(), "cannot read capture /nonexistent/dns.pcap");
     }
 
     #[test]
     fn garbage_is_not_a_capture() {
-        for garbage in [&b""[..], b"\xd4\xc3\xb2", b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", &[0u8; 100]] {
+        for garbage in [
+            &b""[..],
+            b"\xd4\xc3\xb2",
+            b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            &[0u8; 100],
+        ] {
             let (_dir, path) = file_with(garbage, "garbage.pcap");
             let err = read_capture(&path).unwrap_err();
-            assert!(matches!(err, ReplayError::NotACapture { .. }), "{garbage:?}: {err:?}");
-            assert!(err.to_string().ends_with("garbage.pcap is neither a pcap nor a pcapng capture"), "{err}");
+            assert!(
+                matches!(err, ReplayError::NotACapture { .. }),
+                "{garbage:?}: {err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .ends_with("garbage.pcap is neither a pcap nor a pcapng capture"),
+                "{err}"
+            );
         }
     }
 
@@ -670,33 +906,63 @@ mod tests {
         let whole = fs::read(corpus.join("dns_udp.pcap")).expect("corpus file");
         let (_dir, path) = file_with(&whole[..whole.len() - 5], "cut.pcap");
         let err = read_capture(&path).unwrap_err();
-        assert!(matches!(err, ReplayError::Truncated { packets: 1, .. }), "{err:?}");
-        assert!(err.to_string().contains("cut.pcap is cut short: it ends inside a record at byte"), "{err}");
+        assert!(
+            matches!(err, ReplayError::Truncated { packets: 1, .. }),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("cut.pcap is cut short: it ends inside a record at byte"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pcapng_oddities_are_named() {
         let mut capture = PcapNg::new();
-        capture.section(false).interface(1, None, None).packet(3, 1, &[0; 60]);
+        capture
+            .section(false)
+            .interface(1, None, None)
+            .packet(3, 1, &[0; 60]);
         let (_dir, path) = file_with(&capture.bytes, "bad.pcapng");
         let err = read_capture(&path).unwrap_err();
         assert!(
-            matches!(err, ReplayError::Corrupt { problem: Corruption::UnknownInterface { interface: 3 }, .. }),
+            matches!(
+                err,
+                ReplayError::Corrupt {
+                    problem: Corruption::UnknownInterface { interface: 3 },
+                    ..
+                }
+            ),
             "{err:?}"
         );
 
         let mut capture = PcapNg::new();
-        capture.section(false).interface(1, None, None).packet(0, 1, &[0; 60]).simple_packet(&[0; 60]);
+        capture
+            .section(false)
+            .interface(1, None, None)
+            .packet(0, 1, &[0; 60])
+            .simple_packet(&[0; 60]);
         let (_dir, path) = file_with(&capture.bytes, "simple.pcapng");
         let err = read_capture(&path).unwrap_err();
-        assert!(matches!(err, ReplayError::Unsupported { packet: 2, .. }), "{err:?}");
+        assert!(
+            matches!(err, ReplayError::Unsupported { packet: 2, .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("simple packet block"), "{err}");
 
         let mut capture = PcapNg::new();
-        capture.section(false).interface(1, Some(20), None).packet(0, 1, &[0; 60]);
+        capture
+            .section(false)
+            .interface(1, Some(20), None)
+            .packet(0, 1, &[0; 60]);
         let (_dir, path) = file_with(&capture.bytes, "resolution.pcapng");
         let err = read_capture(&path).unwrap_err();
-        assert!(err.to_string().contains("invalid timestamp resolution 0x14"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("invalid timestamp resolution 0x14"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -724,7 +990,10 @@ mod tests {
         assert_eq!(interval.packets, 10);
         add_short_frames(&mut interval, 3);
         assert_eq!(interval.packets, 13);
-        assert_eq!(interval.uncounted, [("truncated_frame".into(), 4), ("not_ip".into(), 5)]);
+        assert_eq!(
+            interval.uncounted,
+            [("truncated_frame".into(), 4), ("not_ip".into(), 5)]
+        );
     }
 
     #[test]
@@ -746,6 +1015,9 @@ mod tests {
 
     #[test]
     fn a_replay_is_labelled_with_its_file_name() {
-        assert_eq!(source_label(Path::new("/var/tmp/resolver-1.pcapng")), "replay:resolver-1.pcapng");
+        assert_eq!(
+            source_label(Path::new("/var/tmp/resolver-1.pcapng")),
+            "replay:resolver-1.pcapng"
+        );
     }
 }

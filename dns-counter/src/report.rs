@@ -292,7 +292,11 @@ impl Report {
                     + u128::from(clients.untracked),
             )?;
             for (index, entry) in clients.top.iter().enumerate() {
-                check("clients.top ranks are 1, 2, 3, ...", entry.rank.into(), index as u128 + 1)?;
+                check(
+                    "clients.top ranks are 1, 2, 3, ...",
+                    entry.rank.into(),
+                    index as u128 + 1,
+                )?;
             }
         }
         Ok(())
@@ -559,21 +563,45 @@ fn clients_table(out: &mut String, clients: &Clients, percent: &dyn Fn(u64) -> S
     let mut rows: Vec<[String; 4]> = clients
         .top
         .iter()
-        .map(|c| [c.rank.to_string(), c.count.to_string(), percent(c.count), safe(&c.client).into_owned()])
+        .map(|c| {
+            [
+                c.rank.to_string(),
+                c.count.to_string(),
+                percent(c.count),
+                safe(&c.client).into_owned(),
+            ]
+        })
         .collect();
     if has_rest {
         let other = match rest.prefixes {
             1 => "(1 other prefix)".to_owned(),
             n => format!("({n} other prefixes)"),
         };
-        rows.push(["rest".into(), rest.count.to_string(), percent(rest.count), other]);
+        rows.push([
+            "rest".into(),
+            rest.count.to_string(),
+            percent(rest.count),
+            other,
+        ]);
     }
     if clients.untracked != 0 {
         let untracked = "(untracked: the kernel's client table was full)".to_owned();
-        rows.push(["-".into(), clients.untracked.to_string(), percent(clients.untracked), untracked]);
+        rows.push([
+            "-".into(),
+            clients.untracked.to_string(),
+            percent(clients.untracked),
+            untracked,
+        ]);
     }
-    let anonymized = if clients.anonymized { "anonymized " } else { "" };
-    let heading = format!("client ({anonymized}/{} and /{} prefixes)", clients.prefix_v4, clients.prefix_v6);
+    let anonymized = if clients.anonymized {
+        "anonymized "
+    } else {
+        ""
+    };
+    let heading = format!(
+        "client ({anonymized}/{} and /{} prefixes)",
+        clients.prefix_v4, clients.prefix_v6
+    );
     out.push('\n');
     table(out, ["rank", "count", "share", heading.as_str()], &rows, 3);
 }

@@ -4,13 +4,20 @@
 use std::process::{Command, Output};
 
 fn dns_counter(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dns-counter")).args(args).output().expect("run dns-counter")
+    Command::new(env!("CARGO_BIN_EXE_dns-counter"))
+        .args(args)
+        .output()
+        .expect("run dns-counter")
 }
 
 fn one_line_error(output: &Output) -> String {
     assert!(!output.status.success(), "should fail: {output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line, not: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, not: {stderr}"
+    );
     stderr
 }
 
@@ -18,7 +25,10 @@ fn one_line_error(output: &Output) -> String {
 fn a_missing_interface_is_named() {
     let output = dns_counter(&["run", "--iface", "nosuchif9"]);
     let stderr = one_line_error(&output);
-    assert!(stderr.contains("no such network interface: nosuchif9"), "{stderr}");
+    assert!(
+        stderr.contains("no such network interface: nosuchif9"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -31,7 +41,13 @@ fn a_bad_flag_value_names_the_flag() {
 
 #[test]
 fn a_bad_exclude_file_names_the_file() {
-    let output = dns_counter(&["run", "--iface", "lo", "--exclude-file", "/nonexistent/exclude.txt"]);
+    let output = dns_counter(&[
+        "run",
+        "--iface",
+        "lo",
+        "--exclude-file",
+        "/nonexistent/exclude.txt",
+    ]);
     let stderr = one_line_error(&output);
     assert!(stderr.contains("/nonexistent/exclude.txt"), "{stderr}");
 }
@@ -40,14 +56,25 @@ fn a_bad_exclude_file_names_the_file() {
 fn without_privileges_it_says_how_to_get_them() {
     // setpriv drops every capability, as an unprivileged user would run it.
     let output = Command::new("setpriv")
-        .args(["--inh-caps=-all", "--bounding-set=-all", "--", env!("CARGO_BIN_EXE_dns-counter")])
+        .args([
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            env!("CARGO_BIN_EXE_dns-counter"),
+        ])
         .args(["run", "--iface", "lo"])
         .output();
     let Ok(output) = output else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "setpriv (util-linux) is missing");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "setpriv (util-linux) is missing"
+        );
         eprintln!("skipping: setpriv is not installed");
         return;
     };
     let stderr = one_line_error(&output);
-    assert!(stderr.contains("needs root, or CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    assert!(
+        stderr.contains("needs root, or CAP_BPF and CAP_NET_ADMIN"),
+        "{stderr}"
+    );
 }

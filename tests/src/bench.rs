@@ -88,17 +88,31 @@ pub struct Target {
 
 impl Target {
     /// Met when `figure ≤ limit`.
-    pub fn at_most(what: impl Into<String>, figure: f64, limit: f64, detail: impl Into<String>) -> Self {
+    pub fn at_most(
+        what: impl Into<String>,
+        figure: f64,
+        limit: f64,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(what.into(), figure, limit, false, detail.into())
     }
 
     /// Met when `figure ≥ limit`.
-    pub fn at_least(what: impl Into<String>, figure: f64, limit: f64, detail: impl Into<String>) -> Self {
+    pub fn at_least(
+        what: impl Into<String>,
+        figure: f64,
+        limit: f64,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(what.into(), figure, limit, true, detail.into())
     }
 
     fn new(what: String, figure: f64, limit: f64, at_least: bool, detail: String) -> Self {
-        let met = if at_least { figure >= limit } else { figure <= limit };
+        let met = if at_least {
+            figure >= limit
+        } else {
+            figure <= limit
+        };
         Self {
             what,
             figure,
@@ -125,7 +139,8 @@ impl Target {
 
 /// A Markdown table of targets: target, figure (with its detail), verdict, and why a miss.
 pub fn targets_table(targets: &[Target]) -> String {
-    let mut out = String::from("| target | figure | | why missed, what would fix it |\n|---|---|---|---|\n");
+    let mut out =
+        String::from("| target | figure | | why missed, what would fix it |\n|---|---|---|---|\n");
     for target in targets {
         out.push_str(&format!(
             "| {} | {} ({}) | {} | {} |\n",
@@ -291,16 +306,29 @@ mod tests {
         assert!(!Target::at_most("x", 0.4, 0.35, "").met);
         assert!(Target::at_least("x", 0.95, 0.9, "").met);
         assert!(!Target::at_least("x", 0.85, 0.9, "").met);
-        assert_eq!(Target::at_least("x", 1.0, 0.9, "").if_missed("slow").miss, "");
-        assert_eq!(Target::at_least("x", 0.5, 0.9, "").if_missed("slow").miss, "slow");
+        assert_eq!(
+            Target::at_least("x", 1.0, 0.9, "").if_missed("slow").miss,
+            ""
+        );
+        assert_eq!(
+            Target::at_least("x", 0.5, 0.9, "").if_missed("slow").miss,
+            "slow"
+        );
     }
 
     #[test]
     fn section_is_replaced_in_place_and_the_rest_kept() {
         let text = "# B\nintro\n<!-- p:begin -->\nold\n<!-- p:end -->\ntail\n";
         let updated = with_section(text, "p", "new\n").unwrap();
-        assert_eq!(updated, "# B\nintro\n<!-- p:begin -->\nnew\n<!-- p:end -->\ntail\n");
-        assert_eq!(with_section(&updated, "p", "new\n").unwrap(), updated, "idempotent");
+        assert_eq!(
+            updated,
+            "# B\nintro\n<!-- p:begin -->\nnew\n<!-- p:end -->\ntail\n"
+        );
+        assert_eq!(
+            with_section(&updated, "p", "new\n").unwrap(),
+            updated,
+            "idempotent"
+        );
         // Another part's markers are left alone.
         let two = with_section(&updated, "q", "q\n").unwrap();
         assert!(two.contains("<!-- p:begin -->\nnew\n<!-- p:end -->"));

@@ -19,15 +19,18 @@ pub mod prereq;
 pub mod process;
 pub mod pty;
 pub mod report;
+pub mod tagging;
 pub mod test_run;
 pub mod traffic;
-pub mod tagging;
 pub mod workload;
 
 pub use counter::Counter;
 pub use dnsperf::{Dnsperf, DnsperfSummary};
 pub use lab::{Lab, TaggedAddress};
-pub use prereq::{Privileges, require_lab_tools, require_corpus, require_privileges, require_root, require_root_and_cpus};
+pub use prereq::{
+    Privileges, require_corpus, require_lab_tools, require_privileges, require_root,
+    require_root_and_cpus,
+};
 pub use report::{Report, ReportFile};
 pub use tagging::VlanTag;
 pub use workload::{Qtype, Workload};

@@ -25,14 +25,21 @@ pub fn require_privileges() -> Option<Privileges> {
 /// tcpdump's DNS captures: `DNS_COUNTER_CORPUS`, else `shared/corpus/tcpdump-dns` beside the
 /// workspace (where CI's clone has it). Missing, the test skips, except under CI.
 pub fn require_corpus() -> Option<PathBuf> {
-    let dir = env::var_os("DNS_COUNTER_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
-        let root = workspace_root();
-        root.parent().unwrap_or(&root).join("shared/corpus/tcpdump-dns")
-    });
+    let dir = env::var_os("DNS_COUNTER_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let root = workspace_root();
+            root.parent()
+                .unwrap_or(&root)
+                .join("shared/corpus/tcpdump-dns")
+        });
     let found = if dir.is_dir() {
         Ok(dir)
     } else {
-        Err(format!("no tcpdump corpus at {} (set DNS_COUNTER_CORPUS)", dir.display()))
+        Err(format!(
+            "no tcpdump corpus at {} (set DNS_COUNTER_CORPUS)",
+            dir.display()
+        ))
     };
     skip_unless(found)
 }
@@ -46,7 +53,11 @@ pub fn require_root() -> Option<()> {
 pub fn require_root_and_cpus(cpus: usize) -> Option<()> {
     let online = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     skip_unless(check_root().and_then(|()| {
-        if online >= cpus { Ok(()) } else { Err(format!("needs {cpus} CPUs, this machine has {online}")) }
+        if online >= cpus {
+            Ok(())
+        } else {
+            Err(format!("needs {cpus} CPUs, this machine has {online}"))
+        }
     }))
 }
 

@@ -28,18 +28,30 @@ impl PtyChild {
     /// Spawns `command` on a new `rows`×`cols` pty as the leader of a new session with the pty
     /// as its controlling terminal, with `TERM=xterm`.
     pub fn spawn(mut command: Command, name: &str, rows: u16, cols: u16) -> anyhow::Result<Self> {
-        let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         let (mut master_fd, mut slave_fd) = (-1, -1);
         // SAFETY: openpty writes two descriptors into the out parameters; the name, termios and
         // winsize pointers are null or point to live values.
         let result = unsafe {
-            libc::openpty(&mut master_fd, &mut slave_fd, std::ptr::null_mut(), std::ptr::null(), &size)
+            libc::openpty(
+                &mut master_fd,
+                &mut slave_fd,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
         };
         if result != 0 {
             return Err(std::io::Error::last_os_error()).context("openpty");
         }
         // SAFETY: openpty succeeded, so both are fresh descriptors owned by nobody else.
-        let (master, slave) = unsafe { (File::from_raw_fd(master_fd), OwnedFd::from_raw_fd(slave_fd)) };
+        let (master, slave) =
+            unsafe { (File::from_raw_fd(master_fd), OwnedFd::from_raw_fd(slave_fd)) };
         command
             .env("TERM", "xterm")
             .stdin(Stdio::from(slave.try_clone()?))
@@ -54,7 +66,9 @@ impl PtyChild {
                 Ok(())
             });
         }
-        let child = command.spawn().with_context(|| format!("spawning {name} on a pty"))?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("spawning {name} on a pty"))?;
         // The parent's copies of the slave end are gone with `command`'s Stdio at spawn, so a
         // read on the master ends (EIO) once the child and its descendants have exited.
         drop(command);
@@ -67,10 +81,18 @@ impl PtyChild {
             let mut buffer = [0u8; 16 * 1024];
             // EIO after the last slave descriptor closes ends the loop, as does EOF.
             while let Ok(read @ 1..) = output.read(&mut buffer) {
-                emulated.lock().unwrap_or_else(PoisonError::into_inner).process(&buffer[..read]);
+                emulated
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .process(&buffer[..read]);
             }
         });
-        Ok(Self { process, master, screen, reader: Some(reader) })
+        Ok(Self {
+            process,
+            master,
+            screen,
+            reader: Some(reader),
+        })
     }
 
     pub fn id(&self) -> u32 {
@@ -79,7 +101,11 @@ impl PtyChild {
 
     /// The screen as text, one line per row, trailing blanks trimmed.
     pub fn screen_text(&self) -> String {
-        self.screen.lock().unwrap_or_else(PoisonError::into_inner).screen().contents()
+        self.screen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .screen()
+            .contents()
     }
 
     /// Types `keys` at the terminal.
@@ -90,7 +116,11 @@ impl PtyChild {
 
     /// Polls the screen until `parse` finds what it looks for, or fails after `timeout` with the
     /// screen as it was.
-    pub fn wait_for<T>(&self, timeout: Duration, mut parse: impl FnMut(&str) -> Option<T>) -> anyhow::Result<T> {
+    pub fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut parse: impl FnMut(&str) -> Option<T>,
+    ) -> anyhow::Result<T> {
         let deadline = Instant::now() + timeout;
         loop {
             let text = self.screen_text();

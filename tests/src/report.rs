@@ -251,8 +251,9 @@ impl Report {
             .iter()
             .map(|entry| &entry.name)
             .chain(self.excluded.iter().map(|entry| &entry.name));
-        for name in names.filter(|name| **name != name.to_ascii_lowercase() || (name.ends_with('.') && *name != "."))
-        {
+        for name in names.filter(|name| {
+            **name != name.to_ascii_lowercase() || (name.ends_with('.') && *name != ".")
+        }) {
             problems.push(format!(
                 "name {name:?} is not lower case without a trailing dot"
             ));

@@ -10,13 +10,22 @@ const XDP_PASS: u32 = 2;
 
 /// The counting program of a loaded object.
 pub fn program(loaded: &Loaded) -> &Xdp {
-    loaded.ebpf.program(PROGRAM_NAME).expect("program").try_into().expect("an XDP program")
+    loaded
+        .ebpf
+        .program(PROGRAM_NAME)
+        .expect("program")
+        .try_into()
+        .expect("an XDP program")
 }
 
 /// Runs `frame` through the program `repeat` times; the verdict must be XDP_PASS.
 pub fn run(program: &Xdp, frame: &[u8], repeat: u32) {
     let result = program
-        .test_run(TestRunOptions { data_in: Some(frame), repeat, ..Default::default() })
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            repeat,
+            ..Default::default()
+        })
         .expect("BPF_PROG_TEST_RUN");
     assert_eq!(result.return_value, XDP_PASS, "verdict for {frame:02x?}");
 }

@@ -99,7 +99,10 @@ impl Frames {
         for &(start, _) in &self.spans {
             bytes[start..start + 6].copy_from_slice(&mac);
         }
-        Self { bytes, spans: self.spans.clone() }
+        Self {
+            bytes,
+            spans: self.spans.clone(),
+        }
     }
 
     /// Frame `index`, as it goes on the wire.

@@ -100,9 +100,15 @@ fn add_client_addresses(lab: &Lab) -> anyhow::Result<()> {
             IpAddr::V4(v4) => command.arg(format!("{v4}/24")),
             IpAddr::V6(v6) => command.args([format!("{v6}/64"), "nodad".into()]),
         };
-        let output = command.args(["dev", CLIENT_IFACE]).output().context("running ip")?;
+        let output = command
+            .args(["dev", CLIENT_IFACE])
+            .output()
+            .context("running ip")?;
         if !output.status.success() {
-            bail!("ip addr add {addr}: {}", String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "ip addr add {addr}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
     }
     Ok(())
@@ -114,8 +120,13 @@ fn send_queries(lab: &Lab, round: u32) -> anyhow::Result<()> {
     lab.in_client_ns(|| {
         for (addr, count) in SENDERS {
             let addr: IpAddr = addr.parse()?;
-            let server = if addr.is_ipv4() { RESOLVER_V4 } else { RESOLVER_V6 };
-            let socket = UdpSocket::bind(SocketAddr::new(addr, 0)).with_context(|| format!("binding {addr}"))?;
+            let server = if addr.is_ipv4() {
+                RESOLVER_V4
+            } else {
+                RESOLVER_V6
+            };
+            let socket = UdpSocket::bind(SocketAddr::new(addr, 0))
+                .with_context(|| format!("binding {addr}"))?;
             socket.connect(SocketAddr::new(server, DNS_PORT))?;
             socket.set_read_timeout(Some(Duration::from_secs(2)))?;
             for i in 0..count {
@@ -127,7 +138,9 @@ fn send_queries(lab: &Lab, round: u32) -> anyhow::Result<()> {
                 let id = u16::try_from(i).context("few queries")?;
                 socket.send(&query_message(id, &name, Qtype::A)?)?;
                 let mut answer = [0u8; 4096];
-                let len = socket.recv(&mut answer).with_context(|| format!("answer to {name} from {addr}"))?;
+                let len = socket
+                    .recv(&mut answer)
+                    .with_context(|| format!("answer to {name} from {addr}"))?;
                 if len < 12 || answer[..2] != id.to_be_bytes() || answer[2] & 0x80 == 0 {
                     bail!("{addr}: a reply that does not answer query {id}");
                 }
@@ -141,9 +154,14 @@ fn read_clients_reports(out_dir: &Path) -> anyhow::Result<Vec<(String, ClientsRe
     let mut reports = Vec::new();
     for entry in fs::read_dir(out_dir)? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if name.ends_with(".json") && name != "latest.json" {
-            let report = serde_json::from_str(&fs::read_to_string(&path)?).with_context(|| name.clone())?;
+            let report =
+                serde_json::from_str(&fs::read_to_string(&path)?).with_context(|| name.clone())?;
             reports.push((name, report));
         }
     }
@@ -153,22 +171,43 @@ fn read_clients_reports(out_dir: &Path) -> anyhow::Result<Vec<(String, ClientsRe
 
 /// Checks what every report with `--clients` must hold and returns its prefixes' counts.
 fn checked_clients(name: &str, report: &ClientsReport, anonymized: bool) -> BTreeMap<String, u64> {
-    let clients = report.clients.as_ref().unwrap_or_else(|| panic!("{name} has no clients section"));
-    assert_eq!((clients.prefix_v4, clients.prefix_v6, clients.anonymized), (28, 120, anonymized), "{name}");
+    let clients = report
+        .clients
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name} has no clients section"));
+    assert_eq!(
+        (clients.prefix_v4, clients.prefix_v6, clients.anonymized),
+        (28, 120, anonymized),
+        "{name}"
+    );
     let listed: u64 = clients.top.iter().map(|entry| entry.count).sum();
     assert_eq!(
         listed + clients.rest.count + clients.untracked,
         report.totals.counted + report.totals.excluded,
         "{name}: clients must add up to the queries counted by name"
     );
-    assert_eq!((clients.rest.prefixes, clients.rest.count, clients.untracked), (0, 0, 0), "{name}: --top 0");
+    assert_eq!(
+        (clients.rest.prefixes, clients.rest.count, clients.untracked),
+        (0, 0, 0),
+        "{name}: --top 0"
+    );
     for (index, entry) in clients.top.iter().enumerate() {
         assert_eq!(entry.rank, index as u64 + 1, "{name}");
     }
-    assert!(clients.top.windows(2).all(|pair| pair[0].count >= pair[1].count), "{name}: most first");
+    assert!(
+        clients
+            .top
+            .windows(2)
+            .all(|pair| pair[0].count >= pair[1].count),
+        "{name}: most first"
+    );
     let mut counts = BTreeMap::new();
     for entry in &clients.top {
-        assert!(counts.insert(entry.client.clone(), entry.count).is_none(), "{name}: {} twice", entry.client);
+        assert!(
+            counts.insert(entry.client.clone(), entry.count).is_none(),
+            "{name}: {} twice",
+            entry.client
+        );
     }
     counts
 }
@@ -179,13 +218,25 @@ fn total_sent() -> u64 {
 
 #[test]
 fn each_prefix_counts_what_its_addresses_sent() {
-    let Some(privileges) = require_privileges() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
     let lab = Lab::new().expect("build the lab");
     add_client_addresses(&lab).expect("add client addresses");
     let out_dir = tempfile::tempdir().expect("report directory");
-    let args =
-        ["--clients", "--client-prefix", CLIENT_PREFIX, "--top", "0", "--interval", "600s", "--exclude", EXCLUDED_NAME];
-    let mut counter = Counter::start(&privileges.dns_counter, &lab, out_dir.path(), &args).expect("start the counter");
+    let args = [
+        "--clients",
+        "--client-prefix",
+        CLIENT_PREFIX,
+        "--top",
+        "0",
+        "--interval",
+        "600s",
+        "--exclude",
+        EXCLUDED_NAME,
+    ];
+    let mut counter = Counter::start(&privileges.dns_counter, &lab, out_dir.path(), &args)
+        .expect("start the counter");
     send_queries(&lab, 0).expect("send the queries");
     counter.stop().expect("stop the counter");
     let context = format!("counter stderr:\n{}", counter.stderr());
@@ -202,18 +253,34 @@ fn each_prefix_counts_what_its_addresses_sent() {
     }
     assert_eq!(prefixes, expected_prefixes(), "{context}");
     let excluded_sent = EXCLUDED_PER_CLIENT * SENDERS.len() as u64;
-    assert_eq!((counted, excluded), (total_sent() - excluded_sent, excluded_sent), "{context}");
+    assert_eq!(
+        (counted, excluded),
+        (total_sent() - excluded_sent, excluded_sent),
+        "{context}"
+    );
 }
 
 #[test]
 fn anonymized_prefixes_keep_their_counts_and_their_names_for_the_run() {
-    let Some(privileges) = require_privileges() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
     const INTERVAL: Duration = Duration::from_secs(3);
     let lab = Lab::new().expect("build the lab");
     add_client_addresses(&lab).expect("add client addresses");
     let out_dir = tempfile::tempdir().expect("report directory");
-    let args = ["--clients", "--client-prefix", CLIENT_PREFIX, "--anonymize", "--top", "0", "--interval", "3s"];
-    let mut counter = Counter::start(&privileges.dns_counter, &lab, out_dir.path(), &args).expect("start the counter");
+    let args = [
+        "--clients",
+        "--client-prefix",
+        CLIENT_PREFIX,
+        "--anonymize",
+        "--top",
+        "0",
+        "--interval",
+        "3s",
+    ];
+    let mut counter = Counter::start(&privileges.dns_counter, &lab, out_dir.path(), &args)
+        .expect("start the counter");
     // Two rounds of the same traffic, each at the start of an interval of its own.
     for round in 0..2 {
         wait_for_room_in_interval(INTERVAL, INTERVAL);
@@ -228,7 +295,11 @@ fn anonymized_prefixes_keep_their_counts_and_their_names_for_the_run() {
         let path = entry.expect("entry").path();
         let text = fs::read_to_string(&path).expect("read a report file");
         for needle in ["169.254.53.", "fd53:"] {
-            assert!(!text.contains(needle), "{} contains {needle:?}:\n{text}", path.display());
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle:?}:\n{text}",
+                path.display()
+            );
         }
     }
 
@@ -238,7 +309,11 @@ fn anonymized_prefixes_keep_their_counts_and_their_names_for_the_run() {
         .map(|(name, report)| checked_clients(name, report, true))
         .filter(|clients| !clients.is_empty())
         .collect();
-    assert_eq!(busy.len(), 2, "one report per round: {reports:#?}; {context}");
+    assert_eq!(
+        busy.len(),
+        2,
+        "one report per round: {reports:#?}; {context}"
+    );
     let expected_counts = {
         let mut counts: Vec<u64> = expected_prefixes().into_values().collect();
         counts.sort_unstable();
@@ -247,8 +322,16 @@ fn anonymized_prefixes_keep_their_counts_and_their_names_for_the_run() {
     for clients in &busy {
         let mut counts: Vec<u64> = clients.values().copied().collect();
         counts.sort_unstable();
-        assert_eq!(counts, expected_counts, "the same counts as without --anonymize; {context}");
-        assert!(clients.keys().all(|client| client.starts_with("anon-") && client.len() == 5 + 16), "{clients:?}");
+        assert_eq!(
+            counts, expected_counts,
+            "the same counts as without --anonymize; {context}"
+        );
+        assert!(
+            clients
+                .keys()
+                .all(|client| client.starts_with("anon-") && client.len() == 5 + 16),
+            "{clients:?}"
+        );
     }
     // Every prefix's count is distinct, so equal maps mean each prefix kept its name.
     assert_eq!(busy[0], busy[1], "a prefix has one name for the whole run");

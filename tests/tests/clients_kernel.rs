@@ -28,15 +28,14 @@ use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{drain, program, run};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
-
-
-
-
 fn clients_of(interval: &Interval) -> BTreeMap<IpAddr, u64> {
     let clients = interval.clients.as_ref().expect("clients counted");
     let mut by_prefix = BTreeMap::new();
     for &(prefix, count) in &clients.prefixes {
-        assert!(by_prefix.insert(prefix, count).is_none(), "{prefix} drained twice");
+        assert!(
+            by_prefix.insert(prefix, count).is_none(),
+            "{prefix} drained twice"
+        );
     }
     by_prefix
 }
@@ -57,8 +56,19 @@ fn masked(addr: IpAddr, prefix: ClientPrefix) -> IpAddr {
 /// /56 apart, and random ones.
 fn sources(rng: &mut StdRng) -> Vec<IpAddr> {
     let mut addrs: Vec<IpAddr> = [
-        "192.0.2.1", "192.0.2.77", "192.0.2.200", "192.0.3.1", "198.51.100.9", "198.51.100.10", "10.255.255.255",
-        "2001:db8:0:100::1", "2001:db8:0:1ff:ffff::9", "2001:db8:0:200::1", "2001:db8::1", "fd53::2", "fd53::3",
+        "192.0.2.1",
+        "192.0.2.77",
+        "192.0.2.200",
+        "192.0.3.1",
+        "198.51.100.9",
+        "198.51.100.10",
+        "10.255.255.255",
+        "2001:db8:0:100::1",
+        "2001:db8:0:1ff:ffff::9",
+        "2001:db8:0:200::1",
+        "2001:db8::1",
+        "fd53::2",
+        "fd53::3",
     ]
     .iter()
     .map(|text| text.parse().expect("an address"))
@@ -81,9 +91,12 @@ fn per_prefix_counts_are_exact_for_every_prefix_length_and_encapsulation() {
         let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
         let mut want: BTreeMap<IpAddr, u64> = BTreeMap::new();
         for (i, &addr) in addrs.iter().enumerate() {
-            let encapsulations = ENCAPSULATIONS.iter().filter(|e| e.is_ipv6() == addr.is_ipv6());
+            let encapsulations = ENCAPSULATIONS
+                .iter()
+                .filter(|e| e.is_ipv6() == addr.is_ipv6());
             for (j, &encapsulation) in encapsulations.enumerate() {
-                let (frame, _) = frames::frame_from(encapsulation, &frames::random_query(&mut rng), addr);
+                let (frame, _) =
+                    frames::frame_from(encapsulation, &frames::random_query(&mut rng), addr);
                 let repeat = (i + j) as u32 % 4 + 1;
                 run(program(&loaded), &frame, repeat);
                 *want.entry(masked(addr, prefix)).or_default() += u64::from(repeat);
@@ -101,8 +114,19 @@ fn per_prefix_counts_are_exact_for_every_prefix_length_and_encapsulation() {
         let interval = drain(&mut drainer);
         assert_eq!(clients_of(&interval), want, "/{v4} and /{v6}");
         assert_eq!(interval.clients.as_ref().expect("clients").untracked, 0);
-        assert_eq!(want.values().sum::<u64>(), counted(&interval), "every query counted by name has a client");
-        assert_eq!(interval.uncounted.iter().map(|(_, count)| count).sum::<u64>(), 2 * addrs.len() as u64);
+        assert_eq!(
+            want.values().sum::<u64>(),
+            counted(&interval),
+            "every query counted by name has a client"
+        );
+        assert_eq!(
+            interval
+                .uncounted
+                .iter()
+                .map(|(_, count)| count)
+                .sum::<u64>(),
+            2 * addrs.len() as u64
+        );
     }
 }
 
@@ -117,7 +141,13 @@ fn a_full_client_table_counts_the_rest_as_untracked_and_the_report_adds_up() {
     // 20 /24s, one query each from two hosts of each, three times over: the first 8 prefixes fill
     // the table and keep counting; the other 12 never get in.
     let frames_of = |net: u8| {
-        [10, 20].map(|host| frames::query_frame_from(&format!("n{net}.example"), 1, Ipv4Addr::new(198, 51, net, host).into()))
+        [10, 20].map(|host| {
+            frames::query_frame_from(
+                &format!("n{net}.example"),
+                1,
+                Ipv4Addr::new(198, 51, net, host).into(),
+            )
+        })
     };
     for _ in 0..3 {
         for net in 0..20u8 {
@@ -128,22 +158,48 @@ fn a_full_client_table_counts_the_rest_as_untracked_and_the_report_adds_up() {
     }
     let interval = drain(&mut drainer);
     let clients = clients_of(&interval);
-    let want: BTreeMap<IpAddr, u64> = (0..ROOM as u8).map(|net| (Ipv4Addr::new(198, 51, net, 0).into(), 6)).collect();
+    let want: BTreeMap<IpAddr, u64> = (0..ROOM as u8)
+        .map(|net| (Ipv4Addr::new(198, 51, net, 0).into(), 6))
+        .collect();
     assert_eq!(clients, want);
-    assert_eq!(interval.clients.as_ref().expect("clients").untracked, 12 * 6);
+    assert_eq!(
+        interval.clients.as_ref().expect("clients").untracked,
+        12 * 6
+    );
     assert_eq!(counted(&interval), 20 * 6);
-    assert_eq!(interval.uncounted.iter().map(|(_, count)| count).sum::<u64>(), 0, "untracked is no reason");
+    assert_eq!(
+        interval
+            .uncounted
+            .iter()
+            .map(|(_, count)| count)
+            .sum::<u64>(),
+        0,
+        "untracked is no reason"
+    );
 
     let exclusions = Exclusions::new(&["n19.example".into()], &[]).expect("exclusions");
-    let meta = Meta { host: "test".into(), interfaces: vec![] };
+    let meta = Meta {
+        host: "test".into(),
+        interfaces: vec![],
+    };
     for anonymizer in [None, Some(Anonymizer::random())] {
-        let options =
-            ReportOptions { clients: Some(ClientOptions { prefix, anonymizer }), ..ReportOptions::new(3, &exclusions) };
+        let options = ReportOptions {
+            clients: Some(ClientOptions { prefix, anonymizer }),
+            ..ReportOptions::new(3, &exclusions)
+        };
         let report = build_report(&interval, &meta, &options);
         report.check_invariants().expect("the report adds up");
         let section = report.clients.as_ref().expect("clients section");
         assert_eq!((report.totals.counted, report.totals.excluded), (19 * 6, 6));
-        assert_eq!((section.top.len(), section.rest.prefixes, section.rest.count, section.untracked), (3, 5, 30, 72));
+        assert_eq!(
+            (
+                section.top.len(),
+                section.rest.prefixes,
+                section.rest.count,
+                section.untracked
+            ),
+            (3, 5, 30, 72)
+        );
         assert_eq!(section.anonymized, anonymizer.is_some());
         if anonymizer.is_none() {
             assert_eq!(section.top[0].client, "198.51.0.0/24");
@@ -155,7 +211,10 @@ fn a_full_client_table_counts_the_rest_as_untracked_and_the_report_adds_up() {
         run(program(&loaded), &frame, 1);
     }
     let interval = drain(&mut drainer);
-    assert_eq!(clients_of(&interval), BTreeMap::from([(Ipv4Addr::new(198, 51, 19, 0).into(), 2)]));
+    assert_eq!(
+        clients_of(&interval),
+        BTreeMap::from([(Ipv4Addr::new(198, 51, 19, 0).into(), 2)])
+    );
     assert_eq!(interval.clients.as_ref().expect("clients").untracked, 0);
 }
 
@@ -168,7 +227,11 @@ fn no_client_is_lost_or_counted_twice_across_flips() {
     let mut loaded = loader::load_with_clients(1_000, Some(prefix)).expect("load");
     let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
     let v4 = frames::query_frame_from("www.example.com", 1, Ipv4Addr::new(192, 0, 2, 9).into());
-    let v6 = frames::query_frame_from("www.example.com", 28, "2001:db8:0:1ab::9".parse().expect("an address"));
+    let v6 = frames::query_frame_from(
+        "www.example.com",
+        28,
+        "2001:db8:0:1ab::9".parse().expect("an address"),
+    );
     let mut intervals = Vec::new();
     std::thread::scope(|scope| {
         let program = program(&loaded);
@@ -184,30 +247,41 @@ fn no_client_is_lost_or_counted_twice_across_flips() {
     });
     intervals.push(drain(&mut drainer));
     let busy = intervals.iter().filter(|i| i.packets > 0).count();
-    assert!(busy >= 3, "flips happened while counting in only {busy} intervals");
+    assert!(
+        busy >= 3,
+        "flips happened while counting in only {busy} intervals"
+    );
     let mut total: BTreeMap<IpAddr, u64> = BTreeMap::new();
     for interval in &intervals {
-        assert_eq!(clients_of(interval).values().sum::<u64>(), counted(interval), "each interval adds up");
+        assert_eq!(
+            clients_of(interval).values().sum::<u64>(),
+            counted(interval),
+            "each interval adds up"
+        );
         for (prefix, count) in clients_of(interval) {
             *total.entry(prefix).or_default() += count;
         }
     }
     let half = u64::from(CALLS / 2 * REPEAT);
-    let want =
-        BTreeMap::from([("192.0.2.0".parse().expect("v4"), half), ("2001:db8:0:100::".parse().expect("v6"), half)]);
+    let want = BTreeMap::from([
+        ("192.0.2.0".parse().expect("v4"), half),
+        ("2001:db8:0:100::".parse().expect("v6"), half),
+    ]);
     assert_eq!(total, want);
 }
 
 /// Set 0's client map, read without a drainer (the program counts into set 0 until a flip).
 fn set_0_clients(loaded: &Loaded) -> Vec<ClientKey> {
     let map: PerCpuHashMap<_, ClientKey, u64> =
-        PerCpuHashMap::try_from(loaded.ebpf.map(CLIENTS_MAPS[0]).expect("clients map")).expect("a per-CPU hash");
+        PerCpuHashMap::try_from(loaded.ebpf.map(CLIENTS_MAPS[0]).expect("clients map"))
+            .expect("a per-CPU hash");
     map.keys().collect::<Result<_, _>>().expect("keys")
 }
 
 fn set_0_stat(loaded: &Loaded, slot: u32) -> u64 {
     let stats: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(loaded.ebpf.map(STATS_MAP).expect("stats map")).expect("a per-CPU array");
+        PerCpuArray::try_from(loaded.ebpf.map(STATS_MAP).expect("stats map"))
+            .expect("a per-CPU array");
     stats.get(&slot, 0).expect("slot").iter().sum()
 }
 
@@ -216,7 +290,10 @@ fn with_clients_off_the_client_maps_stay_empty() {
     let Some(()) = require_root() else { return };
     let frame = frames::query_frame_from("www.example.com", 1, Ipv4Addr::new(192, 0, 2, 9).into());
     // Loaded as a run without --clients loads it, and with room for clients but never told to.
-    for mut loaded in [loader::load(1_000).expect("load"), loader::load_sized(1_000, 100).expect("load")] {
+    for mut loaded in [
+        loader::load(1_000).expect("load"),
+        loader::load_sized(1_000, 100).expect("load"),
+    ] {
         run(program(&loaded), &frame, 10);
         assert_eq!(set_0_stat(&loaded, STAT_COUNTED), 10);
         assert_eq!(set_0_clients(&loaded), []);
@@ -227,25 +304,36 @@ fn with_clients_off_the_client_maps_stay_empty() {
     }
     // The same program counts clients once told to.
     let mut loaded = loader::load_sized(1_000, 100).expect("load");
-    loaded.count_clients(ClientPrefix { v4: 24, v6: 56 }).expect("count clients");
+    loaded
+        .count_clients(ClientPrefix { v4: 24, v6: 56 })
+        .expect("count clients");
     run(program(&loaded), &frame, 10);
     let keys = set_0_clients(&loaded);
-    assert_eq!(keys.iter().map(ClientKey::ip).collect::<Vec<_>>(), [Some("192.0.2.0".parse().expect("v4"))]);
+    assert_eq!(
+        keys.iter().map(ClientKey::ip).collect::<Vec<_>>(),
+        [Some("192.0.2.0".parse().expect("v4"))]
+    );
 }
 
 #[test]
 fn clients_need_a_client_table() {
     let Some(()) = require_root() else { return };
     let mut loaded = loader::load(1_000).expect("load");
-    let err = loaded.count_clients(ClientPrefix { v4: 24, v6: 56 }).expect_err("no room for clients");
+    let err = loaded
+        .count_clients(ClientPrefix { v4: 24, v6: 56 })
+        .expect_err("no room for clients");
     assert!(matches!(err, LoaderError::NoClientTable), "{err}");
 }
 
 #[test]
 fn the_program_with_clients_stays_within_the_verifier_budget() {
     let Some(()) = require_root() else { return };
-    let loaded = loader::load_sized(1_000, MAX_CLIENT_PREFIXES).expect("the kernel accepts the program");
+    let loaded =
+        loader::load_sized(1_000, MAX_CLIENT_PREFIXES).expect("the kernel accepts the program");
     let info = program(&loaded).info().expect("program info");
     // Printed for whoever changes the walk: the kernel refuses a program past 1,000,000.
-    eprintln!("verified instructions: {:?}", info.verified_instruction_count());
+    eprintln!(
+        "verified instructions: {:?}",
+        info.verified_instruction_count()
+    );
 }

@@ -30,7 +30,12 @@ fn a_set_not_cleared_is_cleared_before_the_program_counts_into_it_again() {
         run(program(&loaded), &mail, 1);
         let interval = flip_and_drain(&mut drainer);
         assert!(drainer.idle_is_dirty(), "round {round}");
-        assert_eq!(interval.names.len(), 2, "round {round}: {:?}", interval.names);
+        assert_eq!(
+            interval.names.len(),
+            2,
+            "round {round}: {:?}",
+            interval.names
+        );
         assert_eq!(counted(&interval), u64::from(repeat) + 1, "round {round}");
         assert_eq!(interval.packets, u64::from(repeat) + 1, "round {round}");
     }

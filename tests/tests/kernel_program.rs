@@ -10,17 +10,17 @@ use dns_counter::{
     exclude::Exclusions,
     loader::{self},
 };
-use dns_counter_common::{Reason, maps::NAME_WORDS, walk::parse_query};
 use dns_counter_common::testing as frames;
+use dns_counter_common::{Reason, maps::NAME_WORDS, walk::parse_query};
 use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{drain, program, run};
 
-
-
-
-
 fn reason_count(interval: &Interval, reason: &str) -> u64 {
-    interval.uncounted.iter().find(|(name, _)| name == reason).map_or(0, |(_, count)| *count)
+    interval
+        .uncounted
+        .iter()
+        .find(|(name, _)| name == reason)
+        .map_or(0, |(_, count)| *count)
 }
 
 /// What the host walk makes of the same frames: counts per folded wire name and per reason.
@@ -31,7 +31,11 @@ fn host_counts(frames: &[Vec<u8>]) -> (HashMap<Vec<u8>, u64>, HashMap<&'static s
         let mut words = [0u64; NAME_WORDS];
         match parse_query(frame.as_slice(), |port| port == 53, [1, 2], &mut words) {
             Ok(query) => {
-                let name: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).take(query.name_len).collect();
+                let name: Vec<u8> = words
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .take(query.name_len)
+                    .collect();
                 *names.entry(name).or_insert(0) += 1;
             }
             Err(reason) => *reasons.entry(reason.name()).or_insert(0) += 1,
@@ -47,11 +51,12 @@ fn kernel_counts_what_the_host_walk_counts() {
     let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
     // BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.
     // The frames the host differential test compares with hickory-proto.
-    let frames: Vec<Vec<u8>> = frames::generated(frames::DIFFERENTIAL_FRAMES, frames::DIFFERENTIAL_SEED)
-        .into_iter()
-        .map(|g| g.frame)
-        .filter(|f| f.len() >= 14)
-        .collect();
+    let frames: Vec<Vec<u8>> =
+        frames::generated(frames::DIFFERENTIAL_FRAMES, frames::DIFFERENTIAL_SEED)
+            .into_iter()
+            .map(|g| g.frame)
+            .filter(|f| f.len() >= 14)
+            .collect();
     for frame in &frames {
         run(program(&loaded), frame, 1);
     }
@@ -63,9 +68,17 @@ fn kernel_counts_what_the_host_walk_counts() {
     assert_eq!(got_names, want_names);
     for reason in Reason::ALL {
         let want = want_reasons.get(reason.name()).copied().unwrap_or(0);
-        assert_eq!(reason_count(&interval, reason.name()), want, "{}", reason.name());
+        assert_eq!(
+            reason_count(&interval, reason.name()),
+            want,
+            "{}",
+            reason.name()
+        );
     }
-    assert!(want_reasons.len() >= 5, "the frames exercise too few reasons: {want_reasons:?}");
+    assert!(
+        want_reasons.len() >= 5,
+        "the frames exercise too few reasons: {want_reasons:?}"
+    );
 }
 
 #[test]
@@ -74,16 +87,28 @@ fn names_past_max_names_are_counted_under_a_reason_and_the_report_adds_up() {
     const MAX_NAMES: u32 = 100;
     let mut loaded = loader::load(MAX_NAMES).expect("load");
     let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
-    let frames: Vec<Vec<u8>> = (0..300).map(|i| frames::query_frame(&format!("n{i}.example"), 1)).collect();
+    let frames: Vec<Vec<u8>> = (0..300)
+        .map(|i| frames::query_frame(&format!("n{i}.example"), 1))
+        .collect();
     for frame in &frames {
         run(program(&loaded), frame, 2);
     }
     let interval = drain(&mut drainer);
     assert_eq!(interval.names.len(), MAX_NAMES as usize);
-    assert!(interval.names.iter().all(|(_, count)| *count == 2), "{:?}", interval.names);
-    assert_eq!(reason_count(&interval, "name_table_full"), 2 * (300 - u64::from(MAX_NAMES)));
+    assert!(
+        interval.names.iter().all(|(_, count)| *count == 2),
+        "{:?}",
+        interval.names
+    );
+    assert_eq!(
+        reason_count(&interval, "name_table_full"),
+        2 * (300 - u64::from(MAX_NAMES))
+    );
     let exclusions = Exclusions::default();
-    let meta = Meta { host: "test".into(), interfaces: vec![] };
+    let meta = Meta {
+        host: "test".into(),
+        interfaces: vec![],
+    };
     let report = build_report(&interval, &meta, &ReportOptions::new(10, &exclusions));
     report.check_invariants().expect("report adds up");
     assert_eq!(report.totals.queries, 600);
@@ -119,8 +144,15 @@ fn no_query_is_lost_or_counted_twice_across_flips() {
     });
     intervals.push(drain(&mut drainer));
     let busy = intervals.iter().filter(|i| i.packets > 0).count();
-    assert!(busy >= 3, "flips happened while counting in only {busy} intervals");
-    let total: u64 = intervals.iter().flat_map(|i| &i.names).map(|(_, count)| count).sum();
+    assert!(
+        busy >= 3,
+        "flips happened while counting in only {busy} intervals"
+    );
+    let total: u64 = intervals
+        .iter()
+        .flat_map(|i| &i.names)
+        .map(|(_, count)| count)
+        .sum();
     let packets: u64 = intervals.iter().map(|i| i.packets).sum();
     assert_eq!(total, u64::from(CALLS * REPEAT));
     assert_eq!(packets, u64::from(CALLS * REPEAT));
@@ -139,13 +171,20 @@ fn only_the_ports_named_are_counted() {
     run(program(&loaded), &to_port(53), 1);
     run(program(&loaded), &to_port(8053), 1);
     let interval = drain(&mut drainer);
-    assert_eq!((interval.names.len(), reason_count(&interval, "other_port")), (1, 1), "default: port 53 only");
+    assert_eq!(
+        (interval.names.len(), reason_count(&interval, "other_port")),
+        (1, 1),
+        "default: port 53 only"
+    );
 
     loaded.count_ports(&[8053, 5353]).expect("set ports");
     for port in [53, 8053, 5353] {
         run(program(&loaded), &to_port(port), 1);
     }
     let interval = drain(&mut drainer);
-    assert_eq!(interval.names, vec![(b"\x03www\x07example\x03com\x00".to_vec(), 2)]);
+    assert_eq!(
+        interval.names,
+        vec![(b"\x03www\x07example\x03com\x00".to_vec(), 2)]
+    );
     assert_eq!(reason_count(&interval, "other_port"), 1);
 }

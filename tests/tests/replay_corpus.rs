@@ -29,7 +29,11 @@ fn captures(corpus: &Path) -> Vec<(PathBuf, Decode)> {
         .map(|entry| entry.expect("corpus entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "pcap"))
         .map(|pcap| {
-            let stem = pcap.file_stem().and_then(|s| s.to_str()).expect("UTF-8 name").to_owned();
+            let stem = pcap
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("UTF-8 name")
+                .to_owned();
             let out = [format!("{stem}.out"), format!("{stem}-vv.out")]
                 .map(|name| corpus.join(name))
                 .into_iter()
@@ -40,7 +44,10 @@ fn captures(corpus: &Path) -> Vec<(PathBuf, Decode)> {
         })
         .collect();
     captures.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(captures.len() >= 10, "the corpus looks incomplete: {captures:?}");
+    assert!(
+        captures.len() >= 10,
+        "the corpus looks incomplete: {captures:?}"
+    );
     captures
 }
 
@@ -90,7 +97,9 @@ impl Decode {
         let mut entries: Vec<String> = Vec::new();
         for line in text.lines() {
             let trimmed = line.trim_start();
-            let numbered = trimmed.split_once("  ").is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()));
+            let numbered = trimmed
+                .split_once("  ")
+                .is_some_and(|(n, _)| n.bytes().all(|b| b.is_ascii_digit()));
             match entries.last_mut() {
                 Some(entry) if !numbered => {
                     entry.push(' ');
@@ -116,7 +125,8 @@ impl Decoded {
         let time = humantime::parse_rfc3339_weak(&format!("{} {}", tokens[date], tokens[date + 1]))
             .unwrap_or_else(|err| panic!("bad time in {entry}: {err}"));
         // `src.port > dst.port:`, after `src-mac > dst-mac,` when tcpdump ran with -e.
-        let arrow = (0..tokens.len().saturating_sub(1)).find(|&at| tokens[at] == ">" && tokens[at + 1].ends_with(':'));
+        let arrow = (0..tokens.len().saturating_sub(1))
+            .find(|&at| tokens[at] == ">" && tokens[at + 1].ends_with(':'));
         let port = arrow
             .and_then(|at| tokens.get(at + 1))
             .and_then(|dst| dst.strip_suffix(':'))
@@ -128,14 +138,25 @@ impl Decoded {
             .filter(|pair| pair[0] == "length")
             .filter_map(|pair| pair[1].trim_end_matches(',').parse().ok())
             .next_back();
-        let query = after.iter().enumerate().find(|(_, t)| t.ends_with('?')).and_then(|(at, token)| {
-            // `A? name` or, for another class, `Type0 (Class 4347)? name`.
-            let qtype_at = if token.ends_with(")?") { at.checked_sub(2)? } else { at };
-            let is_response_question = qtype_at > 0 && after[qtype_at - 1] == "q:";
-            let qtype = after[qtype_at].trim_end_matches('?').to_owned();
-            let name = after.get(at + 1)?;
-            (!is_response_question).then(|| Query { qtype, name: presentation(name) })
-        });
+        let query = after
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.ends_with('?'))
+            .and_then(|(at, token)| {
+                // `A? name` or, for another class, `Type0 (Class 4347)? name`.
+                let qtype_at = if token.ends_with(")?") {
+                    at.checked_sub(2)?
+                } else {
+                    at
+                };
+                let is_response_question = qtype_at > 0 && after[qtype_at - 1] == "q:";
+                let qtype = after[qtype_at].trim_end_matches('?').to_owned();
+                let name = after.get(at + 1)?;
+                (!is_response_question).then(|| Query {
+                    qtype,
+                    name: presentation(name),
+                })
+            });
         Self {
             number,
             time,
@@ -152,7 +173,8 @@ impl Decoded {
 /// tcpdump's name (`www.tcpdump.org.`, `.`) as reports print it: lower case, no trailing dot.
 fn presentation(name: &str) -> String {
     assert!(
-        name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b)),
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.*".contains(&b)),
         "tcpdump printed {name:?}; teach this test how tcpdump escapes names before using it"
     );
     let name = name.to_ascii_lowercase();
@@ -188,15 +210,24 @@ struct Expected {
 
 impl Expected {
     fn new(decode: &Decode, ports: &[u16]) -> Self {
-        let mut expected = Self { packets: decode.packets.len() as u64, ..Self::default() };
+        let mut expected = Self {
+            packets: decode.packets.len() as u64,
+            ..Self::default()
+        };
         for packet in &decode.packets {
             let reason = match packet.port {
-                None => panic!("no destination port in packet {}: {}", packet.number, packet.text),
+                None => panic!(
+                    "no destination port in packet {}: {}",
+                    packet.number, packet.text
+                ),
                 Some(port) if !ports.contains(&port) => "other_port",
                 Some(_) => match (&packet.query, packet.length) {
                     (Some(query), _) => {
                         *expected.names.entry(query.name.clone()).or_default() += 1;
-                        *expected.qtypes.entry(report_qtype(&query.qtype)).or_default() += 1;
+                        *expected
+                            .qtypes
+                            .entry(report_qtype(&query.qtype))
+                            .or_default() += 1;
                         continue;
                     }
                     (None, Some(0)) if packet.tcp => "tcp_no_payload",
@@ -227,7 +258,9 @@ fn replay(bin: &Path, args: &[&str]) -> (Output, Vec<ReportFile>, tempfile::Temp
     let out_dir = tempfile::tempdir().expect("report directory");
     let out = out_dir.path().to_str().expect("UTF-8 temp dir");
     let output = run_bounded(
-        Command::new(bin).args(["replay", "--max-names", MAX_NAMES, "--out-dir", out]).args(args),
+        Command::new(bin)
+            .args(["replay", "--max-names", MAX_NAMES, "--out-dir", out])
+            .args(args),
         REPLAY_TIMEOUT,
     )
     .expect("replay finishes");
@@ -240,7 +273,11 @@ fn stderr(output: &Output) -> String {
 }
 
 fn nonzero(reasons: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    reasons.iter().filter(|(_, count)| **count != 0).map(|(r, c)| (r.clone(), *c)).collect()
+    reasons
+        .iter()
+        .filter(|(_, count)| **count != 0)
+        .map(|(r, c)| (r.clone(), *c))
+        .collect()
 }
 
 fn whole_seconds(time: SystemTime) -> String {
@@ -248,9 +285,14 @@ fn whole_seconds(time: SystemTime) -> String {
 }
 
 #[test]
-fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_packet_has_its_reason() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_packet_has_its_reason()
+{
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     let mut problems = Vec::new();
     let mut checked = 0;
     for (pcap, decode) in captures(&corpus) {
@@ -260,12 +302,24 @@ fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_pack
         for ports in [&[53][..], &[8053], &[53, 8053]] {
             let what = format!("{} with --port {ports:?}", pcap.display());
             let expected = Expected::new(&decode, ports);
-            let mut args: Vec<String> = ports.iter().flat_map(|port| ["--port".to_owned(), port.to_string()]).collect();
-            args.extend(["--top".to_owned(), "0".to_owned(), pcap.display().to_string()]);
+            let mut args: Vec<String> = ports
+                .iter()
+                .flat_map(|port| ["--port".to_owned(), port.to_string()])
+                .collect();
+            args.extend([
+                "--top".to_owned(),
+                "0".to_owned(),
+                pcap.display().to_string(),
+            ]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (output, reports, _dir) = replay(&privileges.dns_counter, &args);
             if !output.status.success() || reports.len() != 1 {
-                problems.push(format!("{what}: {} with {} reports: {}", output.status, reports.len(), stderr(&output)));
+                problems.push(format!(
+                    "{what}: {} with {} reports: {}",
+                    output.status,
+                    reports.len(),
+                    stderr(&output)
+                ));
                 continue;
             }
             checked += 1;
@@ -276,20 +330,37 @@ fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_pack
                     problems.push(format!("{what}: {problem}"));
                 }
             };
-            check(report.check_consistent().is_ok(), format!("inconsistent: {:?}", report.check_consistent()));
+            check(
+                report.check_consistent().is_ok(),
+                format!("inconsistent: {:?}", report.check_consistent()),
+            );
             check(
                 totals.queries == expected.packets,
-                format!("{} packets looked at, tcpdump shows {}", totals.queries, expected.packets),
+                format!(
+                    "{} packets looked at, tcpdump shows {}",
+                    totals.queries, expected.packets
+                ),
             );
             check(
                 totals.counted == expected.counted(),
-                format!("counted {}, expected {}", totals.counted, expected.counted()),
+                format!(
+                    "counted {}, expected {}",
+                    totals.counted,
+                    expected.counted()
+                ),
             );
             check(
                 nonzero(&totals.uncounted) == expected.reasons,
-                format!("uncounted {:?}, expected {:?}", nonzero(&totals.uncounted), expected.reasons),
+                format!(
+                    "uncounted {:?}, expected {:?}",
+                    nonzero(&totals.uncounted),
+                    expected.reasons
+                ),
             );
-            check(report.rest.count == 0, format!("--top 0 left {:?} under rest", report.rest));
+            check(
+                report.rest.count == 0,
+                format!("--top 0 left {:?} under rest", report.rest),
+            );
             let names = report.top_counts().expect("names listed once");
             if expected.undecoded.is_empty() {
                 check(
@@ -302,12 +373,22 @@ fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_pack
                     format!("qtypes: {:?}", diff_counts(&expected.qtypes, &qtypes)),
                 );
             } else {
-                let covered =
-                    expected.names.iter().all(|(name, count)| names.get(name).is_some_and(|got| got >= count));
-                check(covered, format!("names {names:?} do not cover tcpdump's {:?}", expected.names));
+                let covered = expected
+                    .names
+                    .iter()
+                    .all(|(name, count)| names.get(name).is_some_and(|got| got >= count));
+                check(
+                    covered,
+                    format!(
+                        "names {names:?} do not cover tcpdump's {:?}",
+                        expected.names
+                    ),
+                );
             }
-            let (first, last) =
-                (decode.packets.iter().map(|p| p.time).min(), decode.packets.iter().map(|p| p.time).max());
+            let (first, last) = (
+                decode.packets.iter().map(|p| p.time).min(),
+                decode.packets.iter().map(|p| p.time).max(),
+            );
             let (first, last) = (first.expect("packets"), last.expect("packets"));
             check(
                 report.start == whole_seconds(first) && report.end == whole_seconds(last),
@@ -318,18 +399,35 @@ fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_pack
                 (report.seconds - seconds).abs() < 1e-6,
                 format!("{} s long, tcpdump shows {seconds} s", report.seconds),
             );
-            let label = format!("replay:{}", pcap.file_name().and_then(|n| n.to_str()).expect("UTF-8 name"));
-            check(report.interfaces == [label.clone()], format!("interfaces {:?}, not [{label:?}]", report.interfaces));
+            let label = format!(
+                "replay:{}",
+                pcap.file_name()
+                    .and_then(|n| n.to_str())
+                    .expect("UTF-8 name")
+            );
+            check(
+                report.interfaces == [label.clone()],
+                format!("interfaces {:?}, not [{label:?}]", report.interfaces),
+            );
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     assert!(checked >= 30, "only {checked} replays were checked");
 }
 
 #[test]
 fn spot_checks() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     let top = |args: &[&str]| {
         let (output, reports, _dir) = replay(&privileges.dns_counter, args);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -340,68 +438,121 @@ fn spot_checks() {
     let udp = udp.to_str().expect("UTF-8 path");
     assert_eq!(top(&[udp]), one("www.tcpdump.org"));
     let tcp = corpus.join("dns_tcp.pcap");
-    assert_eq!(top(&[tcp.to_str().expect("UTF-8 path")]), one("www.tcpdump.org"));
+    assert_eq!(
+        top(&[tcp.to_str().expect("UTF-8 path")]),
+        one("www.tcpdump.org")
+    );
     // tcpdump decodes only port 53 as DNS; the 8053 captures hold the same query as dns_udp.
     for capture in ["dns_udp_8053.pcap", "dns_tcp_8053.pcap"] {
         let path = corpus.join(capture);
         let path = path.to_str().expect("UTF-8 path");
-        assert_eq!(top(&[path]), BTreeMap::new(), "{capture} without --port 8053");
-        assert_eq!(top(&["--port", "8053", path]), one("www.tcpdump.org"), "{capture} with --port 8053");
+        assert_eq!(
+            top(&[path]),
+            BTreeMap::new(),
+            "{capture} without --port 8053"
+        );
+        assert_eq!(
+            top(&["--port", "8053", path]),
+            one("www.tcpdump.org"),
+            "{capture} with --port 8053"
+        );
     }
     let edns = corpus.join("edns-opts.pcap");
-    assert_eq!(top(&[edns.to_str().expect("UTF-8 path")]), BTreeMap::from([("example.com".to_owned(), 21)]));
+    assert_eq!(
+        top(&[edns.to_str().expect("UTF-8 path")]),
+        BTreeMap::from([("example.com".to_owned(), 21)])
+    );
 }
 
 #[test]
 fn captures_that_are_not_ethernet_are_refused_naming_their_link_type() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     let mut refused = Vec::new();
     for (pcap, _) in captures(&corpus) {
         let linktype = link_type(&pcap);
         if linktype == ETHERNET {
             continue;
         }
-        let (output, reports, _dir) = replay(&privileges.dns_counter, &[pcap.to_str().expect("UTF-8 path")]);
+        let (output, reports, _dir) = replay(
+            &privileges.dns_counter,
+            &[pcap.to_str().expect("UTF-8 path")],
+        );
         let stderr = stderr(&output);
         assert!(!output.status.success(), "{}: {stderr}", pcap.display());
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-        assert!(stderr.contains(&format!("{}: link type ", pcap.display())), "{stderr}");
-        let named = stderr.contains(&format!("link type {linktype} ")) || stderr.contains(&format!(" ({linktype}"));
+        assert!(
+            stderr.contains(&format!("{}: link type ", pcap.display())),
+            "{stderr}"
+        );
+        let named = stderr.contains(&format!("link type {linktype} "))
+            || stderr.contains(&format!(" ({linktype}"));
         assert!(named && stderr.contains("cannot be replayed"), "{stderr}");
         assert!(stderr.contains("only Ethernet captures"), "{stderr}");
         assert!(reports.is_empty(), "{reports:?}");
-        refused.push(pcap.file_name().and_then(|n| n.to_str()).map(str::to_owned).expect("name"));
+        refused.push(
+            pcap.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .expect("name"),
+        );
     }
-    assert!(refused.contains(&"ppp_ip_udp_dns.pcap".to_owned()), "{refused:?}");
+    assert!(
+        refused.contains(&"ppp_ip_udp_dns.pcap".to_owned()),
+        "{refused:?}"
+    );
 }
 
 #[test]
 fn a_missing_or_garbage_file_is_named() {
-    let Some(privileges) = require_privileges() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let garbage = dir.path().join("notes.pcap");
     fs::write(&garbage, "not a capture\n").expect("write");
     let missing = dir.path().join("missing.pcap");
-    for (path, says) in [(&missing, "cannot read capture"), (&garbage, "is neither a pcap nor a pcapng capture")] {
-        let (output, reports, _out) = replay(&privileges.dns_counter, &[path.to_str().expect("UTF-8 path")]);
+    for (path, says) in [
+        (&missing, "cannot read capture"),
+        (&garbage, "is neither a pcap nor a pcapng capture"),
+    ] {
+        let (output, reports, _out) = replay(
+            &privileges.dns_counter,
+            &[path.to_str().expect("UTF-8 path")],
+        );
         let stderr = stderr(&output);
         assert!(!output.status.success(), "{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-        assert!(stderr.contains(&path.display().to_string()) && stderr.contains(says), "{stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()) && stderr.contains(says),
+            "{stderr}"
+        );
         assert!(reports.is_empty());
     }
 }
 
 #[test]
 fn intervals_split_a_capture_on_epoch_multiples_like_a_live_run() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     // 42 packets, one query and its answer a second, over 21 seconds.
     let pcap = corpus.join("edns-opts.pcap");
     let decode = Decode::parse(&fs::read_to_string(corpus.join("edns-opts.out")).expect("decode"));
     const STEP: u64 = 5;
-    let bucket = |time: SystemTime| time.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_secs() / STEP;
+    let bucket = |time: SystemTime| {
+        time.duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+            / STEP
+    };
     let first = bucket(decode.packets[0].time);
     let last = bucket(decode.packets.last().expect("packets").time);
     let mut per_bucket = vec![0u64; usize::try_from(last - first + 1).expect("few")];
@@ -409,19 +560,47 @@ fn intervals_split_a_capture_on_epoch_multiples_like_a_live_run() {
         per_bucket[usize::try_from(bucket(packet.time) - first).expect("in order")] += 1;
     }
 
-    let (output, reports, _dir) =
-        replay(&privileges.dns_counter, &["--interval", "5s", "--top", "0", pcap.to_str().expect("UTF-8 path")]);
+    let (output, reports, _dir) = replay(
+        &privileges.dns_counter,
+        &[
+            "--interval",
+            "5s",
+            "--top",
+            "0",
+            pcap.to_str().expect("UTF-8 path"),
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
-    let queries: Vec<u64> = reports.iter().map(|file| file.report.totals.queries).collect();
-    assert_eq!(queries, per_bucket, "packets per report vs tcpdump's times in {STEP}s buckets");
+    let queries: Vec<u64> = reports
+        .iter()
+        .map(|file| file.report.totals.queries)
+        .collect();
+    assert_eq!(
+        queries, per_bucket,
+        "packets per report vs tcpdump's times in {STEP}s buckets"
+    );
     for file in &reports {
-        assert_eq!(Report::check_consistent(&file.report), Ok(()), "{}", file.path.display());
+        assert_eq!(
+            Report::check_consistent(&file.report),
+            Ok(()),
+            "{}",
+            file.path.display()
+        );
     }
     for pair in reports.windows(2) {
-        assert_eq!(pair[0].report.end, pair[1].report.start, "reports follow each other");
+        assert_eq!(
+            pair[0].report.end, pair[1].report.start,
+            "reports follow each other"
+        );
         let end = humantime::parse_rfc3339(&pair[0].report.end).expect("an RFC 3339 end");
-        let end = end.duration_since(SystemTime::UNIX_EPOCH).expect("after 1970");
-        assert_eq!((end.as_secs() % STEP, end.subsec_nanos()), (0, 0), "ends on a multiple of {STEP}s");
+        let end = end
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(
+            (end.as_secs() % STEP, end.subsec_nanos()),
+            (0, 0),
+            "ends on a multiple of {STEP}s"
+        );
     }
     let whole = summed_top_counts(&reports).expect("names listed once");
     assert_eq!(whole, BTreeMap::from([("example.com".to_owned(), 21)]));
@@ -458,54 +637,93 @@ fn write_pcap(dir: &Path, name: &str, frames: &[(u32, &[u8])]) -> String {
 
 #[test]
 fn frames_of_any_length_are_looked_at_and_those_too_short_for_test_run_are_truncated_frames() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     let query = udp_query(&corpus);
     // What GRO makes of a flow, and what tcpdump on the receiving host captures.
     let mut long = query.clone();
     long.resize(200_000, 0);
     let dir = tempfile::tempdir().expect("tempdir");
     let frames: [&[u8]; 6] = [&query, &[], &query[..13], &query, &query[..14], &long];
-    let frames: Vec<(u32, &[u8])> = frames.into_iter().map(|frame| (1_704_067_200, frame)).collect();
+    let frames: Vec<(u32, &[u8])> = frames
+        .into_iter()
+        .map(|frame| (1_704_067_200, frame))
+        .collect();
     let path = write_pcap(dir.path(), "lengths.pcap", &frames);
     let (output, reports, _out) = replay(&privileges.dns_counter, &[&path]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report = &reports[0].report;
     assert_eq!(report.check_consistent(), Ok(()));
     assert_eq!((report.totals.queries, report.totals.counted), (6, 3));
-    assert_eq!(nonzero(&report.totals.uncounted), BTreeMap::from([("truncated_frame".to_owned(), 3)]));
-    assert!(stderr(&output).contains("frames longer than 64 KiB: 1;"), "{}", stderr(&output));
+    assert_eq!(
+        nonzero(&report.totals.uncounted),
+        BTreeMap::from([("truncated_frame".to_owned(), 3)])
+    );
+    assert!(
+        stderr(&output).contains("frames longer than 64 KiB: 1;"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn captures_without_packets_or_with_too_many_intervals_are_refused() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     let query = udp_query(&corpus);
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = write_pcap(dir.path(), "empty.pcap", &[]);
     let (output, reports, _out) = replay(&privileges.dns_counter, &[&empty]);
     assert!(!output.status.success() && reports.is_empty());
-    assert!(stderr(&output).contains("empty.pcap holds no packets"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("empty.pcap holds no packets"),
+        "{}",
+        stderr(&output)
+    );
     // A clock that jumped a year: a report every second would be 31 million of them.
-    let mistimed = write_pcap(dir.path(), "mistimed.pcap", &[(1_672_531_200, &query), (1_704_067_200, &query)]);
+    let mistimed = write_pcap(
+        dir.path(),
+        "mistimed.pcap",
+        &[(1_672_531_200, &query), (1_704_067_200, &query)],
+    );
     let (output, reports, _out) = replay(&privileges.dns_counter, &["--interval", "1s", &mistimed]);
     assert!(!output.status.success() && reports.is_empty());
-    assert!(stderr(&output).contains("use a longer --interval"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("use a longer --interval"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn without_privileges_it_says_how_to_get_them() {
-    let Some(privileges) = require_privileges() else { return };
-    let Some(corpus) = require_corpus() else { return };
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
     // setpriv drops every capability, as an unprivileged user would run it.
     let mut command = Command::new("setpriv");
-    command.args(["--inh-caps=-all", "--bounding-set=-all", "--"]).arg(&privileges.dns_counter);
+    command
+        .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
+        .arg(&privileges.dns_counter);
     command.arg("replay").arg(corpus.join("dns_udp.pcap"));
     let output = match run_bounded(&mut command, REPLAY_TIMEOUT) {
         Ok(output) => output,
         Err(err) => {
-            assert!(!matches!(std::env::var("CI").as_deref(), Ok("true" | "1")), "setpriv (util-linux): {err:#}");
+            assert!(
+                !matches!(std::env::var("CI").as_deref(), Ok("true" | "1")),
+                "setpriv (util-linux): {err:#}"
+            );
             eprintln!("skipping: setpriv (util-linux) does not run: {err:#}");
             return;
         }
@@ -513,5 +731,8 @@ fn without_privileges_it_says_how_to_get_them() {
     let stderr = stderr(&output);
     assert!(!output.status.success(), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("needs root, or CAP_BPF and CAP_NET_ADMIN"), "{stderr}");
+    assert!(
+        stderr.contains("needs root, or CAP_BPF and CAP_NET_ADMIN"),
+        "{stderr}"
+    );
 }

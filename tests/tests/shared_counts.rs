@@ -17,11 +17,15 @@ const REPEAT: u32 = 2_000;
 
 #[test]
 fn two_cpus_counting_one_name_at_once_lose_nothing() {
-    let Some(()) = require_root_and_cpus(2) else { return };
+    let Some(()) = require_root_and_cpus(2) else {
+        return;
+    };
     let mut loaded = loader::load(10_000).expect("load");
     let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
     let hot = frames::query_frame("router.vendor.example", 1);
-    let fresh: Vec<Vec<u8>> = (0..ROUNDS).map(|round| frames::query_frame(&format!("r{round}.race.example"), 1)).collect();
+    let fresh: Vec<Vec<u8>> = (0..ROUNDS)
+        .map(|round| frames::query_frame(&format!("r{round}.race.example"), 1))
+        .collect();
     let xdp = program(&loaded);
     let start = Barrier::new(2);
     thread::scope(|scope| {
@@ -39,10 +43,23 @@ fn two_cpus_counting_one_name_at_once_lose_nothing() {
         }
     });
     let interval = drain(&mut drainer);
-    let count_of = |name: &str| interval.names.iter().find(|(wire, _)| presentation(wire) == name).map(|(_, count)| *count);
-    assert_eq!(count_of("router.vendor.example"), Some(u64::from(2 * ROUNDS * REPEAT)));
+    let count_of = |name: &str| {
+        interval
+            .names
+            .iter()
+            .find(|(wire, _)| presentation(wire) == name)
+            .map(|(_, count)| *count)
+    };
+    assert_eq!(
+        count_of("router.vendor.example"),
+        Some(u64::from(2 * ROUNDS * REPEAT))
+    );
     for round in 0..ROUNDS {
-        assert_eq!(count_of(&format!("r{round}.race.example")), Some(2), "round {round}");
+        assert_eq!(
+            count_of(&format!("r{round}.race.example")),
+            Some(2),
+            "round {round}"
+        );
     }
     assert_eq!(interval.names.len(), ROUNDS as usize + 1);
     assert_eq!(interval.packets, u64::from(2 * ROUNDS * (REPEAT + 1)));

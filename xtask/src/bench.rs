@@ -54,7 +54,11 @@ const SUMMARY_BIN: &str = "dns-counter-bench-summary";
 /// Runs `parts` (all when empty), then the summary. A part that cannot measure does not stop
 /// the others; the run fails at the end if any did. A missed target is a result, not a failure.
 pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> {
-    let parts = if parts.is_empty() { &Part::ALL[..] } else { parts };
+    let parts = if parts.is_empty() {
+        &Part::ALL[..]
+    } else {
+        parts
+    };
     let mut failed = Vec::new();
     for &part in parts {
         println!("xtask: bench part {}", part.name());
@@ -63,7 +67,10 @@ pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> 
             args.push("--quick".into());
         }
         if let Err(err) = run_tests_bin(dns_counter, part.binary(), &args) {
-            eprintln!("xtask: bench part {} could not measure: {err:#}", part.name());
+            eprintln!(
+                "xtask: bench part {} could not measure: {err:#}",
+                part.name()
+            );
             failed.push(part.name());
         }
     }
@@ -81,6 +88,14 @@ pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> 
 fn run_tests_bin(dns_counter: &Path, bin: &str, args: &[OsString]) -> Result<()> {
     run(cargo()
         .env("DNS_COUNTER_BIN", dns_counter)
-        .args(["run", "--release", "-p", "dns-counter-tests", "--bin", bin, "--"])
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "dns-counter-tests",
+            "--bin",
+            bin,
+            "--",
+        ])
         .args(args))
 }

@@ -79,7 +79,9 @@ fn run_task(task: Task) -> Result<()> {
     bootstrap::nightly_with_rust_src()?;
     bootstrap::bpf_linker()?;
     match task {
-        Task::Test { .. } | Task::Demo { .. } => bootstrap::debian_packages(bootstrap::LAB_PACKAGES, "the lab")?,
+        Task::Test { .. } | Task::Demo { .. } => {
+            bootstrap::debian_packages(bootstrap::LAB_PACKAGES, "the lab")?
+        }
         Task::Bench { .. } => bootstrap::debian_packages(bootstrap::BENCH_PACKAGES, "the bench")?,
         Task::Build | Task::Run { .. } => {}
     }

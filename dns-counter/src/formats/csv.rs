@@ -27,9 +27,17 @@ const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// The report's top list as CSV.
 pub fn to_csv(report: &Report, merge: Option<&MergeInfo>) -> String {
-    let mut writer = ::csv::WriterBuilder::new().terminator(::csv::Terminator::CRLF).from_writer(Vec::new());
-    let errors: Option<HashMap<u64, u64>> =
-        merge.map(|merge| merge.names.lower_bounds.iter().map(|bound| (bound.rank, bound.max_error)).collect());
+    let mut writer = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let errors: Option<HashMap<u64, u64>> = merge.map(|merge| {
+        merge
+            .names
+            .lower_bounds
+            .iter()
+            .map(|bound| (bound.rank, bound.max_error))
+            .collect()
+    });
     let mut header = vec!["rank", "name", "count", "share"];
     if errors.is_some() {
         header.push("max_error");
@@ -56,5 +64,9 @@ pub fn to_csv(report: &Report, merge: Option<&MergeInfo>) -> String {
 /// `name`, with a `\` in front if a spreadsheet would take it for a formula (see the module
 /// documentation).
 pub fn spreadsheet_safe(name: &str) -> Cow<'_, str> {
-    if name.starts_with(FORMULA_STARTS) { Cow::Owned(format!("\\{name}")) } else { Cow::Borrowed(name) }
+    if name.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("\\{name}"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }

@@ -50,27 +50,49 @@ pub enum ReadError {
     #[error("cannot read report {}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{} is not a dns-counter report (JSON)", path.display())]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{} is a {found:?} report; this dns-counter reads {:?}", path.display(), report::SCHEMA)]
     Schema { path: PathBuf, found: String },
     #[error("{} has {field} {value:?}, not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z", path.display())]
-    BadTime { path: PathBuf, field: &'static str, value: String },
+    BadTime {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+    },
     #[error("{} does not add up", path.display())]
-    Invariant { path: PathBuf, source: InvariantError },
+    Invariant {
+        path: PathBuf,
+        source: InvariantError,
+    },
 }
 
 /// Reads a report written by `run`, `replay` or `merge`, checking its schema (not its sums: see
 /// [`check`]).
 pub fn read(path: &Path) -> Result<SavedReport, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Read { path: path.to_owned(), source })?;
-    let saved: SavedReport =
-        serde_json::from_str(&text).map_err(|source| ReadError::Parse { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let saved: SavedReport = serde_json::from_str(&text).map_err(|source| ReadError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
     if saved.report.schema != report::SCHEMA {
-        return Err(ReadError::Schema { path: path.to_owned(), found: saved.report.schema });
+        return Err(ReadError::Schema {
+            path: path.to_owned(),
+            found: saved.report.schema,
+        });
     }
     for (field, value) in [("start", &saved.report.start), ("end", &saved.report.end)] {
         if humantime::parse_rfc3339(value).is_err() {
-            return Err(ReadError::BadTime { path: path.to_owned(), field, value: value.clone() });
+            return Err(ReadError::BadTime {
+                path: path.to_owned(),
+                field,
+                value: value.clone(),
+            });
         }
     }
     Ok(saved)
@@ -78,7 +100,13 @@ pub fn read(path: &Path) -> Result<SavedReport, ReadError> {
 
 /// Checks that a report read from `path` adds up.
 pub fn check(path: &Path, saved: &SavedReport) -> Result<(), ReadError> {
-    saved.report.check_invariants().map_err(|source| ReadError::Invariant { path: path.to_owned(), source })
+    saved
+        .report
+        .check_invariants()
+        .map_err(|source| ReadError::Invariant {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// The report in `format`; `merge` is a merged report's `merge` section.
@@ -103,7 +131,8 @@ fn to_json(report: &Report, merge: Option<&MergeInfo>) -> String {
         return report::to_json(report);
     };
     // Only string keys and plain values: serializing cannot fail.
-    let mut json = serde_json::to_string_pretty(&Merged { report, merge }).expect("a merged report always serializes");
+    let mut json = serde_json::to_string_pretty(&Merged { report, merge })
+        .expect("a merged report always serializes");
     json.push('\n');
     json
 }
@@ -123,7 +152,10 @@ fn to_text(report: &Report, merge: Option<&MergeInfo>) -> String {
         let _ = writeln!(text, "merged from {inputs}; every count is exact");
         return text;
     }
-    let _ = writeln!(text, "merged from {inputs}, some of them cut: listed counts are lower bounds");
+    let _ = writeln!(
+        text,
+        "merged from {inputs}, some of them cut: listed counts are lower bounds"
+    );
     let lists = [
         ("names", "name", Some(&merge.names)),
         ("domains", "domain", merge.domains.as_ref()),
@@ -142,12 +174,19 @@ fn to_text(report: &Report, merge: Option<&MergeInfo>) -> String {
             parts.push(format!("names up to {names} low"));
         }
         if bounds.unlisted_max > 0 {
-            parts.push(format!("an unlisted {entry} had at most {} queries", bounds.unlisted_max));
+            parts.push(format!(
+                "an unlisted {entry} had at most {} queries",
+                bounds.unlisted_max
+            ));
         }
         let _ = writeln!(text, "{list:<8}  {}", parts.join("; "));
     }
     if merge.distinct_names_max_error > 0 {
-        let _ = writeln!(text, "distinct names up to {} low", merge.distinct_names_max_error);
+        let _ = writeln!(
+            text,
+            "distinct names up to {} low",
+            merge.distinct_names_max_error
+        );
     }
     text
 }

@@ -14,17 +14,26 @@ use crate::report::Report;
 
 /// The report as a Prometheus textfile.
 pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
-    let mut out = Exposition { text: String::new(), host: &report.host };
+    let mut out = Exposition {
+        text: String::new(),
+        host: &report.host,
+    };
     let totals = &report.totals;
     let one = |value: String| vec![Sample { label: None, value }];
     let count = |value: u64| one(value.to_string());
-    let timestamp =
-        |time: &str| humantime::parse_rfc3339(time).ok().and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok());
+    let timestamp = |time: &str| {
+        humantime::parse_rfc3339(time)
+            .ok()
+            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+    };
 
     out.family(
         "dnscounter_report_info",
         "The report's interfaces, comma-separated; always 1.",
-        vec![Sample { label: Some(("interfaces", report.interfaces.join(","))), value: "1".into() }],
+        vec![Sample {
+            label: Some(("interfaces", report.interfaces.join(","))),
+            value: "1".into(),
+        }],
     );
     if let Some(start) = timestamp(&report.start) {
         out.family(
@@ -40,7 +49,11 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
             count(end.as_secs()),
         );
     }
-    out.family("dnscounter_report_duration_seconds", "Length of the report's interval.", one(float(report.seconds)));
+    out.family(
+        "dnscounter_report_duration_seconds",
+        "Length of the report's interval.",
+        one(float(report.seconds)),
+    );
     out.family(
         "dnscounter_packets",
         "Packets the XDP program looked at in the interval (totals.queries).",
@@ -51,11 +64,22 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         "Queries counted by name, excluded names not included.",
         count(totals.counted),
     );
-    out.family("dnscounter_excluded_queries", "Queries for excluded names.", count(totals.excluded));
+    out.family(
+        "dnscounter_excluded_queries",
+        "Queries for excluded names.",
+        count(totals.excluded),
+    );
     out.family(
         "dnscounter_uncounted_packets",
         "Packets not counted as a query, by reason.",
-        labelled("reason", totals.uncounted.0.iter().map(|(reason, count)| (reason.as_str(), *count))),
+        labelled(
+            "reason",
+            totals
+                .uncounted
+                .0
+                .iter()
+                .map(|(reason, count)| (reason.as_str(), *count)),
+        ),
     );
     out.family(
         "dnscounter_distinct_names",
@@ -65,9 +89,19 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     out.family(
         "dnscounter_name_queries",
         "Queries for each listed (top) name.",
-        labelled("name", report.top.iter().map(|entry| (entry.name.as_str(), entry.count))),
+        labelled(
+            "name",
+            report
+                .top
+                .iter()
+                .map(|entry| (entry.name.as_str(), entry.count)),
+        ),
     );
-    out.family("dnscounter_unlisted_names", "Names counted but not listed.", count(report.rest.names));
+    out.family(
+        "dnscounter_unlisted_names",
+        "Names counted but not listed.",
+        count(report.rest.names),
+    );
     out.family(
         "dnscounter_unlisted_name_queries",
         "Queries for names counted but not listed.",
@@ -76,27 +110,59 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     out.family(
         "dnscounter_qtype_queries",
         "Queries counted by name, by query type.",
-        labelled("qtype", report.qtypes.iter().map(|qtype| (qtype.qtype.as_str(), qtype.count))),
+        labelled(
+            "qtype",
+            report
+                .qtypes
+                .iter()
+                .map(|qtype| (qtype.qtype.as_str(), qtype.count)),
+        ),
     );
     out.family(
         "dnscounter_excluded_name_queries",
         "Queries for each excluded name seen.",
-        labelled("name", report.excluded.iter().map(|entry| (entry.name.as_str(), entry.count))),
+        labelled(
+            "name",
+            report
+                .excluded
+                .iter()
+                .map(|entry| (entry.name.as_str(), entry.count)),
+        ),
     );
 
     if let Some(domains) = &report.domains {
         out.family(
             "dnscounter_domain_queries",
             "Queries for each listed domain.",
-            labelled("domain", domains.top.iter().map(|entry| (entry.domain.as_str(), entry.count))),
+            labelled(
+                "domain",
+                domains
+                    .top
+                    .iter()
+                    .map(|entry| (entry.domain.as_str(), entry.count)),
+            ),
         );
         out.family(
             "dnscounter_domain_names",
             "Distinct names under each listed domain.",
-            labelled("domain", domains.top.iter().map(|entry| (entry.domain.as_str(), entry.names))),
+            labelled(
+                "domain",
+                domains
+                    .top
+                    .iter()
+                    .map(|entry| (entry.domain.as_str(), entry.names)),
+            ),
         );
-        out.family("dnscounter_unlisted_domains", "Domains counted but not listed.", count(domains.rest.domains));
-        out.family("dnscounter_unlisted_domain_queries", "Queries for domains not listed.", count(domains.rest.count));
+        out.family(
+            "dnscounter_unlisted_domains",
+            "Domains counted but not listed.",
+            count(domains.rest.domains),
+        );
+        out.family(
+            "dnscounter_unlisted_domain_queries",
+            "Queries for domains not listed.",
+            count(domains.rest.count),
+        );
         out.family(
             "dnscounter_unlisted_domain_names",
             "Distinct names under domains not listed.",
@@ -107,15 +173,33 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         out.family(
             "dnscounter_org_queries",
             "Queries for each listed organisation.",
-            labelled("org", orgs.top.iter().map(|entry| (entry.org.as_str(), entry.count))),
+            labelled(
+                "org",
+                orgs.top
+                    .iter()
+                    .map(|entry| (entry.org.as_str(), entry.count)),
+            ),
         );
         out.family(
             "dnscounter_org_names",
             "Distinct names of each listed organisation.",
-            labelled("org", orgs.top.iter().map(|entry| (entry.org.as_str(), entry.names))),
+            labelled(
+                "org",
+                orgs.top
+                    .iter()
+                    .map(|entry| (entry.org.as_str(), entry.names)),
+            ),
         );
-        out.family("dnscounter_unlisted_orgs", "Organisations counted but not listed.", count(orgs.rest.orgs));
-        out.family("dnscounter_unlisted_org_queries", "Queries for organisations not listed.", count(orgs.rest.count));
+        out.family(
+            "dnscounter_unlisted_orgs",
+            "Organisations counted but not listed.",
+            count(orgs.rest.orgs),
+        );
+        out.family(
+            "dnscounter_unlisted_org_queries",
+            "Queries for organisations not listed.",
+            count(orgs.rest.count),
+        );
         out.family(
             "dnscounter_unlisted_org_names",
             "Distinct names of organisations not listed.",
@@ -126,13 +210,23 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
             "Queries for names of no organisation.",
             count(orgs.unassigned.count),
         );
-        out.family("dnscounter_unassigned_names", "Distinct names of no organisation.", count(orgs.unassigned.names));
+        out.family(
+            "dnscounter_unassigned_names",
+            "Distinct names of no organisation.",
+            count(orgs.unassigned.names),
+        );
     }
     if let Some(clients) = &report.clients {
         out.family(
             "dnscounter_client_queries",
             "Queries from each listed client prefix.",
-            labelled("client", clients.top.iter().map(|entry| (entry.client.as_str(), entry.count))),
+            labelled(
+                "client",
+                clients
+                    .top
+                    .iter()
+                    .map(|entry| (entry.client.as_str(), entry.count)),
+            ),
         );
         out.family(
             "dnscounter_unlisted_clients",
@@ -152,7 +246,11 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     }
 
     if let Some(merge) = merge {
-        out.family("dnscounter_merge_inputs", "Reports merged into this one.", count(merge.inputs.len() as u64));
+        out.family(
+            "dnscounter_merge_inputs",
+            "Reports merged into this one.",
+            count(merge.inputs.len() as u64),
+        );
         out.family(
             "dnscounter_merge_exact",
             "1 if every count of the merged report is exact, else 0.",
@@ -167,7 +265,12 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         out.family(
             "dnscounter_merge_max_error_queries",
             "The most a listed count of the merged report is low by, by list.",
-            labelled("list", lists.iter().filter_map(|(list, bounds)| Some((*list, bounds.as_ref()?.max_error)))),
+            labelled(
+                "list",
+                lists
+                    .iter()
+                    .filter_map(|(list, bounds)| Some((*list, bounds.as_ref()?.max_error))),
+            ),
         );
         out.family(
             "dnscounter_merge_distinct_names_max_error",
@@ -185,7 +288,12 @@ struct Sample {
 }
 
 fn labelled<'a>(label: &'static str, values: impl Iterator<Item = (&'a str, u64)>) -> Vec<Sample> {
-    values.map(|(key, value)| Sample { label: Some((label, key.to_owned())), value: value.to_string() }).collect()
+    values
+        .map(|(key, value)| Sample {
+            label: Some((label, key.to_owned())),
+            value: value.to_string(),
+        })
+        .collect()
 }
 
 /// A float as the exposition format writes it (Go's `ParseFloat` reads it back).

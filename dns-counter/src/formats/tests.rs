@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use openmetrics_parser::{MetricNumber, PrometheusType, PrometheusValue, prometheus::parse_prometheus};
+use openmetrics_parser::{
+    MetricNumber, PrometheusType, PrometheusValue, prometheus::parse_prometheus,
+};
 
 use super::*;
 use crate::aggregate::tests::{fixture, fixture_orgs, wire};
@@ -25,8 +27,14 @@ pub(crate) fn hostile_report(top: usize) -> Report {
     interval.packets += extra.iter().map(|(_, count)| count).sum::<u64>();
     interval.names.extend(extra);
     let orgs = fixture_orgs();
-    let mut report =
-        build_report(&interval, &meta, &ReportOptions { orgs: Some(&orgs), ..ReportOptions::new(top, &exclusions) });
+    let mut report = build_report(
+        &interval,
+        &meta,
+        &ReportOptions {
+            orgs: Some(&orgs),
+            ..ReportOptions::new(top, &exclusions)
+        },
+    );
     // Clients as the kernel would count them with --clients (the fixture has none): they add up to
     // counted + excluded.
     let seen = report.totals.counted + report.totals.excluded;
@@ -48,7 +56,10 @@ pub(crate) fn hostile_report(top: usize) -> Report {
                 share: report::share(300, report.totals.queries),
             },
         ],
-        rest: ClientRest { prefixes: 3, count: seen - 1_000 - 9 },
+        rest: ClientRest {
+            prefixes: 3,
+            count: seen - 1_000 - 9,
+        },
         untracked: 9,
     });
     assert_eq!(report.check_invariants(), Ok(()));
@@ -61,13 +72,19 @@ pub(crate) const GOLDEN_TOP: usize = 16;
 /// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites
 /// the file instead (then review the diff).
 pub(crate) fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::write(&path, actual).expect("write golden file");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_GOLDEN=1 to create it", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
     assert!(
         expected == actual,
         "{} differs; if the change is intended, run UPDATE_GOLDEN=1 cargo test -p dns-counter --lib golden\n\
@@ -78,7 +95,11 @@ pub(crate) fn golden(name: &str, actual: &str) {
 
 #[test]
 fn hostile_names_are_listed() {
-    let names: Vec<String> = hostile_report(GOLDEN_TOP).top.into_iter().map(|entry| entry.name).collect();
+    let names: Vec<String> = hostile_report(GOLDEN_TOP)
+        .top
+        .into_iter()
+        .map(|entry| entry.name)
+        .collect();
     for name in [
         "-a1-b2.example",
         "-1.2",
@@ -91,38 +112,62 @@ fn hostile_names_are_listed() {
         r"\027\[31m\027\]0\;owned\007.example",
         r"\255\000\127\032.example",
     ] {
-        assert!(names.iter().any(|listed| listed == name), "{name} not in {names:?}");
+        assert!(
+            names.iter().any(|listed| listed == name),
+            "{name} not in {names:?}"
+        );
     }
 }
 
 #[test]
 fn golden_csv() {
     let report = hostile_report(GOLDEN_TOP);
-    assert_eq!(to_csv(&report, None), to_csv(&hostile_report(GOLDEN_TOP), None), "not stable");
+    assert_eq!(
+        to_csv(&report, None),
+        to_csv(&hostile_report(GOLDEN_TOP), None),
+        "not stable"
+    );
     golden("report.golden.csv", &to_csv(&report, None));
 }
 
 #[test]
 fn golden_prom() {
     let report = hostile_report(GOLDEN_TOP);
-    assert_eq!(to_prom(&report, None), to_prom(&hostile_report(GOLDEN_TOP), None), "not stable");
+    assert_eq!(
+        to_prom(&report, None),
+        to_prom(&hostile_report(GOLDEN_TOP), None),
+        "not stable"
+    );
     golden("report.golden.prom", &to_prom(&report, None));
 }
 
 /// A name as a CSV reader gets it back, with the spreadsheet guard taken off: the inverse of
 /// [`spreadsheet_safe`] for names in presentation form (`\-` never starts one).
 fn unguard(cell: &str) -> &str {
-    if cell.starts_with("\\-") { &cell[1..] } else { cell }
+    if cell.starts_with("\\-") {
+        &cell[1..]
+    } else {
+        cell
+    }
 }
 
 #[test]
 fn a_csv_parser_reads_every_name_back() {
     let report = hostile_report(0);
     let csv = to_csv(&report, None);
-    assert!(csv.ends_with("\r\n") && !csv.replace("\r\n", "").contains(['\r', '\n']), "CRLF lines only");
+    assert!(
+        csv.ends_with("\r\n") && !csv.replace("\r\n", "").contains(['\r', '\n']),
+        "CRLF lines only"
+    );
     let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
-    assert_eq!(reader.headers().expect("header"), vec!["rank", "name", "count", "share"]);
-    let rows: Vec<::csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("valid CSV");
+    assert_eq!(
+        reader.headers().expect("header"),
+        vec!["rank", "name", "count", "share"]
+    );
+    let rows: Vec<::csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV");
     assert_eq!(rows.len(), report.top.len());
     for (row, entry) in rows.iter().zip(&report.top) {
         assert_eq!(row.len(), 4);
@@ -132,7 +177,11 @@ fn a_csv_parser_reads_every_name_back() {
         assert_eq!(row[2].parse::<u64>().expect("count"), entry.count);
         assert_eq!(row[3].parse::<f64>().expect("share"), entry.share);
         // No cell a spreadsheet would compute.
-        assert!(!row.iter().any(|cell| cell.starts_with(['=', '+', '-', '@', '\t', '\r'])), "{row:?}");
+        assert!(
+            !row.iter()
+                .any(|cell| cell.starts_with(['=', '+', '-', '@', '\t', '\r'])),
+            "{row:?}"
+        );
     }
 }
 
@@ -143,7 +192,11 @@ fn csv_quotes_as_rfc_4180_says_and_guards_formulas() {
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines[0], "rank,name,count,share");
     let line = |name: &str, cell: &str| {
-        let entry = report.top.iter().find(|entry| entry.name == name).expect("listed");
+        let entry = report
+            .top
+            .iter()
+            .find(|entry| entry.name == name)
+            .expect("listed");
         format!("{},{cell},{},{}", entry.rank, entry.count, entry.share)
     };
     // A field with a quote or a comma is quoted, its quotes doubled; others are not.
@@ -157,7 +210,11 @@ fn csv_quotes_as_rfc_4180_says_and_guards_formulas() {
         (r"\=1\+2.example", r"\=1\+2.example"),
         (".", "."),
     ] {
-        assert!(lines.contains(&line(name, cell).as_str()), "{} in {csv}", line(name, cell));
+        assert!(
+            lines.contains(&line(name, cell).as_str()),
+            "{} in {csv}",
+            line(name, cell)
+        );
     }
     assert_eq!(spreadsheet_safe("-x"), r"\-x");
     assert_eq!(spreadsheet_safe("=1+1"), r"\=1+1");
@@ -177,8 +234,10 @@ fn csv_of_a_report_from_a_hand_made_file_is_guarded_too() {
     report.top[0].name = "=HYPERLINK(\"http://x\",\"y\")".into();
     report.top[1].name = "line\r\nbreak".into();
     let csv = to_csv(&report, None);
-    let rows: Vec<::csv::StringRecord> =
-        ::csv::Reader::from_reader(csv.as_bytes()).records().collect::<Result<_, _>>().expect("valid CSV");
+    let rows: Vec<::csv::StringRecord> = ::csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV");
     assert_eq!(&rows[0][1], "\\=HYPERLINK(\"http://x\",\"y\")");
     assert_eq!(&rows[1][1], "line\r\nbreak");
     assert_eq!(rows.len(), 3);
@@ -188,7 +247,8 @@ fn csv_of_a_report_from_a_hand_made_file_is_guarded_too() {
 type Parsed = HashMap<String, (PrometheusType, Vec<(HashMap<String, String>, f64)>)>;
 
 fn parse_prom(text: &str) -> Parsed {
-    let exposition = parse_prometheus(text).unwrap_or_else(|err| panic!("invalid exposition: {err:?}\n{text}"));
+    let exposition =
+        parse_prometheus(text).unwrap_or_else(|err| panic!("invalid exposition: {err:?}\n{text}"));
     exposition
         .families
         .into_iter()
@@ -197,8 +257,10 @@ fn parse_prom(text: &str) -> Parsed {
                 .iter_samples()
                 .map(|sample| {
                     let labels = sample.get_labelset().expect("labels");
-                    let labels: HashMap<String, String> =
-                        labels.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
+                    let labels: HashMap<String, String> = labels
+                        .iter()
+                        .map(|(name, value)| (name.clone(), value.clone()))
+                        .collect();
                     let value = match &sample.value {
                         PrometheusValue::Gauge(MetricNumber::Float(value)) => *value,
                         PrometheusValue::Gauge(MetricNumber::Int(value)) => *value as f64,
@@ -214,12 +276,19 @@ fn parse_prom(text: &str) -> Parsed {
 
 /// The values of `family`'s samples by the value of their `label`.
 fn by_label(parsed: &Parsed, family: &str, label: &str) -> Vec<(String, f64)> {
-    let (_, samples) = parsed.get(family).unwrap_or_else(|| panic!("no family {family}"));
-    samples.iter().map(|(labels, value)| (labels[label].clone(), *value)).collect()
+    let (_, samples) = parsed
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family}"));
+    samples
+        .iter()
+        .map(|(labels, value)| (labels[label].clone(), *value))
+        .collect()
 }
 
 fn single(parsed: &Parsed, family: &str) -> f64 {
-    let (_, samples) = parsed.get(family).unwrap_or_else(|| panic!("no family {family}"));
+    let (_, samples) = parsed
+        .get(family)
+        .unwrap_or_else(|| panic!("no family {family}"));
     assert_eq!(samples.len(), 1, "{family}");
     samples[0].1
 }
@@ -234,28 +303,48 @@ fn a_prometheus_parser_reads_every_name_and_the_host_back() {
 
     let mut names = by_label(&parsed, "dnscounter_name_queries", "name");
     names.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut expected: Vec<(String, f64)> =
-        report.top.iter().map(|entry| (entry.name.clone(), entry.count as f64)).collect();
+    let mut expected: Vec<(String, f64)> = report
+        .top
+        .iter()
+        .map(|entry| (entry.name.clone(), entry.count as f64))
+        .collect();
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(names, expected);
 
     let excluded = by_label(&parsed, "dnscounter_excluded_name_queries", "name");
     assert_eq!(
         excluded,
-        report.excluded.iter().map(|entry| (entry.name.clone(), entry.count as f64)).collect::<Vec<_>>()
+        report
+            .excluded
+            .iter()
+            .map(|entry| (entry.name.clone(), entry.count as f64))
+            .collect::<Vec<_>>()
     );
     let domains = by_label(&parsed, "dnscounter_domain_queries", "domain");
     let report_domains = report.domains.as_ref().expect("domains");
     assert_eq!(domains.len(), report_domains.top.len());
     for ((domain, count), entry) in domains.iter().zip(&report_domains.top) {
-        assert_eq!((domain.as_str(), *count), (entry.domain.as_str(), entry.count as f64));
+        assert_eq!(
+            (domain.as_str(), *count),
+            (entry.domain.as_str(), entry.count as f64)
+        );
     }
     let orgs = by_label(&parsed, "dnscounter_org_queries", "org");
     assert_eq!(orgs.len(), report.orgs.as_ref().expect("orgs").top.len());
     let clients = by_label(&parsed, "dnscounter_client_queries", "client");
-    assert_eq!(clients, [("192.0.2.0/24".to_owned(), 700.0), ("2001:db8:0:100::/56".to_owned(), 300.0)]);
+    assert_eq!(
+        clients,
+        [
+            ("192.0.2.0/24".to_owned(), 700.0),
+            ("2001:db8:0:100::/56".to_owned(), 300.0)
+        ]
+    );
     let reasons = by_label(&parsed, "dnscounter_uncounted_packets", "reason");
-    assert_eq!(reasons.len(), report.totals.uncounted.0.len(), "zeros included");
+    assert_eq!(
+        reasons.len(),
+        report.totals.uncounted.0.len(),
+        "zeros included"
+    );
     let qtypes = by_label(&parsed, "dnscounter_qtype_queries", "qtype");
     assert_eq!(qtypes.len(), report.qtypes.len());
 
@@ -266,15 +355,39 @@ fn a_prometheus_parser_reads_every_name_and_the_host_back() {
             assert_eq!(labels["host"], report.host, "{family}");
         }
     }
-    assert_eq!(by_label(&parsed, "dnscounter_report_info", "interfaces"), [("vr\"0,v\\1".to_owned(), 1.0)]);
+    assert_eq!(
+        by_label(&parsed, "dnscounter_report_info", "interfaces"),
+        [("vr\"0,v\\1".to_owned(), 1.0)]
+    );
 
-    assert_eq!(single(&parsed, "dnscounter_packets"), report.totals.queries as f64);
-    assert_eq!(single(&parsed, "dnscounter_counted_queries"), report.totals.counted as f64);
-    assert_eq!(single(&parsed, "dnscounter_excluded_queries"), report.totals.excluded as f64);
-    assert_eq!(single(&parsed, "dnscounter_distinct_names"), report.totals.distinct_names as f64);
-    assert_eq!(single(&parsed, "dnscounter_report_duration_seconds"), report.seconds);
-    assert_eq!(single(&parsed, "dnscounter_report_start_timestamp_seconds"), 1_795_309_200.0);
-    assert_eq!(single(&parsed, "dnscounter_report_end_timestamp_seconds"), 1_795_309_260.0);
+    assert_eq!(
+        single(&parsed, "dnscounter_packets"),
+        report.totals.queries as f64
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_counted_queries"),
+        report.totals.counted as f64
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_excluded_queries"),
+        report.totals.excluded as f64
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_distinct_names"),
+        report.totals.distinct_names as f64
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_report_duration_seconds"),
+        report.seconds
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_report_start_timestamp_seconds"),
+        1_795_309_200.0
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_report_end_timestamp_seconds"),
+        1_795_309_260.0
+    );
     assert_eq!(single(&parsed, "dnscounter_untracked_client_queries"), 9.0);
 }
 
@@ -283,30 +396,51 @@ fn prometheus_names_follow_the_conventions() {
     let text = to_prom(&hostile_report(GOLDEN_TOP), None);
     let metric_name = |name: &str| {
         name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     };
     let mut families = Vec::new();
     for line in text.lines() {
         if let Some(help) = line.strip_prefix("# HELP ") {
             let (name, text) = help.split_once(' ').expect("HELP name text");
-            assert!(metric_name(name) && name.starts_with("dnscounter_"), "{name}");
+            assert!(
+                metric_name(name) && name.starts_with("dnscounter_"),
+                "{name}"
+            );
             // Gauges of one interval: nothing that says counter (promtool's lint also refuses a
             // type's name as a word of the metric's, which `dns_counter_` would be).
-            assert!(!name.ends_with("_total") && !name.ends_with("_count"), "{name}");
+            assert!(
+                !name.ends_with("_total") && !name.ends_with("_count"),
+                "{name}"
+            );
             for kind in ["counter", "gauge", "histogram", "summary"] {
-                assert!(!name.contains(&format!("_{kind}_")) && !name.ends_with(&format!("_{kind}")), "{name}");
+                assert!(
+                    !name.contains(&format!("_{kind}_")) && !name.ends_with(&format!("_{kind}")),
+                    "{name}"
+                );
             }
             assert!(!text.contains(['\\', '\n']) && !text.is_empty(), "{text}");
             families.push(name.to_owned());
         } else if let Some(kind) = line.strip_prefix("# TYPE ") {
-            assert_eq!(kind, format!("{} gauge", families.last().expect("HELP before TYPE")));
+            assert_eq!(
+                kind,
+                format!("{} gauge", families.last().expect("HELP before TYPE"))
+            );
         } else {
             let name = line.split(['{', ' ']).next().expect("a sample");
-            assert_eq!(Some(name), families.last().map(String::as_str), "samples follow their HELP");
+            assert_eq!(
+                Some(name),
+                families.last().map(String::as_str),
+                "samples follow their HELP"
+            );
             assert!(line.starts_with(&format!("{name}{{host=\"")), "{line}");
             // One more label at most, each a valid label name.
             let labels = &line[name.len() + 1..line.rfind('}').expect("labels end")];
-            let second = labels.split("\",").nth(1).map(|rest| rest.split('=').next().expect("label name"));
+            let second = labels
+                .split("\",")
+                .nth(1)
+                .map(|rest| rest.split('=').next().expect("label name"));
             if let Some(label) = second {
                 assert!(metric_name(label), "{label}");
             }
@@ -326,37 +460,63 @@ fn label_values_are_escaped_as_the_format_says() {
     let mut report = hostile_report(1);
     report.host = "h".into();
     let text = to_prom(&report, None);
-    assert!(text.contains("dnscounter_name_queries{host=\"h\",name=\"www.example.com\"} 500\n"), "{text}");
+    assert!(
+        text.contains("dnscounter_name_queries{host=\"h\",name=\"www.example.com\"} 500\n"),
+        "{text}"
+    );
     report.top[0].name = r#"\"q\\"#.into();
     let text = to_prom(&report, None);
-    assert!(text.contains(r#"dnscounter_name_queries{host="h",name="\\\"q\\\\"} 500"#), "{text}");
+    assert!(
+        text.contains(r#"dnscounter_name_queries{host="h",name="\\\"q\\\\"} 500"#),
+        "{text}"
+    );
 }
 
 #[test]
 fn empty_lists_leave_no_family() {
     let mut report = hostile_report(1);
     report.top.clear();
-    report.rest = report::Rest { names: report.totals.distinct_names, count: report.totals.counted };
+    report.rest = report::Rest {
+        names: report.totals.distinct_names,
+        count: report.totals.counted,
+    };
     report.excluded.clear();
     report.totals.excluded = 0;
     let text = to_prom(&report, None);
-    assert!(!text.contains("dnscounter_name_queries") && !text.contains("dnscounter_excluded_name_queries"));
+    assert!(
+        !text.contains("dnscounter_name_queries")
+            && !text.contains("dnscounter_excluded_name_queries")
+    );
     parse_prom(&text);
 }
 
 #[test]
 fn json_of_a_report_is_the_report_schema_and_reads_back() {
     let report = hostile_report(GOLDEN_TOP);
-    let saved = SavedReport { report: report.clone(), merge: None };
+    let saved = SavedReport {
+        report: report.clone(),
+        merge: None,
+    };
     let json = saved.render(Format::Json);
     assert_eq!(json, report::to_json(&report));
     let back: SavedReport = serde_json::from_str(&json).expect("parse");
     assert_eq!(back, saved);
     // A JSON parser gets every name back exactly.
     let value: serde_json::Value = serde_json::from_str(&json).expect("parse");
-    let names: Vec<&str> =
-        value["top"].as_array().expect("top").iter().map(|entry| entry["name"].as_str().expect("name")).collect();
-    assert_eq!(names, report.top.iter().map(|entry| entry.name.as_str()).collect::<Vec<_>>());
+    let names: Vec<&str> = value["top"]
+        .as_array()
+        .expect("top")
+        .iter()
+        .map(|entry| entry["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        report
+            .top
+            .iter()
+            .map(|entry| entry.name.as_str())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -377,13 +537,16 @@ fn reading_a_report_checks_its_schema_and_times() {
     check(&good, &saved).expect("adds up");
 
     let write = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
-        let mut value: serde_json::Value = serde_json::from_str(&report::to_json(&report)).expect("parse");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&report::to_json(&report)).expect("parse");
         change(&mut value);
         let path = temp.path().join(name);
         std::fs::write(&path, value.to_string()).expect("write");
         path
     };
-    let other = write("other.json", &|value| value["schema"] = "dns-counter/report/v9".into());
+    let other = write("other.json", &|value| {
+        value["schema"] = "dns-counter/report/v9".into()
+    });
     let err = read(&other).expect_err("schema");
     assert!(
         err.to_string().ends_with(
@@ -392,8 +555,13 @@ fn reading_a_report_checks_its_schema_and_times() {
         "{err}"
     );
     let bad_time = write("time.json", &|value| value["end"] = "soon".into());
-    assert!(matches!(read(&bad_time), Err(ReadError::BadTime { field: "end", .. })));
-    let broken = write("broken.json", &|value| value["totals"]["counted"] = 1.into());
+    assert!(matches!(
+        read(&bad_time),
+        Err(ReadError::BadTime { field: "end", .. })
+    ));
+    let broken = write("broken.json", &|value| {
+        value["totals"]["counted"] = 1.into()
+    });
     let saved = read(&broken).expect("reads");
     let err = check(&broken, &saved).expect_err("does not add up");
     assert_eq!(
@@ -408,5 +576,8 @@ fn reading_a_report_checks_its_schema_and_times() {
     let not_json = temp.path().join("notes.txt");
     std::fs::write(&not_json, "hello").expect("write");
     assert!(matches!(read(&not_json), Err(ReadError::Parse { .. })));
-    assert!(matches!(read(&temp.path().join("missing.json")), Err(ReadError::Read { .. })));
+    assert!(matches!(
+        read(&temp.path().join("missing.json")),
+        Err(ReadError::Read { .. })
+    ));
 }

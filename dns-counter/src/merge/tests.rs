@@ -52,13 +52,22 @@ fn ip(text: &str) -> IpAddr {
 }
 
 /// One interval of counts: `names` as (index into the pool, count), 2 packets not counted per name.
-fn interval(start: u64, seconds: u64, names: &[(usize, u64)], clients: &[(&str, u64)], untracked: u64) -> Interval {
+fn interval(
+    start: u64,
+    seconds: u64,
+    names: &[(usize, u64)],
+    clients: &[(&str, u64)],
+    untracked: u64,
+) -> Interval {
     let pool = pool();
     let named: u64 = names.iter().map(|(_, count)| count).sum();
     let uncounted = names.len() as u64 * 2;
     let mut by_client: u64 = clients.iter().map(|(_, count)| count).sum::<u64>() + untracked;
     // Clients add up to every query counted by name, excluded ones included.
-    let mut prefixes: Vec<(IpAddr, u64)> = clients.iter().map(|(client, count)| (ip(client), *count)).collect();
+    let mut prefixes: Vec<(IpAddr, u64)> = clients
+        .iter()
+        .map(|(client, count)| (ip(client), *count))
+        .collect();
     if by_client < named {
         prefixes.push((ip("203.0.113.0"), named - by_client));
         by_client = named;
@@ -68,10 +77,23 @@ fn interval(start: u64, seconds: u64, names: &[(usize, u64)], clients: &[(&str, 
         start: UNIX_EPOCH + Duration::from_secs(start),
         end: UNIX_EPOCH + Duration::from_secs(start + seconds),
         packets: named + uncounted,
-        names: names.iter().map(|&(index, count)| (pool[index].clone(), count)).collect(),
-        qtypes: names.iter().enumerate().map(|(at, &(_, count))| ([1, 28, 65, 65280][at % 4], count)).collect(),
-        uncounted: vec![("not_ip".into(), names.len() as u64), ("response".into(), names.len() as u64)],
-        clients: Some(ClientCounts { prefixes, untracked }),
+        names: names
+            .iter()
+            .map(|&(index, count)| (pool[index].clone(), count))
+            .collect(),
+        qtypes: names
+            .iter()
+            .enumerate()
+            .map(|(at, &(_, count))| ([1, 28, 65, 65280][at % 4], count))
+            .collect(),
+        uncounted: vec![
+            ("not_ip".into(), names.len() as u64),
+            ("response".into(), names.len() as u64),
+        ],
+        clients: Some(ClientCounts {
+            prefixes,
+            untracked,
+        }),
     }
 }
 
@@ -85,8 +107,14 @@ fn combined(intervals: &[&Interval]) -> Interval {
         qtypes: intervals.iter().flat_map(|i| i.qtypes.clone()).collect(),
         uncounted: intervals.iter().flat_map(|i| i.uncounted.clone()).collect(),
         clients: Some(ClientCounts {
-            prefixes: intervals.iter().flat_map(|i| i.clients.as_ref().expect("clients").prefixes.clone()).collect(),
-            untracked: intervals.iter().map(|i| i.clients.as_ref().expect("clients").untracked).sum(),
+            prefixes: intervals
+                .iter()
+                .flat_map(|i| i.clients.as_ref().expect("clients").prefixes.clone())
+                .collect(),
+            untracked: intervals
+                .iter()
+                .map(|i| i.clients.as_ref().expect("clients").untracked)
+                .sum(),
         }),
     }
 }
@@ -94,23 +122,40 @@ fn combined(intervals: &[&Interval]) -> Interval {
 /// The report of `interval` as a run with `--top top --org-file (fixture) --clients` writes it.
 fn report(interval: &Interval, host: &str, top: usize, orgs: Option<&OrgMap>) -> Report {
     let exclusions = exclusions();
-    let meta = Meta { host: host.into(), interfaces: vec!["eth0".into()] };
-    let clients = ClientOptions { prefix: ClientPrefix { v4: 24, v6: 56 }, anonymizer: None };
-    let options = ReportOptions { orgs, clients: Some(clients), ..ReportOptions::new(top, &exclusions) };
+    let meta = Meta {
+        host: host.into(),
+        interfaces: vec!["eth0".into()],
+    };
+    let clients = ClientOptions {
+        prefix: ClientPrefix { v4: 24, v6: 56 },
+        anonymizer: None,
+    };
+    let options = ReportOptions {
+        orgs,
+        clients: Some(clients),
+        ..ReportOptions::new(top, &exclusions)
+    };
     let report = build_report(interval, &meta, &options);
     assert_eq!(report.check_invariants(), Ok(()));
     report
 }
 
 fn saved(report: Report) -> SavedReport {
-    SavedReport { report, merge: None }
+    SavedReport {
+        report,
+        merge: None,
+    }
 }
 
 fn merged(inputs: &[Report]) -> SavedReport {
     let inputs: Vec<SavedReport> = inputs.iter().cloned().map(saved).collect();
     let (merged, omitted) = merge(&inputs).expect("merge");
     assert_eq!(omitted, []);
-    assert_eq!(merged.report.check_invariants(), Ok(()), "the merged report adds up");
+    assert_eq!(
+        merged.report.check_invariants(),
+        Ok(()),
+        "the merged report adds up"
+    );
     merged
 }
 
@@ -126,14 +171,32 @@ fn hosts() -> (Interval, Interval, Interval) {
     let b = interval(
         T0,
         60,
-        &[(0, 40), (2, 9), (3, 5), (8, 6), (10, 8), (15, 1), (16, 1), (19, 2)],
+        &[
+            (0, 40),
+            (2, 9),
+            (3, 5),
+            (8, 6),
+            (10, 8),
+            (15, 1),
+            (16, 1),
+            (19, 2),
+        ],
         &[("192.0.2.0", 30), ("2001:db8::", 30)],
         0,
     );
     let c = interval(
         T0 + 60,
         60,
-        &[(9, 1), (4, 2), (5, 3), (6, 4), (11, 5), (12, 6), (13, 7), (17, 8)],
+        &[
+            (9, 1),
+            (4, 2),
+            (5, 3),
+            (6, 4),
+            (11, 5),
+            (12, 6),
+            (13, 7),
+            (17, 8),
+        ],
         &[("9.0.0.0", 36)],
         0,
     );
@@ -144,7 +207,11 @@ fn hosts() -> (Interval, Interval, Interval) {
 fn merging_complete_reports_equals_the_report_of_the_combined_traffic() {
     let (a, b, c) = hosts();
     // Without organisations: every count, domains' names included, is exact.
-    let inputs = [report(&a, "res1", 0, None), report(&b, "res1", 0, None), report(&c, "res1", 0, None)];
+    let inputs = [
+        report(&a, "res1", 0, None),
+        report(&b, "res1", 0, None),
+        report(&c, "res1", 0, None),
+    ];
     let merged = merged(&inputs);
     let truth = report(&combined(&[&a, &b, &c]), "res1", 0, None);
     assert_eq!(merged.report, truth);
@@ -159,7 +226,10 @@ fn merging_complete_reports_equals_the_report_of_the_combined_traffic() {
 fn organisations_merge_exactly_when_no_name_is_shared() {
     let orgs = fixture_orgs();
     let (_, b, c) = hosts();
-    let inputs = [report(&b, "res1", 0, Some(&orgs)), report(&c, "res1", 0, Some(&orgs))];
+    let inputs = [
+        report(&b, "res1", 0, Some(&orgs)),
+        report(&c, "res1", 0, Some(&orgs)),
+    ];
     let merged = merged(&inputs);
     let truth = report(&combined(&[&b, &c]), "res1", 0, Some(&orgs));
     assert_eq!(merged.report, truth);
@@ -172,19 +242,36 @@ fn organisations_names_are_bounded_when_names_are_shared() {
     // the union, but which organisation it is in cannot be told, so names are a lower bound.
     let orgs = fixture_orgs();
     let (a, b, _) = hosts();
-    let merged = merged(&[report(&a, "res1", 0, Some(&orgs)), report(&b, "res2", 0, Some(&orgs))]);
+    let merged = merged(&[
+        report(&a, "res1", 0, Some(&orgs)),
+        report(&b, "res2", 0, Some(&orgs)),
+    ]);
     let truth = report(&combined(&[&a, &b]), "res1,res2", 0, Some(&orgs));
     let merge = merged.merge.as_ref().expect("merge");
     assert!(!merge.exact);
-    assert_eq!(merge.distinct_names_max_error, 0, "the names themselves are exact");
+    assert_eq!(
+        merge.distinct_names_max_error, 0,
+        "the names themselves are exact"
+    );
     let org_bounds = merge.orgs.as_ref().expect("orgs");
     assert_eq!(org_bounds.max_error, 0, "counts are exact");
     // www.example.com and a\.b.example are listed by both hosts: 2 names too many at most.
     assert_eq!(org_bounds.names_max_error, Some(2));
-    let (merged_orgs, true_orgs) = (merged.report.orgs.as_ref().expect("orgs"), truth.orgs.as_ref().expect("orgs"));
+    let (merged_orgs, true_orgs) = (
+        merged.report.orgs.as_ref().expect("orgs"),
+        truth.orgs.as_ref().expect("orgs"),
+    );
     assert_eq!(
-        merged_orgs.top.iter().map(|o| (&o.org, o.count)).collect::<Vec<_>>(),
-        true_orgs.top.iter().map(|o| (&o.org, o.count)).collect::<Vec<_>>()
+        merged_orgs
+            .top
+            .iter()
+            .map(|o| (&o.org, o.count))
+            .collect::<Vec<_>>(),
+        true_orgs
+            .top
+            .iter()
+            .map(|o| (&o.org, o.count))
+            .collect::<Vec<_>>()
     );
     assert_bounds(&merged, &truth);
     // Everything but the organisations' names and the rest that absorbs them is the truth.
@@ -200,9 +287,27 @@ fn cut_reports_mark_lower_bounds_with_their_error_bounds() {
     let a = names(&[(0, 100), (1, 50), (2, 30), (4, 20)]);
     let b = names(&[(1, 80), (2, 60), (0, 10), (5, 5)]);
     let merged = merged(&[report(&a, "res1", 2, None), report(&b, "res2", 2, None)]);
-    let top: Vec<(&str, u64)> = merged.report.top.iter().map(|e| (e.name.as_str(), e.count)).collect();
-    assert_eq!(top, [("mail.example.com", 130), ("www.example.com", 100), ("example.com", 60)]);
-    assert_eq!(merged.report.rest, Rest { names: 1, count: 65 });
+    let top: Vec<(&str, u64)> = merged
+        .report
+        .top
+        .iter()
+        .map(|e| (e.name.as_str(), e.count))
+        .collect();
+    assert_eq!(
+        top,
+        [
+            ("mail.example.com", 130),
+            ("www.example.com", 100),
+            ("example.com", 60)
+        ]
+    );
+    assert_eq!(
+        merged.report.rest,
+        Rest {
+            names: 1,
+            count: 65
+        }
+    );
     let merge = merged.merge.as_ref().expect("merge");
     assert!(!merge.exact);
     // www.example.com is missing from B's list, where it had at most B's smallest listed count
@@ -215,8 +320,16 @@ fn cut_reports_mark_lower_bounds_with_their_error_bounds() {
             unlisted_max: 65,
             names_max_error: None,
             lower_bounds: vec![
-                EntryBound { rank: 2, max_error: 15, names_max_error: 0 },
-                EntryBound { rank: 3, max_error: 50, names_max_error: 0 },
+                EntryBound {
+                    rank: 2,
+                    max_error: 15,
+                    names_max_error: 0
+                },
+                EntryBound {
+                    rank: 3,
+                    max_error: 50,
+                    names_max_error: 0
+                },
             ],
         }
     );
@@ -234,7 +347,14 @@ fn a_list_cut_in_one_input_only_bounds_what_that_input_did_not_list() {
     let merge = merged.merge.as_ref().expect("merge");
     // Names host A listed are exact: B listed all of its names.
     for entry in merged.report.top.iter().take(2) {
-        assert!(merge.names.lower_bounds.iter().all(|bound| bound.rank != entry.rank), "{entry:?}");
+        assert!(
+            merge
+                .names
+                .lower_bounds
+                .iter()
+                .all(|bound| bound.rank != entry.rank),
+            "{entry:?}"
+        );
     }
     assert_bounds(&merged, &report(&combined(&[&a, &b]), "res1,res2", 0, None));
 }
@@ -243,14 +363,27 @@ fn a_list_cut_in_one_input_only_bounds_what_that_input_did_not_list() {
 fn merging_merged_reports_carries_the_bounds() {
     let orgs = fixture_orgs();
     let (a, b, c) = hosts();
-    let ab = merged(&[report(&a, "res1", 2, Some(&orgs)), report(&b, "res2", 3, Some(&orgs))]);
+    let ab = merged(&[
+        report(&a, "res1", 2, Some(&orgs)),
+        report(&b, "res2", 3, Some(&orgs)),
+    ]);
     let (abc, omitted) = merge(&[ab, saved(report(&c, "res1", 1, Some(&orgs)))]).expect("merge");
     assert_eq!(omitted, []);
     assert_eq!(abc.report.check_invariants(), Ok(()));
     let merge = abc.merge.as_ref().expect("merge");
-    assert_eq!(merge.inputs.iter().map(|input| input.host.as_str()).collect::<Vec<_>>(), ["res1", "res2", "res1"]);
+    assert_eq!(
+        merge
+            .inputs
+            .iter()
+            .map(|input| input.host.as_str())
+            .collect::<Vec<_>>(),
+        ["res1", "res2", "res1"]
+    );
     assert_eq!(abc.report.host, "res1,res2");
-    assert_bounds(&abc, &report(&combined(&[&a, &b, &c]), "res1,res2", 0, Some(&orgs)));
+    assert_bounds(
+        &abc,
+        &report(&combined(&[&a, &b, &c]), "res1,res2", 0, Some(&orgs)),
+    );
 }
 
 /// A small deterministic generator (xorshift), for the many-merges test.
@@ -269,7 +402,14 @@ impl Rng {
 fn bounds_hold_for_many_random_merges() {
     let orgs = fixture_orgs();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let clients = ["192.0.2.0", "198.51.100.0", "10.0.0.0", "9.0.0.0", "2001:db8::", "2001:db8:0:100::"];
+    let clients = [
+        "192.0.2.0",
+        "198.51.100.0",
+        "10.0.0.0",
+        "9.0.0.0",
+        "2001:db8::",
+        "2001:db8:0:100::",
+    ];
     for trial in 0..300 {
         let hosts = 2 + rng.below(3) as usize;
         let intervals: Vec<Interval> = (0..hosts)
@@ -296,10 +436,20 @@ fn bounds_hold_for_many_random_merges() {
         let inputs: Vec<Report> = intervals
             .iter()
             .enumerate()
-            .map(|(at, interval)| report(interval, &format!("res{at}"), rng.below(6) as usize, Some(&orgs)))
+            .map(|(at, interval)| {
+                report(
+                    interval,
+                    &format!("res{at}"),
+                    rng.below(6) as usize,
+                    Some(&orgs),
+                )
+            })
             .collect();
         let truth_interval = combined(&intervals.iter().collect::<Vec<_>>());
-        let hosts_joined = (0..hosts).map(|at| format!("res{at}")).collect::<Vec<_>>().join(",");
+        let hosts_joined = (0..hosts)
+            .map(|at| format!("res{at}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let truth = report(&truth_interval, &hosts_joined, 0, Some(&orgs));
         let all = merged(&inputs);
         assert_bounds(&all, &truth);
@@ -312,8 +462,14 @@ fn bounds_hold_for_many_random_merges() {
         assert_bounds(&twice, &truth);
         // Every input listed everything: exact.
         if inputs.iter().all(|input| input.rest.names == 0) {
-            assert_eq!(all.merge.as_ref().expect("merge").distinct_names_max_error, 0);
-            assert_eq!(all.report.totals.distinct_names, truth.totals.distinct_names);
+            assert_eq!(
+                all.merge.as_ref().expect("merge").distinct_names_max_error,
+                0
+            );
+            assert_eq!(
+                all.report.totals.distinct_names,
+                truth.totals.distinct_names
+            );
         }
     }
 }
@@ -331,7 +487,8 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
     assert_eq!(report.excluded, truth.excluded);
     let distinct = report.totals.distinct_names;
     assert!(
-        (distinct..=distinct + merge.distinct_names_max_error).contains(&truth.totals.distinct_names),
+        (distinct..=distinct + merge.distinct_names_max_error)
+            .contains(&truth.totals.distinct_names),
         "distinct names {distinct} + {} against {}",
         merge.distinct_names_max_error,
         truth.totals.distinct_names
@@ -340,15 +497,35 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
     let names = |entries: Vec<(String, u64, u64)>| entries;
     check_list(
         "names",
-        &names(report.top.iter().map(|e| (e.name.clone(), e.count, 0)).collect()),
-        &names(truth.top.iter().map(|e| (e.name.clone(), e.count, 0)).collect()),
+        &names(
+            report
+                .top
+                .iter()
+                .map(|e| (e.name.clone(), e.count, 0))
+                .collect(),
+        ),
+        &names(
+            truth
+                .top
+                .iter()
+                .map(|e| (e.name.clone(), e.count, 0))
+                .collect(),
+        ),
         &merge.names,
     );
     if let (Some(domains), Some(truth_domains)) = (&report.domains, &truth.domains) {
         check_list(
             "domains",
-            &domains.top.iter().map(|e| (e.domain.clone(), e.count, e.names)).collect::<Vec<_>>(),
-            &truth_domains.top.iter().map(|e| (e.domain.clone(), e.count, e.names)).collect::<Vec<_>>(),
+            &domains
+                .top
+                .iter()
+                .map(|e| (e.domain.clone(), e.count, e.names))
+                .collect::<Vec<_>>(),
+            &truth_domains
+                .top
+                .iter()
+                .map(|e| (e.domain.clone(), e.count, e.names))
+                .collect::<Vec<_>>(),
             merge.domains.as_ref().expect("domain bounds"),
         );
     }
@@ -356,19 +533,38 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
         let bounds = merge.orgs.as_ref().expect("org bounds");
         check_list(
             "orgs",
-            &orgs.top.iter().map(|e| (e.org.clone(), e.count, e.names)).collect::<Vec<_>>(),
-            &truth_orgs.top.iter().map(|e| (e.org.clone(), e.count, e.names)).collect::<Vec<_>>(),
+            &orgs
+                .top
+                .iter()
+                .map(|e| (e.org.clone(), e.count, e.names))
+                .collect::<Vec<_>>(),
+            &truth_orgs
+                .top
+                .iter()
+                .map(|e| (e.org.clone(), e.count, e.names))
+                .collect::<Vec<_>>(),
             bounds,
         );
         assert_eq!(orgs.unassigned.count, truth_orgs.unassigned.count);
         let names_error = bounds.names_max_error.expect("orgs have names");
-        assert!((orgs.unassigned.names..=orgs.unassigned.names + names_error).contains(&truth_orgs.unassigned.names));
+        assert!(
+            (orgs.unassigned.names..=orgs.unassigned.names + names_error)
+                .contains(&truth_orgs.unassigned.names)
+        );
     }
     if let (Some(clients), Some(truth_clients)) = (&report.clients, &truth.clients) {
         check_list(
             "clients",
-            &clients.top.iter().map(|e| (e.client.clone(), e.count, 0)).collect::<Vec<_>>(),
-            &truth_clients.top.iter().map(|e| (e.client.clone(), e.count, 0)).collect::<Vec<_>>(),
+            &clients
+                .top
+                .iter()
+                .map(|e| (e.client.clone(), e.count, 0))
+                .collect::<Vec<_>>(),
+            &truth_clients
+                .top
+                .iter()
+                .map(|e| (e.client.clone(), e.count, 0))
+                .collect::<Vec<_>>(),
             merge.clients.as_ref().expect("client bounds"),
         );
         assert_eq!(clients.untracked, truth_clients.untracked);
@@ -379,13 +575,25 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
 }
 
 /// `merged` and `truth` entries as (key, count, names); `truth` lists every entry.
-fn check_list(list: &str, merged: &[(String, u64, u64)], truth: &[(String, u64, u64)], bounds: &ListBounds) {
-    let errors: HashMap<u64, &EntryBound> = bounds.lower_bounds.iter().map(|bound| (bound.rank, bound)).collect();
+fn check_list(
+    list: &str,
+    merged: &[(String, u64, u64)],
+    truth: &[(String, u64, u64)],
+    bounds: &ListBounds,
+) {
+    let errors: HashMap<u64, &EntryBound> = bounds
+        .lower_bounds
+        .iter()
+        .map(|bound| (bound.rank, bound))
+        .collect();
     for (rank, (key, count, names)) in (1..).zip(merged) {
-        let (count_error, names_error) =
-            errors.get(&rank).map_or((0, 0), |bound| (bound.max_error, bound.names_max_error));
-        let (_, true_count, true_names) =
-            truth.iter().find(|(k, ..)| k == key).unwrap_or_else(|| panic!("{list}: {key} is not in the truth"));
+        let (count_error, names_error) = errors
+            .get(&rank)
+            .map_or((0, 0), |bound| (bound.max_error, bound.names_max_error));
+        let (_, true_count, true_names) = truth
+            .iter()
+            .find(|(k, ..)| k == key)
+            .unwrap_or_else(|| panic!("{list}: {key} is not in the truth"));
         assert!(
             (*count..=count + count_error).contains(true_count),
             "{list}: {key}: {count} + {count_error} against {true_count}"
@@ -396,7 +604,10 @@ fn check_list(list: &str, merged: &[(String, u64, u64)], truth: &[(String, u64, 
         );
         assert!(count_error <= bounds.max_error);
     }
-    for (key, true_count, _) in truth.iter().filter(|(key, ..)| !merged.iter().any(|(k, ..)| k == key)) {
+    for (key, true_count, _) in truth
+        .iter()
+        .filter(|(key, ..)| !merged.iter().any(|(k, ..)| k == key))
+    {
         assert!(
             *true_count <= bounds.unlisted_max,
             "{list}: unlisted {key} had {true_count} > {}",
@@ -412,11 +623,20 @@ fn check_list(list: &str, merged: &[(String, u64, u64)], truth: &[(String, u64, 
 fn seconds_span_the_inputs() {
     let (a, b, c) = hosts();
     // Two hosts' same minute: a minute, not two.
-    assert_eq!(merged(&[report(&a, "res1", 0, None), report(&b, "res2", 0, None)]).report.seconds, 60.0);
+    assert_eq!(
+        merged(&[report(&a, "res1", 0, None), report(&b, "res2", 0, None)])
+            .report
+            .seconds,
+        60.0
+    );
     // Two minutes of one host, one after the other.
     let two = merged(&[report(&c, "res1", 0, None), report(&a, "res1", 0, None)]);
     assert_eq!(
-        (two.report.start.as_str(), two.report.end.as_str(), two.report.seconds),
+        (
+            two.report.start.as_str(),
+            two.report.end.as_str(),
+            two.report.seconds
+        ),
         ("2026-11-22T01:00:00Z", "2026-11-22T01:02:00Z", 120.0)
     );
 }
@@ -426,7 +646,11 @@ fn hosts_and_interfaces_are_each_named_once() {
     let (a, b, c) = hosts();
     let mut second = report(&b, "res2", 0, None);
     second.interfaces = vec!["eth1".into(), "eth0".into()];
-    let merged = merged(&[report(&a, "res1", 0, None), second, report(&c, "res1", 0, None)]);
+    let merged = merged(&[
+        report(&a, "res1", 0, None),
+        second,
+        report(&c, "res1", 0, None),
+    ]);
     assert_eq!(merged.report.host, "res1,res2");
     assert_eq!(merged.report.interfaces, ["eth0", "eth1"]);
     let inputs = &merged.merge.as_ref().expect("merge").inputs;
@@ -457,8 +681,14 @@ fn sections_that_cannot_be_merged_are_left_out_saying_why() {
     assert_eq!(
         omitted,
         [
-            Omitted::Grouping { first: "psl".into(), other: "labels:2".into() },
-            Omitted::Missing { section: "orgs", input: 2 },
+            Omitted::Grouping {
+                first: "psl".into(),
+                other: "labels:2".into()
+            },
+            Omitted::Missing {
+                section: "orgs",
+                input: 2
+            },
             Omitted::ClientSettings { first: 1, other: 2 },
         ]
     );
@@ -485,7 +715,11 @@ fn nothing_to_merge_and_bad_times_are_errors() {
     bad.start = "yesterday".into();
     assert_eq!(
         merge(&[saved(report(&a, "res1", 0, None)), saved(bad)]).map(|_| ()),
-        Err(MergeError::BadTime { input: 2, field: "start", value: "yesterday".into() })
+        Err(MergeError::BadTime {
+            input: 2,
+            field: "start",
+            value: "yesterday".into()
+        })
     );
 }
 
@@ -493,7 +727,10 @@ fn nothing_to_merge_and_bad_times_are_errors() {
 fn golden_merged() -> SavedReport {
     let orgs = fixture_orgs();
     let (a, b, _) = hosts();
-    merged(&[report(&a, "res1", 3, Some(&orgs)), report(&b, "res2", 4, Some(&orgs))])
+    merged(&[
+        report(&a, "res1", 3, Some(&orgs)),
+        report(&b, "res2", 4, Some(&orgs)),
+    ])
 }
 
 #[test]

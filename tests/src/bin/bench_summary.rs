@@ -68,8 +68,16 @@ fn read_part(part: &'static str) -> PartResult {
                 .map_err(|err| format!("unreadable results ({}: {err})", path.display()))
         });
     match header {
-        Ok(header) => PartResult { part, header: Some(header), problem: None },
-        Err(problem) => PartResult { part, header: None, problem: Some(problem) },
+        Ok(header) => PartResult {
+            part,
+            header: Some(header),
+            problem: None,
+        },
+        Err(problem) => PartResult {
+            part,
+            header: None,
+            problem: Some(problem),
+        },
     }
 }
 
@@ -91,9 +99,14 @@ fn summarize(write: bool) -> Result<()> {
         date: bench::now(),
         revision: bench::revision(),
         machine: Machine::this()?,
-        quick: parts.iter().any(|part| part.header.as_ref().is_some_and(|h| h.quick)),
+        quick: parts
+            .iter()
+            .any(|part| part.header.as_ref().is_some_and(|h| h.quick)),
         targets,
-        missing: parts.iter().filter_map(|part| part.problem.clone()).collect(),
+        missing: parts
+            .iter()
+            .filter_map(|part| part.problem.clone())
+            .collect(),
     };
     // The summary is never a measurement of its own: `--write` only decides whether BENCHMARKS.md
     // gets the table.
@@ -118,7 +131,11 @@ fn render(parts: &[PartResult]) -> String {
                     "| {} | {}{} | `{}` |",
                     part.part,
                     header.date,
-                    if header.quick { ", **--quick smoke run**" } else { "" },
+                    if header.quick {
+                        ", **--quick smoke run**"
+                    } else {
+                        ""
+                    },
                     header.revision.as_deref().unwrap_or("unknown")
                 );
             }
@@ -132,10 +149,16 @@ fn render(parts: &[PartResult]) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\n| part | target | figure | | why missed, what would fix it |");
+    let _ = writeln!(
+        out,
+        "\n| part | target | figure | | why missed, what would fix it |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|");
     let (mut met, mut missed) = (0, 0);
-    for (part, header) in parts.iter().filter_map(|part| Some((part.part, part.header.as_ref()?))) {
+    for (part, header) in parts
+        .iter()
+        .filter_map(|part| Some((part.part, part.header.as_ref()?)))
+    {
         for target in &header.targets {
             if target.met {
                 met += 1;
@@ -164,7 +187,11 @@ fn render(parts: &[PartResult]) -> String {
     let _ = writeln!(
         out,
         "\n{met} targets met, {missed} missed. Machine: {}.",
-        if machines.is_empty() { "none measured".to_owned() } else { machines.join("; ") }
+        if machines.is_empty() {
+            "none measured".to_owned()
+        } else {
+            machines.join("; ")
+        }
     );
     out
 }

@@ -39,14 +39,18 @@ use dns_counter::{
 };
 use dns_counter_common::maps::{COUNTS_MAPS, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES};
 use dns_counter_tests::{
-    bench::{Machine, PartHeader, Target, figure, median, pin_to_cpu, publish as publish_part, revision, targets_table, thousands},
+    bench::{
+        Machine, PartHeader, Target, figure, median, pin_to_cpu, publish as publish_part, revision,
+        targets_table, thousands,
+    },
     test_run::program,
 };
 use serde::Serialize;
 
 const PART: &str = "drain";
 const SCHEMA: &str = "dns-counter/bench/drain/v1";
-const USAGE: &str = "usage: dns-counter-drain-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+const USAGE: &str =
+    "usage: dns-counter-drain-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
 
 /// The issue's targets.
 const BATCH_RATIO_LIMIT: f64 = 0.35;
@@ -69,8 +73,16 @@ struct Sizes {
     scale: &'static [u64],
 }
 
-const FULL: Sizes = Sizes { side_by_side: 1_000_000, rounds: 5, scale: &[1_000, 100_000, 1_000_000, 5_000_000] };
-const QUICK: Sizes = Sizes { side_by_side: 50_000, rounds: 3, scale: &[1_000, 20_000] };
+const FULL: Sizes = Sizes {
+    side_by_side: 1_000_000,
+    rounds: 5,
+    scale: &[1_000, 100_000, 1_000_000, 5_000_000],
+};
+const QUICK: Sizes = Sizes {
+    side_by_side: 50_000,
+    rounds: 3,
+    scale: &[1_000, 20_000],
+};
 
 #[derive(Serialize)]
 struct SideBySide {
@@ -169,13 +181,19 @@ fn bench(quick: bool) -> Result<()> {
     loader::raise_memlock_limit();
     let sizes = if quick { QUICK } else { FULL };
     let machine = Machine::this()?;
-    let nr_cpus = aya::util::nr_cpus().map_err(|(_, err)| err).context("counting possible CPUs")?;
+    let nr_cpus = aya::util::nr_cpus()
+        .map_err(|(_, err)| err)
+        .context("counting possible CPUs")?;
 
     // Memory first: nothing else of ours is open, so every map fd is the program's.
     let memory = vec![map_memory(false)?, map_memory(true)?];
     // Test runs and drains on one CPU, as the daemon's single thread would be.
     pin_to_cpu(0)?;
-    eprintln!("batch against per-entry at {} entries, {} rounds", thousands(sizes.side_by_side.into()), sizes.rounds);
+    eprintln!(
+        "batch against per-entry at {} entries, {} rounds",
+        thousands(sizes.side_by_side.into()),
+        sizes.rounds
+    );
     let side_by_side = side_by_side(sizes.side_by_side, sizes.rounds, nr_cpus)?;
     let grace = GracePeriod::new().context("creating the grace period maps")?;
     let mut grace_runs = Vec::new();
@@ -216,7 +234,8 @@ fn key(i: u64) -> u64 {
 
 /// Per-entry and batch drains of the same `entries` in a hash map like the counts maps, `rounds` each.
 fn side_by_side(entries: u32, rounds: usize, nr_cpus: usize) -> Result<SideBySide> {
-    let mut map = HashMap::<MapData, u64, u64>::create(entries, 0).context("creating a hash map")?;
+    let mut map =
+        HashMap::<MapData, u64, u64>::create(entries, 0).context("creating a hash map")?;
     let keys: Vec<u64> = (0..u64::from(entries)).map(key).collect();
     // Entry i holds i + 1, so a sum checks every value was read.
     let values: Vec<u64> = (1..=u64::from(entries)).collect();
@@ -232,13 +251,24 @@ fn side_by_side(entries: u32, rounds: usize, nr_cpus: usize) -> Result<SideBySid
             let (read, sum) = if batch_first {
                 let batch = BatchMap::<u64, u64>::new(map.map().fd().as_fd(), nr_cpus)?;
                 let drained: Vec<(u64, u64)> = batch.lookup_and_delete_all()?.sums().collect();
-                (drained.len(), drained.iter().map(|(_, count)| count).sum::<u64>())
+                (
+                    drained.len(),
+                    drained.iter().map(|(_, count)| count).sum::<u64>(),
+                )
             } else {
                 per_entry_drain(&mut map)?
             };
             let took = started.elapsed().as_secs_f64();
-            ensure!(read == entries as usize && sum == want_sum, "a drain read {read} entries summing {sum}");
-            if batch_first { &mut batch_s } else { &mut per_entry_s }.push(took);
+            ensure!(
+                read == entries as usize && sum == want_sum,
+                "a drain read {read} entries summing {sum}"
+            );
+            if batch_first {
+                &mut batch_s
+            } else {
+                &mut per_entry_s
+            }
+            .push(took);
         }
     }
     let (per_entry_median_s, batch_median_s) = (median(&per_entry_s), median(&batch_s));
@@ -268,10 +298,26 @@ fn per_entry_drain(map: &mut HashMap<MapData, u64, u64>) -> Result<(usize, u64)>
 /// The daemon's configuration for `names` distinct names, writing every format into `out_dir`.
 fn daemon_config(names: u64, out_dir: &std::path::Path) -> Result<Config> {
     let max_names = names.max(u64::from(DEFAULT_MAX_NAMES)).to_string();
-    let argv = ["dns-counter", "run", "--iface", "lo", "--format", "json,csv,txt,prom", "--max-names", &max_names, "--out-dir"];
-    let cli = Cli::try_parse_from(argv.iter().map(std::ffi::OsStr::new).chain([out_dir.as_os_str()]))
-        .context("parsing the daemon's flags")?;
-    let Command::Run(args) = cli.command else { bail!("not a run command") };
+    let argv = [
+        "dns-counter",
+        "run",
+        "--iface",
+        "lo",
+        "--format",
+        "json,csv,txt,prom",
+        "--max-names",
+        &max_names,
+        "--out-dir",
+    ];
+    let cli = Cli::try_parse_from(
+        argv.iter()
+            .map(std::ffi::OsStr::new)
+            .chain([out_dir.as_os_str()]),
+    )
+    .context("parsing the daemon's flags")?;
+    let Command::Run(args) = cli.command else {
+        bail!("not a run command")
+    };
     Ok(Config::from_args(args)?)
 }
 
@@ -293,11 +339,18 @@ fn end_of_interval(names: u64) -> Result<Scale> {
     let started = Instant::now();
     let interval = drainer.flip_and_drain(start, end)?;
     let flip_drain_s = started.elapsed().as_secs_f64();
-    ensure!(interval.names.len() as u64 == filled, "drained {} names of {filled}", interval.names.len());
+    ensure!(
+        interval.names.len() as u64 == filled,
+        "drained {} names of {filled}",
+        interval.names.len()
+    );
     let counted: u64 = interval.names.iter().map(|(_, count)| count).sum();
     ensure!(counted == queries, "drained {counted} queries of {queries}");
 
-    let meta = Meta { host: "bench".to_owned(), interfaces: config.ifaces.clone() };
+    let meta = Meta {
+        host: "bench".to_owned(),
+        interfaces: config.ifaces.clone(),
+    };
     let options = counting.report_options();
     let started = Instant::now();
     let report = publish::build(&interval, &meta, &options);
@@ -308,8 +361,15 @@ fn end_of_interval(names: u64) -> Result<Scale> {
     let started = Instant::now();
     let cleared = drainer.clear_idle()?;
     let clear_s = started.elapsed().as_secs_f64();
-    ensure!(cleared as u64 == filled, "cleared {cleared} entries of {filled}");
-    let bytes_written = written.iter().filter_map(|path| fs::metadata(path).ok()).map(|meta| meta.len()).sum();
+    ensure!(
+        cleared as u64 == filled,
+        "cleared {cleared} entries of {filled}"
+    );
+    let bytes_written = written
+        .iter()
+        .filter_map(|path| fs::metadata(path).ok())
+        .map(|meta| meta.len())
+        .sum();
     Ok(Scale {
         names,
         filled,
@@ -330,7 +390,10 @@ fn end_of_interval(names: u64) -> Result<Scale> {
 /// the program; returns the names and queries counted, and how long it took.
 fn fill(loaded: &Loaded, drainer: &mut Drainer, names: u64) -> Result<(u64, u64, f64)> {
     let xdp: &Xdp = program(loaded);
-    let mut frame = dns_counter_common::testing::query_frame(&format!("n{}.bench.example", "0".repeat(LABEL_DIGITS)), 1);
+    let mut frame = dns_counter_common::testing::query_frame(
+        &format!("n{}.bench.example", "0".repeat(LABEL_DIGITS)),
+        1,
+    );
     let digits = frame
         .windows(LABEL_DIGITS + 1)
         .position(|window| window[0] == b'n' && window[1..].iter().all(|&b| b == b'0'))
@@ -340,7 +403,10 @@ fn fill(loaded: &Loaded, drainer: &mut Drainer, names: u64) -> Result<(u64, u64,
     let (mut filled, mut queries) = (0, 0);
     while filled < names {
         if started.elapsed() > FILL_DEADLINE {
-            eprintln!("fill stopped at {} names after {FILL_DEADLINE:?}", thousands(filled));
+            eprintln!(
+                "fill stopped at {} names after {FILL_DEADLINE:?}",
+                thousands(filled)
+            );
             break;
         }
         let mut n = filled;
@@ -349,12 +415,24 @@ fn fill(loaded: &Loaded, drainer: &mut Drainer, names: u64) -> Result<(u64, u64,
             n /= 10;
         }
         // Repeats of one test run each: `repeat` > 1 yields the CPU between runs, slow on a busy machine.
-        let runs = if filled < HEAVY_NAMES { HEAVY_NAMES - filled } else { 1 };
+        let runs = if filled < HEAVY_NAMES {
+            HEAVY_NAMES - filled
+        } else {
+            1
+        };
         for _ in 0..runs {
             let result = xdp
-                .test_run(TestRunOptions { data_in: Some(&frame), repeat: 1, ..Default::default() })
+                .test_run(TestRunOptions {
+                    data_in: Some(&frame),
+                    repeat: 1,
+                    ..Default::default()
+                })
                 .context("BPF_PROG_TEST_RUN")?;
-            ensure!(result.return_value == XDP_PASS, "verdict {} for a query", result.return_value);
+            ensure!(
+                result.return_value == XDP_PASS,
+                "verdict {} for a query",
+                result.return_value
+            );
         }
         queries += runs;
         filled += 1;
@@ -367,34 +445,71 @@ fn fill(loaded: &Loaded, drainer: &mut Drainer, names: u64) -> Result<(u64, u64,
 
 /// What one fdinfo file says, for a BPF map.
 fn fdinfo_map(text: &str) -> Option<(u32, u64)> {
-    let field = |name: &str| text.lines().find_map(|line| line.strip_prefix(name)).map(str::trim);
-    Some((field("map_id:")?.parse().ok()?, field("memlock:")?.parse().ok()?))
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+    };
+    Some((
+        field("map_id:")?.parse().ok()?,
+        field("memlock:")?.parse().ok()?,
+    ))
 }
 
 /// The memlock of every map the program holds, loaded at the default `--max-names`.
 fn map_memory(clients: bool) -> Result<Memory> {
     let max_names = DEFAULT_MAX_NAMES;
-    let loaded = if clients { loader::load_sized(max_names, MAX_CLIENT_PREFIXES) } else { loader::load(max_names) }
-        .context("loading the XDP program")?;
+    let loaded = if clients {
+        loader::load_sized(max_names, MAX_CLIENT_PREFIXES)
+    } else {
+        loader::load(max_names)
+    }
+    .context("loading the XDP program")?;
     let names: Vec<&str> = loaded.ebpf.maps().map(|(name, _)| name).collect();
     let mut maps = BTreeMap::new();
     for entry in fs::read_dir("/proc/self/fdinfo").context("listing /proc/self/fdinfo")? {
-        let Ok(text) = fs::read_to_string(entry?.path()) else { continue };
-        let Some((id, memlock)) = fdinfo_map(&text) else { continue };
+        let Ok(text) = fs::read_to_string(entry?.path()) else {
+            continue;
+        };
+        let Some((id, memlock)) = fdinfo_map(&text) else {
+            continue;
+        };
         let info = MapInfo::from_id(id).with_context(|| format!("map {id}"))?;
         // The kernel keeps 15 bytes of a map's name.
-        let Some(kernel_name) = info.name_as_str() else { continue };
-        let Some(&name) = names.iter().find(|name| name.get(..15).unwrap_or(name) == kernel_name) else { continue };
-        let map_type = info.map_type().map_or_else(|_| "?".to_owned(), |t| format!("{t:?}"));
+        let Some(kernel_name) = info.name_as_str() else {
+            continue;
+        };
+        let Some(&name) = names
+            .iter()
+            .find(|name| name.get(..15).unwrap_or(name) == kernel_name)
+        else {
+            continue;
+        };
+        let map_type = info
+            .map_type()
+            .map_or_else(|_| "?".to_owned(), |t| format!("{t:?}"));
         maps.insert(
             name.to_owned(),
-            MapMemory { name: name.to_owned(), map_type, max_entries: info.max_entries(), memlock_bytes: memlock },
+            MapMemory {
+                name: name.to_owned(),
+                map_type,
+                max_entries: info.max_entries(),
+                memlock_bytes: memlock,
+            },
         );
     }
-    ensure!(maps.len() == names.len(), "found {:?} of the program's maps {names:?} in fdinfo", maps.keys().collect::<Vec<_>>());
+    ensure!(
+        maps.len() == names.len(),
+        "found {:?} of the program's maps {names:?} in fdinfo",
+        maps.keys().collect::<Vec<_>>()
+    );
     let maps: Vec<MapMemory> = maps.into_values().collect();
     let total_bytes: u64 = maps.iter().map(|map| map.memlock_bytes).sum();
-    let counts: u64 = maps.iter().filter(|map| COUNTS_MAPS.contains(&map.name.as_str())).map(|map| map.memlock_bytes).sum();
+    let counts: u64 = maps
+        .iter()
+        .filter(|map| COUNTS_MAPS.contains(&map.name.as_str()))
+        .map(|map| map.memlock_bytes)
+        .sum();
     Ok(Memory {
         max_names,
         clients,
@@ -421,7 +536,11 @@ fn targets(results: &Results) -> Vec<Target> {
         )
         .if_missed("the kernel's per-bucket walk and copy dominate; larger chunks would help"),
     ];
-    if let Some(at) = results.scale.iter().find(|row| row.names == END_OF_INTERVAL_AT) {
+    if let Some(at) = results
+        .scale
+        .iter()
+        .find(|row| row.names == END_OF_INTERVAL_AT)
+    {
         targets.push(
             Target::at_most(
                 "flip + drain + top-N + all formats ≤ 1 s at 1M names",
@@ -486,7 +605,13 @@ fn interval_miss(at: &Scale) -> String {
 /// Why the memory target is missed, from the breakdown.
 fn memory_miss(memory: &Memory, cpus: usize) -> String {
     let per_name = |name: &str| {
-        memory.maps.iter().find(|map| map.name == name).map_or(0.0, |map| map.memlock_bytes as f64 / f64::from(memory.max_names))
+        memory
+            .maps
+            .iter()
+            .find(|map| map.name == name)
+            .map_or(0.0, |map| {
+                map.memlock_bytes as f64 / f64::from(memory.max_names)
+            })
     };
     format!(
         "the two preallocated counts maps take {:.1} B per name (each entry: a 64-byte hash element with \
@@ -510,7 +635,11 @@ fn render(results: &Results) -> String {
         header.date,
         header.machine.describe(),
         header.revision.as_deref().unwrap_or("unknown revision"),
-        if header.quick { ", **--quick smoke run**" } else { "" }
+        if header.quick {
+            ", **--quick smoke run**"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -523,9 +652,25 @@ fn render(results: &Results) -> String {
         side.rounds
     );
     out.push_str("| drain | median s | runs s |\n|---|---|---|\n");
-    let runs = |values: &[f64]| values.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(", ");
-    let _ = writeln!(out, "| per-entry (keys + get + remove) | {:.3} | {} |", side.per_entry_median_s, runs(&side.per_entry_s));
-    let _ = writeln!(out, "| lookup-and-delete batch | {:.3} | {} |", side.batch_median_s, runs(&side.batch_s));
+    let runs = |values: &[f64]| {
+        values
+            .iter()
+            .map(|v| format!("{v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "| per-entry (keys + get + remove) | {:.3} | {} |",
+        side.per_entry_median_s,
+        runs(&side.per_entry_s)
+    );
+    let _ = writeln!(
+        out,
+        "| lookup-and-delete batch | {:.3} | {} |",
+        side.batch_median_s,
+        runs(&side.batch_s)
+    );
     let _ = writeln!(out, "| **ratio** | **{}** | |\n", figure(side.ratio));
 
     out.push_str(
@@ -540,7 +685,11 @@ fn render(results: &Results) -> String {
     );
     out.push_str("| distinct names | --max-names | flip + drain s | report s | write s | **total s** | clear after s | written | fill s |\n|---|---|---|---|---|---|---|---|---|\n");
     for row in &results.scale {
-        let names = if row.filled == row.names { thousands(row.names) } else { format!("{} (of {})", thousands(row.filled), thousands(row.names)) };
+        let names = if row.filled == row.names {
+            thousands(row.names)
+        } else {
+            format!("{} (of {})", thousands(row.filled), thousands(row.names))
+        };
         let _ = writeln!(
             out,
             "| {names} | {} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {} KiB | {:.1} |",
@@ -554,7 +703,11 @@ fn render(results: &Results) -> String {
             row.fill_s
         );
     }
-    let _ = writeln!(out, "\nThe grace period alone (one map-of-maps update) took {:.4} s (median of 5).\n", results.grace_period_s);
+    let _ = writeln!(
+        out,
+        "\nThe grace period alone (one map-of-maps update) took {:.4} s (median of 5).\n",
+        results.grace_period_s
+    );
 
     out.push_str(
         "**Kernel map memory.** The `memlock` the kernel charges for each of the program's maps \
@@ -566,13 +719,19 @@ fn render(results: &Results) -> String {
         let _ = writeln!(
             out,
             "{}: {} B in all, **{:.1} B per name** (counts maps {:.1} B per name, {:.1} B per name and set).\n",
-            if memory.clients { "With `--clients` (65,536 prefixes per set)" } else { "Without `--clients`" },
+            if memory.clients {
+                "With `--clients` (65,536 prefixes per set)"
+            } else {
+                "Without `--clients`"
+            },
             thousands(memory.total_bytes),
             memory.bytes_per_name,
             memory.counts_bytes_per_name,
             memory.counts_bytes_per_name / 2.0
         );
-        out.push_str("| map | type | max entries | memlock bytes | per name |\n|---|---|---|---|---|\n");
+        out.push_str(
+            "| map | type | max entries | memlock bytes | per name |\n|---|---|---|---|---|\n",
+        );
         for map in &memory.maps {
             let _ = writeln!(
                 out,

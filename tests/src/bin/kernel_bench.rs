@@ -6,11 +6,7 @@
 //! only when it cannot measure (load, test_run, a verdict other than XDP_PASS, or a packet that
 //! the program does not take down the path it is meant to measure).
 
-use std::{
-    fmt::Write as _,
-    process::ExitCode,
-    sync::Barrier,
-};
+use std::{fmt::Write as _, process::ExitCode, sync::Barrier};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::{
@@ -27,7 +23,9 @@ use dns_counter_common::{
     },
     testing::{Encapsulation, frame},
 };
-use dns_counter_tests::bench::{Machine, Target, median, pin_to_cpu, publish, revision, targets_table, thousands};
+use dns_counter_tests::bench::{
+    Machine, Target, median, pin_to_cpu, publish, revision, targets_table, thousands,
+};
 use serde::Serialize;
 
 /// The yardsticks in dns-counter-ebpf/src/baseline.rs.

@@ -37,7 +37,8 @@ use serde::Serialize;
 /// This part's name: its JSON file and its BENCHMARKS.md markers.
 const PART: &str = "peers";
 const JSON_SCHEMA: &str = "dns-counter/bench/peers/v1";
-const USAGE: &str = "usage: dns-counter-peers-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+const USAGE: &str =
+    "usage: dns-counter-peers-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
 
 /// The sender runs on CPU 0; every tool (and the daemon) on CPU 1, so a tool never takes the
 /// sender's CPU and the sender never takes the tool's.
@@ -235,7 +236,10 @@ struct Results {
 
 fn bench(quick: bool) -> Result<()> {
     let machine = Machine::this()?;
-    ensure!(machine.cpus > TOOL_CPU, "needs at least two CPUs (one sender, one tool)");
+    ensure!(
+        machine.cpus > TOOL_CPU,
+        "needs at least two CPUs (one sender, one tool)"
+    );
     let privileges = check_privileges().map_err(anyhow::Error::msg)?;
     for program in ["tcpdump", "dnstop", "tc"] {
         ensure!(
@@ -243,7 +247,11 @@ fn bench(quick: bool) -> Result<()> {
             "`{program}` is not installed (`cargo xtask bench` installs tcpdump and dnstop)"
         );
     }
-    let (names, queries) = if quick { (QUICK_NAMES, QUICK_QUERIES) } else { (SEEDS_NAMES, SEEDS_QUERIES) };
+    let (names, queries) = if quick {
+        (QUICK_NAMES, QUICK_QUERIES)
+    } else {
+        (SEEDS_NAMES, SEEDS_QUERIES)
+    };
     let rates: &[Option<u64>] = if quick { &QUICK_RATES } else { &RATES };
     let seeds_rate = if quick { QUICK_SEEDS_RATE } else { SEEDS_RATE };
 
@@ -251,7 +259,9 @@ fn bench(quick: bool) -> Result<()> {
     pin_to_cpu(TOOL_CPU)?;
     let _stats = BpfStatsEnabled::enable()?;
     let lab = Lab::new().context("building the lab")?;
-    let scratch = tempfile::Builder::new().prefix("dns-counter-peers-").tempdir()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("dns-counter-peers-")
+        .tempdir()?;
 
     let started = Instant::now();
     let workload = Workload::zipf(WORKLOAD_SEED, names, queries);
@@ -284,13 +294,21 @@ fn bench(quick: bool) -> Result<()> {
                         let top = run_pipeline(&capture, scratch.path())?;
                         top_fifty = Some(top);
                     }
-                    fs::remove_file(&capture.file).with_context(|| format!("removing {}", capture.file.display()))?;
+                    fs::remove_file(&capture.file)
+                        .with_context(|| format!("removing {}", capture.file.display()))?;
                     run
                 }
                 Tool::Dnstop => run_dnstop(&lab, &frames, &plan)?,
                 Tool::DnsCounter => {
-                    let (run, report, seconds) = run_dns_counter(&lab, &privileges.dns_counter, &frames, &plan, scratch.path())?;
-                    check_top(&report, &expected_top).with_context(|| format!("dns-counter at {}", describe_rate(rate)))?;
+                    let (run, report, seconds) = run_dns_counter(
+                        &lab,
+                        &privileges.dns_counter,
+                        &frames,
+                        &plan,
+                        scratch.path(),
+                    )?;
+                    check_top(&report, &expected_top)
+                        .with_context(|| format!("dns-counter at {}", describe_rate(rate)))?;
                     if timed {
                         ours_top = Some((report, seconds));
                     }
@@ -306,8 +324,10 @@ fn bench(quick: bool) -> Result<()> {
                 run.cpu_seconds_per_million
             );
             let mut run = run;
-            run.machine_extra_cpu_seconds_per_million =
-                Some(per_million(run.machine_cpu_seconds - baseline.machine_cpu_seconds, run.sent));
+            run.machine_extra_cpu_seconds_per_million = Some(per_million(
+                run.machine_cpu_seconds - baseline.machine_cpu_seconds,
+                run.sent,
+            ));
             runs.push(run);
         }
         no_tool.push(baseline);
@@ -315,7 +335,13 @@ fn bench(quick: bool) -> Result<()> {
     let (Some(pipeline_top), Some((ours_report, ours_seconds))) = (top_fifty, ours_top) else {
         bail!("no run at the seeds' rate {seeds_rate}");
     };
-    let top_fifty = compare_tops(seeds_rate, &pipeline_top, &ours_report, ours_seconds, &expected_top);
+    let top_fifty = compare_tops(
+        seeds_rate,
+        &pipeline_top,
+        &ours_report,
+        ours_seconds,
+        &expected_top,
+    );
     eprintln!(
         "last frame to a top 50: dns-counter {:.2} s, tcpdump and sort {:.2} s ({:.2} s sorting)",
         top_fifty.dns_counter_seconds, top_fifty.pipeline_seconds, top_fifty.pipeline_sort_seconds
@@ -324,8 +350,18 @@ fn bench(quick: bool) -> Result<()> {
     drop(workload);
 
     let rss_names = if quick { QUICK_RSS_NAMES } else { RSS_NAMES };
-    let rss_interval = if quick { QUICK_RSS_INTERVAL } else { RSS_INTERVAL };
-    let peak_rss = measure_peak_rss(&lab, &privileges.dns_counter, rss_names, rss_interval, scratch.path())?;
+    let rss_interval = if quick {
+        QUICK_RSS_INTERVAL
+    } else {
+        RSS_INTERVAL
+    };
+    let peak_rss = measure_peak_rss(
+        &lab,
+        &privileges.dns_counter,
+        rss_names,
+        rss_interval,
+        scratch.path(),
+    )?;
     drop(lab);
 
     let targets = judge(&runs, &top_fifty, &peak_rss);
@@ -355,13 +391,23 @@ fn bench(quick: bool) -> Result<()> {
 }
 
 fn describe_rate(rate: Option<u64>) -> String {
-    rate.map_or_else(|| "unlimited".to_owned(), |pps| format!("{} pps", thousands(pps)))
+    rate.map_or_else(
+        || "unlimited".to_owned(),
+        |pps| format!("{} pps", thousands(pps)),
+    )
 }
 
 fn send_plan(count: u64, rate: Option<u64>) -> SendPlan {
     // Generous: ten times the paced duration, plus slack for a slow start.
-    let paced = rate.map_or(Duration::from_secs(10), |pps| Duration::from_secs_f64(count as f64 / pps as f64));
-    SendPlan { count, rate_pps: rate, time_limit: paced * 10 + Duration::from_secs(30), cpu: SENDER_CPU }
+    let paced = rate.map_or(Duration::from_secs(10), |pps| {
+        Duration::from_secs_f64(count as f64 / pps as f64)
+    });
+    SendPlan {
+        count,
+        rate_pps: rate,
+        time_limit: paced * 10 + Duration::from_secs(30),
+        cpu: SENDER_CPU,
+    }
 }
 
 /// A send: what went out, when the last frame did, and the machine's busy CPU around it.
@@ -388,7 +434,11 @@ fn send(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<Sending> {
         plan.count,
         plan.time_limit
     );
-    Ok(Sending { sent, last_frame, machine: MachineCpu { busy_before, tail } })
+    Ok(Sending {
+        sent,
+        last_frame,
+        machine: MachineCpu { busy_before, tail },
+    })
 }
 
 /// The machine's busy CPU from before a send until [`MACHINE_TAIL`] after it, being read.
@@ -399,7 +449,10 @@ struct MachineCpu {
 
 impl MachineCpu {
     fn seconds(self) -> Result<f64> {
-        let after = self.tail.join().map_err(|_| anyhow::anyhow!("the /proc/stat reader panicked"))??;
+        let after = self
+            .tail
+            .join()
+            .map_err(|_| anyhow::anyhow!("the /proc/stat reader panicked"))??;
         Ok(after.saturating_sub(self.busy_before).as_secs_f64())
     }
 }
@@ -416,12 +469,19 @@ fn machine_busy() -> Result<Duration> {
         .split_whitespace()
         .map(|field| field.parse().context("parsing /proc/stat"))
         .collect::<Result<_>>()?;
-    ensure!(fields.len() >= 8, "a short cpu line in /proc/stat: {fields:?}");
+    ensure!(
+        fields.len() >= 8,
+        "a short cpu line in /proc/stat: {fields:?}"
+    );
     // user nice system idle iowait irq softirq steal
     let busy_ticks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7];
     // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100).max(1);
-    Ok(Duration::from_secs_f64(busy_ticks as f64 / ticks_per_second as f64))
+    let ticks_per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1);
+    Ok(Duration::from_secs_f64(
+        busy_ticks as f64 / ticks_per_second as f64,
+    ))
 }
 
 fn run_no_tool(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<NoToolRun> {
@@ -476,17 +536,26 @@ struct CaughtUp {
 /// it use more than `idle_cpu`. Returns the end of its last busy poll.
 fn wait_until_caught_up(pid: u32, idle_cpu: Duration) -> Result<CaughtUp> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let mut last = CaughtUp { at: Instant::now(), cpu: cpu_time(pid)? };
+    let mut last = CaughtUp {
+        at: Instant::now(),
+        cpu: cpu_time(pid)?,
+    };
     let mut previous = last.cpu;
     loop {
         thread::sleep(QUIET_POLL);
         let now = cpu_time(pid)?;
         if now.saturating_sub(previous) > idle_cpu {
-            last = CaughtUp { at: Instant::now(), cpu: now };
+            last = CaughtUp {
+                at: Instant::now(),
+                cpu: now,
+            };
         } else if last.at.elapsed() >= QUIET_WINDOW {
             return Ok(last);
         }
-        ensure!(Instant::now() < deadline, "pid {pid} was still busy after {SETTLE_TIMEOUT:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "pid {pid} was still busy after {SETTLE_TIMEOUT:?}"
+        );
         previous = now;
     }
 }
@@ -502,7 +571,11 @@ fn status_kib(pid: u32, field: &str) -> Result<u64> {
 }
 
 fn per_million(seconds: f64, queries: u64) -> f64 {
-    if queries == 0 { f64::NAN } else { seconds * 1e6 / queries as f64 }
+    if queries == 0 {
+        f64::NAN
+    } else {
+        seconds * 1e6 / queries as f64
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +588,12 @@ struct Capture {
     stopped_after: Duration,
 }
 
-fn run_tcpdump(lab: &Lab, frames: &Frames, plan: &SendPlan, dir: &Path) -> Result<(ToolRun, Capture)> {
+fn run_tcpdump(
+    lab: &Lab,
+    frames: &Frames,
+    plan: &SendPlan,
+    dir: &Path,
+) -> Result<(ToolRun, Capture)> {
     let file = dir.join("capture.pcap");
     let mut child = Lab::netns_command(lab.resolver_ns(), program_path("tcpdump"))
         .args(["-n", "-Z", "root", "-i", lab.resolver_iface(), "-w"])
@@ -536,7 +614,11 @@ fn run_tcpdump(lab: &Lab, frames: &Frames, plan: &SendPlan, dir: &Path) -> Resul
 
     let link_before = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?;
     let cpu_before = cpu_time(pid)?;
-    let Sending { sent, last_frame, machine } = send(lab, frames, plan)?;
+    let Sending {
+        sent,
+        last_frame,
+        machine,
+    } = send(lab, frames, plan)?;
     let caught_up = wait_until_caught_up(pid, TCPDUMP_IDLE_CPU)?;
     let cpu = caught_up.cpu.saturating_sub(cpu_before);
     // The top-50 clock: catching up, then the stop (the quiet wait that proved it is not
@@ -568,7 +650,13 @@ fn run_tcpdump(lab: &Lab, frames: &Frames, plan: &SendPlan, dir: &Path) -> Resul
         machine_cpu_seconds,
         machine_extra_cpu_seconds_per_million: None,
     };
-    Ok((run, Capture { file, stopped_after }))
+    Ok((
+        run,
+        Capture {
+            file,
+            stopped_after,
+        },
+    ))
 }
 
 /// tcpdump's exit lines (`N packets captured`, `... received by filter`, `... dropped by
@@ -585,7 +673,11 @@ fn tcpdump_summary(stderr: &str) -> String {
 /// Records in a classic pcap file (either byte order, micro- or nanosecond).
 fn count_pcap_records(path: &Path) -> Result<u64> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    ensure!(bytes.len() >= 24, "{} is shorter than a pcap header", path.display());
+    ensure!(
+        bytes.len() >= 24,
+        "{} is shorter than a pcap header",
+        path.display()
+    );
     let magic = [bytes[0], bytes[1], bytes[2], bytes[3]];
     let little_endian = match magic {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
@@ -596,9 +688,17 @@ fn count_pcap_records(path: &Path) -> Result<u64> {
     let mut records = 0;
     while offset + 16 <= bytes.len() {
         let field: [u8; 4] = bytes[offset + 8..offset + 12].try_into()?;
-        let captured = if little_endian { u32::from_le_bytes(field) } else { u32::from_be_bytes(field) };
+        let captured = if little_endian {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        };
         offset += 16 + captured as usize;
-        ensure!(offset <= bytes.len(), "{} ends inside record {records}", path.display());
+        ensure!(
+            offset <= bytes.len(),
+            "{} ends inside record {records}",
+            path.display()
+        );
         records += 1;
     }
     Ok(records)
@@ -615,7 +715,10 @@ struct PipelineTop {
 fn run_pipeline(capture: &Capture, dir: &Path) -> Result<PipelineTop> {
     let out = dir.join("top50.txt");
     let mut command = Command::new("sh");
-    command.args(["-c", PIPELINE, "pipeline"]).arg(&capture.file).arg(&out);
+    command
+        .args(["-c", PIPELINE, "pipeline"])
+        .arg(&capture.file)
+        .arg(&out);
     // The sort gets every CPU, as on the operator's machine (the bench pinned itself).
     // SAFETY: sched_setaffinity is async-signal-safe; the set is built before the fork.
     let all_cpus = all_cpus_set();
@@ -640,7 +743,11 @@ fn run_pipeline(capture: &Capture, dir: &Path) -> Result<PipelineTop> {
     let text = fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
     let entries = parse_uniq_counts(&text)?;
     ensure!(!entries.is_empty(), "the pipeline's top 50 is empty");
-    Ok(PipelineTop { entries, seconds, sort_seconds })
+    Ok(PipelineTop {
+        entries,
+        seconds,
+        sort_seconds,
+    })
 }
 
 fn all_cpus_set() -> libc::cpu_set_t {
@@ -662,7 +769,9 @@ fn parse_uniq_counts(text: &str) -> Result<Vec<(String, u64)>> {
                 .trim()
                 .split_once(' ')
                 .with_context(|| format!("not a `uniq -c` line: {line:?}"))?;
-            let count = count.parse().with_context(|| format!("not a count in {line:?}"))?;
+            let count = count
+                .parse()
+                .with_context(|| format!("not a count in {line:?}"))?;
             let name = name.trim();
             Ok((name.strip_suffix('.').unwrap_or(name).to_owned(), count))
         })
@@ -676,8 +785,13 @@ fn run_dnstop(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<ToolRun> {
     let mut command = Lab::netns_command(lab.resolver_ns(), program_path("dnstop"));
     command.args(["-l", "3", lab.resolver_iface()]);
     let mut dnstop = PtyChild::spawn(command, "dnstop", DNSTOP_ROWS, DNSTOP_COLS)?;
-    let shown = dnstop.wait_for(START_TIMEOUT, dnstop_total).context("dnstop did not start")?;
-    ensure!(shown == 0, "dnstop counted {shown} queries before any was sent");
+    let shown = dnstop
+        .wait_for(START_TIMEOUT, dnstop_total)
+        .context("dnstop did not start")?;
+    ensure!(
+        shown == 0,
+        "dnstop counted {shown} queries before any was sent"
+    );
     let pid = dnstop.id();
 
     let link_before = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?;
@@ -696,7 +810,10 @@ fn run_dnstop(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<ToolRun> {
         if again == total {
             break;
         }
-        ensure!(Instant::now() < deadline, "dnstop's total kept changing for {SETTLE_TIMEOUT:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "dnstop's total kept changing for {SETTLE_TIMEOUT:?}"
+        );
         total = again;
     }
     // ^X is dnstop's exit key.
@@ -725,7 +842,9 @@ fn run_dnstop(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<ToolRun> {
 
 /// The `M` of dnstop's header line `Queries: N new, M total`.
 fn dnstop_total(screen: &str) -> Option<u64> {
-    let line = screen.lines().find_map(|line| line.trim_start().strip_prefix("Queries:"))?;
+    let line = screen
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("Queries:"))?;
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = words.iter().position(|word| word.starts_with("total"))?;
     words.get(at.checked_sub(1)?)?.parse().ok()
@@ -743,23 +862,37 @@ fn run_dns_counter(
     plan: &SendPlan,
     dir: &Path,
 ) -> Result<(ToolRun, ReportFile, f64)> {
-    let out_dir = tempfile::Builder::new().prefix("reports-").tempdir_in(dir)?;
+    let out_dir = tempfile::Builder::new()
+        .prefix("reports-")
+        .tempdir_in(dir)?;
     wait_for_room_in_interval(LONG_INTERVAL, RUN_ROOM);
     let interval = format!("{}s", LONG_INTERVAL.as_secs());
     let top = TOP.to_string();
-    let mut counter = Counter::start(dns_counter, lab, out_dir.path(), &["--top", &top, "--interval", &interval])?;
+    let mut counter = Counter::start(
+        dns_counter,
+        lab,
+        out_dir.path(),
+        &["--top", &top, "--interval", &interval],
+    )?;
     let pid = counter.pid();
 
     let program_id = attached_xdp_program(lab)?;
     let link_before = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?;
     let program_before = program_stats(program_id)?;
     let cpu_before = cpu_time(pid)?;
-    let Sending { sent, last_frame, machine } = send(lab, frames, plan)?;
+    let Sending {
+        sent,
+        last_frame,
+        machine,
+    } = send(lab, frames, plan)?;
     // Caught up once the program has run on every frame (it runs in the receiving NAPI poll,
     // a moment after the sender hands a frame over) and the daemon has read the new names.
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     while program_stats(program_id)?.since(&program_before).run_count < sent.frames {
-        ensure!(Instant::now() < deadline, "the XDP program did not see every frame within {SETTLE_TIMEOUT:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "the XDP program did not see every frame within {SETTLE_TIMEOUT:?}"
+        );
         thread::sleep(Duration::from_millis(1));
     }
     let program = program_stats(program_id)?.since(&program_before);
@@ -781,7 +914,10 @@ fn run_dns_counter(
     uncounted.retain(|_, count| *count > 0);
     let [report] = <[ReportFile; 1]>::try_from(reports)
         .map_err(|reports| anyhow::anyhow!("expected one report, got {}", reports.len()))?;
-    report.report.check_consistent().map_err(anyhow::Error::msg)?;
+    report
+        .report
+        .check_consistent()
+        .map_err(anyhow::Error::msg)?;
     let process_cpu_seconds = cpu.as_secs_f64();
     let program_cpu_seconds = program.run_time_ns as f64 / 1e9;
     let cpu_seconds = process_cpu_seconds + program_cpu_seconds;
@@ -797,7 +933,11 @@ fn run_dns_counter(
             "program ran {} times ({:.0} ns each); uncounted: {}",
             program.run_count,
             program.ns_per_run(),
-            if uncounted.is_empty() { "none".to_owned() } else { format!("{uncounted:?}") }
+            if uncounted.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{uncounted:?}")
+            }
         ),
         process_cpu_seconds,
         program_cpu_seconds: Some(program_cpu_seconds),
@@ -813,11 +953,24 @@ fn run_dns_counter(
 /// statistics by name would also add up any other bench's `dns_counter` loaded at the time.
 fn attached_xdp_program(lab: &Lab) -> Result<u32> {
     let output = run_bounded(
-        Command::new(program_path("ip")).args(["-n", lab.resolver_ns(), "-j", "link", "show", "dev", lab.resolver_iface()]),
+        Command::new(program_path("ip")).args([
+            "-n",
+            lab.resolver_ns(),
+            "-j",
+            "link",
+            "show",
+            "dev",
+            lab.resolver_iface(),
+        ]),
         START_TIMEOUT,
     )?;
-    ensure!(output.status.success(), "ip link show failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    let links: serde_json::Value = serde_json::from_slice(&output.stdout).context("parsing `ip -j link show`")?;
+    ensure!(
+        output.status.success(),
+        "ip link show failed: {}",
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let links: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("parsing `ip -j link show`")?;
     links
         .get(0)
         .and_then(|link| link.get("xdp")?.get("prog")?.get("id")?.as_u64())
@@ -844,8 +997,11 @@ fn program_stats(id: u32) -> Result<ProgramRunStats> {
 
 /// The workload's exact top [`TOP`], most queried first.
 fn exact_top(workload: &Workload) -> Vec<(String, u64)> {
-    let mut counts: Vec<(String, u64)> =
-        workload.expected_names().iter().map(|(name, count)| (name.clone(), *count)).collect();
+    let mut counts: Vec<(String, u64)> = workload
+        .expected_names()
+        .iter()
+        .map(|(name, count)| (name.clone(), *count))
+        .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts.truncate(TOP);
     counts
@@ -854,9 +1010,18 @@ fn exact_top(workload: &Workload) -> Vec<(String, u64)> {
 /// dns-counter's top list must be the workload's exactly: every listed name with its exact
 /// count, and the same counts as the exact top (so a tie at the cut may list either name).
 fn check_top(report: &ReportFile, expected_top: &[(String, u64)]) -> Result<()> {
-    let exact: BTreeMap<&str, u64> = expected_top.iter().map(|(name, count)| (name.as_str(), *count)).collect();
+    let exact: BTreeMap<&str, u64> = expected_top
+        .iter()
+        .map(|(name, count)| (name.as_str(), *count))
+        .collect();
     let listed = &report.report.top;
-    ensure!(listed.len() == expected_top.len(), "{} lists {} names, not {}", report.path.display(), listed.len(), expected_top.len());
+    ensure!(
+        listed.len() == expected_top.len(),
+        "{} lists {} names, not {}",
+        report.path.display(),
+        listed.len(),
+        expected_top.len()
+    );
     for (entry, (_, expected_count)) in listed.iter().zip(expected_top) {
         ensure!(
             entry.count == *expected_count,
@@ -867,7 +1032,12 @@ fn check_top(report: &ReportFile, expected_top: &[(String, u64)]) -> Result<()> 
             entry.rank
         );
         if let Some(count) = exact.get(entry.name.as_str()) {
-            ensure!(*count == entry.count, "{} counted {}, sent {count}", entry.name, entry.count);
+            ensure!(
+                *count == entry.count,
+                "{} counted {}, sent {count}",
+                entry.name,
+                entry.count
+            );
         }
     }
     Ok(())
@@ -880,11 +1050,26 @@ fn compare_tops(
     ours_seconds: f64,
     expected_top: &[(String, u64)],
 ) -> TopFifty {
-    let exact: BTreeMap<&str, u64> = expected_top.iter().map(|(name, count)| (name.as_str(), *count)).collect();
-    let pipeline_exact_entries =
-        pipeline.entries.iter().filter(|(name, count)| exact.get(name.as_str()) == Some(count)).count();
-    let ours_names: Vec<&str> = ours.report.top.iter().map(|entry| entry.name.as_str()).collect();
-    let shared_names = pipeline.entries.iter().filter(|(name, _)| ours_names.contains(&name.as_str())).count();
+    let exact: BTreeMap<&str, u64> = expected_top
+        .iter()
+        .map(|(name, count)| (name.as_str(), *count))
+        .collect();
+    let pipeline_exact_entries = pipeline
+        .entries
+        .iter()
+        .filter(|(name, count)| exact.get(name.as_str()) == Some(count))
+        .count();
+    let ours_names: Vec<&str> = ours
+        .report
+        .top
+        .iter()
+        .map(|entry| entry.name.as_str())
+        .collect();
+    let shared_names = pipeline
+        .entries
+        .iter()
+        .filter(|(name, _)| ours_names.contains(&name.as_str()))
+        .count();
     TopFifty {
         rate_pps: rate,
         dns_counter_seconds: ours_seconds,
@@ -898,14 +1083,22 @@ fn compare_tops(
 // ---------------------------------------------------------------------------------------------
 // Peak RSS.
 
-fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Duration, dir: &Path) -> Result<PeakRss> {
+fn measure_peak_rss(
+    lab: &Lab,
+    dns_counter: &Path,
+    names: usize,
+    interval: Duration,
+    dir: &Path,
+) -> Result<PeakRss> {
     eprintln!("peak RSS at {} distinct names", thousands(names as u64));
     let workload = Workload::zipf(RSS_SEED, names, names as u64);
     let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
     drop(workload);
     let plan = send_plan(names as u64, Some(RSS_RATE));
     let send_time = Duration::from_secs_f64(names as f64 / RSS_PLANNED_RATE as f64);
-    let out_dir = tempfile::Builder::new().prefix("rss-reports-").tempdir_in(dir)?;
+    let out_dir = tempfile::Builder::new()
+        .prefix("rss-reports-")
+        .tempdir_in(dir)?;
     let max_names = RSS_MAX_NAMES.max(names);
     // All names in one interval: start with room for the start and the send.
     wait_for_room_in_interval(interval, send_time + Duration::from_secs(15));
@@ -915,7 +1108,14 @@ fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Durat
         dns_counter,
         lab,
         out_dir.path(),
-        &["--top", "50", "--interval", &interval_arg, "--max-names", &max_names_arg],
+        &[
+            "--top",
+            "50",
+            "--interval",
+            &interval_arg,
+            "--max-names",
+            &max_names_arg,
+        ],
     )?;
     let pid = counter.pid();
     let sent = send(lab, &frames, &plan)?.sent;
@@ -928,20 +1128,38 @@ fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Durat
         if queries >= sent.frames {
             break reports;
         }
-        ensure!(Instant::now() < deadline, "the reports hold {queries} of {} queries after {interval:?}", sent.frames);
+        ensure!(
+            Instant::now() < deadline,
+            "the reports hold {queries} of {} queries after {interval:?}",
+            sent.frames
+        );
         thread::sleep(Duration::from_millis(200));
     };
     let vm_hwm_kib = status_kib(pid, "VmHWM")?;
     let vm_rss_kib = status_kib(pid, "VmRSS")?;
-    eprintln!("VmHWM {} MiB, VmRSS {} MiB", vm_hwm_kib / 1024, vm_rss_kib / 1024);
+    eprintln!(
+        "VmHWM {} MiB, VmRSS {} MiB",
+        vm_hwm_kib / 1024,
+        vm_rss_kib / 1024
+    );
     counter.stop()?;
-    let reported_distinct_names = reported.iter().map(|file| file.report.totals.distinct_names).max().unwrap_or(0);
+    let reported_distinct_names = reported
+        .iter()
+        .map(|file| file.report.totals.distinct_names)
+        .max()
+        .unwrap_or(0);
     ensure!(
         reported.len() == 1 && reported_distinct_names == names as u64,
         "the names were split over {} reports (largest: {reported_distinct_names} names)",
         reported.len()
     );
-    Ok(PeakRss { names, max_names, reported_distinct_names, vm_hwm_kib, vm_rss_kib })
+    Ok(PeakRss {
+        names,
+        max_names,
+        reported_distinct_names,
+        vm_hwm_kib,
+        vm_rss_kib,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -950,23 +1168,50 @@ fn measure_peak_rss(lab: &Lab, dns_counter: &Path, names: usize, interval: Durat
 fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
     let _ = (top, rss);
     let mut targets = Vec::new();
-    let ours = |rate: Option<u64>| runs.iter().find(|run| run.tool == Tool::DnsCounter && run.rate_pps == rate);
-    let rates: Vec<Option<u64>> = runs.iter().filter(|run| run.tool == Tool::DnsCounter).map(|run| run.rate_pps).collect();
+    let ours = |rate: Option<u64>| {
+        runs.iter()
+            .find(|run| run.tool == Tool::DnsCounter && run.rate_pps == rate)
+    };
+    let rates: Vec<Option<u64>> = runs
+        .iter()
+        .filter(|run| run.tool == Tool::DnsCounter)
+        .map(|run| run.rate_pps)
+        .collect();
 
     // Loss: judged where a peer lost; if none did, on every rate.
     let peer_lost_at: Vec<Option<u64>> = rates
         .iter()
         .copied()
-        .filter(|&rate| runs.iter().any(|run| run.tool != Tool::DnsCounter && run.rate_pps == rate && run.lost > 0))
+        .filter(|&rate| {
+            runs.iter()
+                .any(|run| run.tool != Tool::DnsCounter && run.rate_pps == rate && run.lost > 0)
+        })
         .collect();
     let (judged_rates, where_) = if peer_lost_at.is_empty() {
-        (rates.clone(), "at every rate (no peer lost anywhere)".to_owned())
+        (
+            rates.clone(),
+            "at every rate (no peer lost anywhere)".to_owned(),
+        )
     } else {
-        let listed: Vec<String> = peer_lost_at.iter().map(|&rate| describe_rate(rate)).collect();
-        (peer_lost_at, format!("where a peer lost: {}", listed.join(", ")))
+        let listed: Vec<String> = peer_lost_at
+            .iter()
+            .map(|&rate| describe_rate(rate))
+            .collect();
+        (
+            peer_lost_at,
+            format!("where a peer lost: {}", listed.join(", ")),
+        )
     };
-    let our_loss: u64 = judged_rates.iter().filter_map(|&rate| ours(rate)).map(|run| run.lost).sum();
-    let sent: u64 = judged_rates.iter().filter_map(|&rate| ours(rate)).map(|run| run.sent).sum();
+    let our_loss: u64 = judged_rates
+        .iter()
+        .filter_map(|&rate| ours(rate))
+        .map(|run| run.lost)
+        .sum();
+    let sent: u64 = judged_rates
+        .iter()
+        .filter_map(|&rate| ours(rate))
+        .map(|run| run.sent)
+        .sum();
     targets.push(
         Target::at_most(
             "dns-counter loses no query where tcpdump or dnstop lose",
@@ -982,8 +1227,15 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
         .iter()
         .filter_map(|&rate| {
             let ours = ours(rate)?;
-            let tcpdump = runs.iter().find(|run| run.tool == Tool::Tcpdump && run.rate_pps == rate)?;
-            Some((rate, ours.cpu_seconds_per_million / tcpdump.cpu_seconds_per_million, ours, tcpdump))
+            let tcpdump = runs
+                .iter()
+                .find(|run| run.tool == Tool::Tcpdump && run.rate_pps == rate)?;
+            Some((
+                rate,
+                ours.cpu_seconds_per_million / tcpdump.cpu_seconds_per_million,
+                ours,
+                tcpdump,
+            ))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1));
     if let Some((rate, ratio, ours, tcpdump)) = worst {
@@ -1024,14 +1276,21 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
 fn render(results: &Results) -> String {
     let header = &results.header;
     let mut out = String::new();
-    let _ = writeln!(out, "## Against the peers: tcpdump and dnstop on the same traffic\n");
+    let _ = writeln!(
+        out,
+        "## Against the peers: tcpdump and dnstop on the same traffic\n"
+    );
     let _ = writeln!(
         out,
         "{} on {}, revision {}{}.\n",
         header.date,
         header.machine.describe(),
         header.revision.as_deref().unwrap_or("unknown"),
-        if header.quick { " (`--quick`: a smoke run, figures mean nothing)" } else { "" }
+        if header.quick {
+            " (`--quick`: a smoke run, figures mean nothing)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         out,
@@ -1072,7 +1331,12 @@ fn render(results: &Results) -> String {
     }
     for run in &results.runs {
         let cpu = match run.program_cpu_seconds {
-            Some(program) => format!("{} ({} daemon + {} XDP)", figure(run.cpu_seconds), figure(run.process_cpu_seconds), figure(program)),
+            Some(program) => format!(
+                "{} ({} daemon + {} XDP)",
+                figure(run.cpu_seconds),
+                figure(run.process_cpu_seconds),
+                figure(program)
+            ),
             None => figure(run.cpu_seconds),
         };
         let _ = writeln!(
@@ -1087,7 +1351,8 @@ fn render(results: &Results) -> String {
             thousands(run.dropped_at_veth),
             figure(run.cpu_seconds_per_million),
             run.tool_summary,
-            run.machine_extra_cpu_seconds_per_million.map_or_else(String::new, figure)
+            run.machine_extra_cpu_seconds_per_million
+                .map_or_else(String::new, figure)
         );
     }
     let top = &results.top_fifty;
@@ -1132,19 +1397,28 @@ struct Lines {
 
 impl Lines {
     fn text(&self) -> String {
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .join("\n")
     }
 
     /// Everything, once the pipe has closed.
     fn join(self) -> String {
         // The reader ends when the pipe closes; a panic in it has been printed already.
         let _ = self.reader.join();
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).join("\n")
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .join("\n")
     }
 }
 
 /// Collects `pipe`'s lines; the receiver hears once a line contains `marker`.
-fn collect_lines(pipe: Option<impl std::io::Read + Send + 'static>, marker: &'static str) -> (Lines, mpsc::Receiver<()>) {
+fn collect_lines(
+    pipe: Option<impl std::io::Read + Send + 'static>,
+    marker: &'static str,
+) -> (Lines, mpsc::Receiver<()>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (seen, seen_receiver) = mpsc::channel();
     let collected = Arc::clone(&lines);
@@ -1156,7 +1430,10 @@ fn collect_lines(pipe: Option<impl std::io::Read + Send + 'static>, marker: &'st
                 // Nobody listens after startup; that is fine.
                 let _ = seen.send(());
             }
-            collected.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+            collected
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
         }
     });
     (Lines { lines, reader }, seen_receiver)
@@ -1175,8 +1452,17 @@ mod tests {
 
     #[test]
     fn uniq_counts_parse_and_lose_the_trailing_dot() {
-        let parsed = parse_uniq_counts("  77123 n0-ab.z3.example.test.\n     12 www.n1-q.z1.example.test.\n").unwrap();
-        assert_eq!(parsed, vec![("n0-ab.z3.example.test".to_owned(), 77_123), ("www.n1-q.z1.example.test".to_owned(), 12)]);
+        let parsed = parse_uniq_counts(
+            "  77123 n0-ab.z3.example.test.\n     12 www.n1-q.z1.example.test.\n",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("n0-ab.z3.example.test".to_owned(), 77_123),
+                ("www.n1-q.z1.example.test".to_owned(), 12)
+            ]
+        );
         assert!(parse_uniq_counts("garbage\n").is_err());
     }
 

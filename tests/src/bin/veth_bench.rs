@@ -874,8 +874,17 @@ fn render(results: &Results) -> String {
          the sender, sets the rate.",
         results.receiver_cpu,
         figure(capacity.median_pps),
-        capacity.sent_pps.iter().map(|pps| figure(*pps)).collect::<Vec<_>>().join(", "),
-        if capacity.all_received { "yes" } else { "**no**" }
+        capacity
+            .sent_pps
+            .iter()
+            .map(|pps| figure(*pps))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if capacity.all_received {
+            "yes"
+        } else {
+            "**no**"
+        }
     );
     let _ = writeln!(
         out,
