@@ -558,13 +558,13 @@ mod tests {
 
     use super::*;
 
-    /// tcpdump's DNS captures (see its README): `<workspace>/../shared/corpus/tcpdump-dns`, or
+    /// tcpdump's DNS captures (see its README): `tests/corpus/tcpdump-dns` in the workspace, or
     /// `DNS_COUNTER_CORPUS`. Missing, a test skips, except under CI.
     fn corpus() -> Option<PathBuf> {
         let dir = std::env::var_os("DNS_COUNTER_CORPUS")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/tcpdump-dns")
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/tcpdump-dns")
             });
         if dir.is_dir() {
             return Some(dir);

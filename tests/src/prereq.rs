@@ -22,17 +22,12 @@ pub fn require_privileges() -> Option<Privileges> {
     skip_unless(check_privileges())
 }
 
-/// tcpdump's DNS captures: `DNS_COUNTER_CORPUS`, else `shared/corpus/tcpdump-dns` beside the
-/// workspace (where CI's clone has it). Missing, the test skips, except under CI.
+/// tcpdump's DNS captures: `DNS_COUNTER_CORPUS`, else the copy in `tests/corpus/tcpdump-dns`.
+/// Missing, the test skips, except under CI.
 pub fn require_corpus() -> Option<PathBuf> {
     let dir = env::var_os("DNS_COUNTER_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let root = workspace_root();
-            root.parent()
-                .unwrap_or(&root)
-                .join("shared/corpus/tcpdump-dns")
-        });
+        .unwrap_or_else(|| workspace_root().join("tests/corpus/tcpdump-dns"));
     let found = if dir.is_dir() {
         Ok(dir)
     } else {

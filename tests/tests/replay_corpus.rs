@@ -1,4 +1,4 @@
-//! `dns-counter replay` over tcpdump's own DNS captures (shared/corpus/tcpdump-dns): every query
+//! `dns-counter replay` over tcpdump's own DNS captures (tests/corpus/tcpdump-dns): every query
 //! tcpdump decodes on a counted port is counted under its name, every other packet is counted
 //! under the reason tcpdump's decode implies, every report adds up, intervals split a capture on
 //! the epoch-aligned boundaries of a live run, and a capture that is not Ethernet is refused,
