@@ -617,8 +617,8 @@ fn memory_miss(memory: &Memory, cpus: usize) -> String {
         "the two preallocated counts maps take {:.1} B per name (each entry: a 64-byte hash element with \
          its key and value, and a 16-byte bucket per power-of-two slot), the 32 MiB names ring {:.1} B, \
          QTYPES {:.1} B per-CPU over {cpus} CPUs. BPF_F_NO_PREALLOC charges more per entry when a set is \
-         full and allocates on the new-name path; a smaller ring would overflow while the daemon drains. \
-         One map for both sets (the set in the key) would halve the buckets",
+         full and allocates on the new-name path; a smaller ring would overflow while the daemon drains; \
+         one map for both sets would need twice the entries, so as many buckets",
         per_name(COUNTS_MAPS[0]) + per_name(COUNTS_MAPS[1]),
         per_name("NAMES"),
         per_name("QTYPES"),

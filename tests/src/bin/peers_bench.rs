@@ -1256,8 +1256,8 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
                  ring runs in softirq time charged to the sender (the machine column shows the whole cost). Ours is the \
                  XDP program's whole run time, {:.0} ns per query (the kernel-path part's hot-name cost plus first-seen \
                  names: a hash insert and a ring-buffer record each), plus the daemon's {:.0} ns per query, mostly \
-                 reading first-seen names off the ring buffer, woken whenever it had emptied it. Batched wake-ups \
-                 (`BPF_RB_NO_WAKEUP` and a timed read) would cut the daemon's share{}",
+                 copying first-seen names off the ring buffer (read every 100 ms) and writing the report. Every distinct \
+                 name is first seen once per run; a cheaper insert path would cut the program's share{}",
                 tcpdump.cpu_seconds_per_million * 1e3,
                 ours.program_cpu_seconds.unwrap_or(0.0) * 1e9 / ours.sent as f64,
                 ours.process_cpu_seconds * 1e9 / ours.sent as f64,
