@@ -6,7 +6,7 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Command, ExitCode, Stdio},
     time::SystemTime,
 };
 
@@ -14,6 +14,32 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::prereq::{target_dir, workspace_root};
+
+/// The `main` of every bench binary: no argument or its one `flag` (`--quick`, `--write`), then
+/// `run(flag given)`. A bad argument exits 2 with the usage, a failed run 1 with its error.
+pub fn main_with_flag(usage: &str, flag: &str, run: impl FnOnce(bool) -> Result<()>) -> ExitCode {
+    let mut given = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                return ExitCode::SUCCESS;
+            }
+            arg if arg == flag => given = true,
+            _ => {
+                eprintln!("error: unexpected argument `{arg}`\n{usage}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(given) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Where the machine's figures came from; stated next to every table.
 #[derive(Clone, Debug, Serialize, Deserialize)]

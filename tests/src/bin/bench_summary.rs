@@ -16,27 +16,7 @@ const JSON_SCHEMA: &str = "dns-counter/bench/summary/v1";
 const USAGE: &str = "usage: dns-counter-bench-summary [--write]  (`cargo xtask bench` runs it)";
 
 fn main() -> ExitCode {
-    let mut write = false;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--write" => write = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            _ => {
-                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match summarize(write) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    dns_counter_tests::bench::main_with_flag(USAGE, "--write", summarize)
 }
 
 /// One part as its JSON left it, or why it is missing.

@@ -56,27 +56,7 @@ const USAGE: &str =
     "usage: dns-counter-kernel-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
 
 fn main() -> ExitCode {
-    let mut quick = false;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            _ => {
-                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match bench(quick) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
 }
 
 /// One packet the programs are timed on.

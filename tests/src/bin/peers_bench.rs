@@ -24,7 +24,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use dns_counter_tests::bench::{
     Machine, PartHeader, Target, figure, pin_to_cpu, publish, revision, targets_table, thousands,
 };
-use dns_counter_tests::bpf_stats::{BpfStatsEnabled, ProgramRunStats};
+use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled};
 use dns_counter_tests::counter::wait_for_room_in_interval;
 use dns_counter_tests::prereq::{check_privileges, program_path};
 use dns_counter_tests::process::{ChildGuard, run_bounded};
@@ -108,27 +108,7 @@ const TCPDUMP_FILTER: &str = "udp dst port 53";
 const PIPELINE: &str = r#"tcpdump -n -r "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i ~ /\?$/) { print tolower($(i + 1)); break } }' | sort | uniq -c | sort -rn | head -50 > "$2""#;
 
 fn main() -> ExitCode {
-    let mut quick = false;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            _ => {
-                eprintln!("error: unexpected argument `{arg}`\n{USAGE}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match bench(quick) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -876,9 +856,9 @@ fn run_dns_counter(
     )?;
     let pid = counter.pid();
 
-    let program_id = attached_xdp_program(lab)?;
+    let program_id = [traffic::resolver_xdp_program_id(lab)?];
     let link_before = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?;
-    let program_before = program_stats(program_id)?;
+    let program_before = bpf_stats::run_stats_of(&program_id)?;
     let cpu_before = cpu_time(pid)?;
     let Sending {
         sent,
@@ -888,14 +868,18 @@ fn run_dns_counter(
     // Caught up once the program has run on every frame (it runs in the receiving NAPI poll,
     // a moment after the sender hands a frame over) and the daemon has read the new names.
     let deadline = Instant::now() + SETTLE_TIMEOUT;
-    while program_stats(program_id)?.since(&program_before).run_count < sent.frames {
+    while bpf_stats::run_stats_of(&program_id)?
+        .since(&program_before)
+        .run_count
+        < sent.frames
+    {
         ensure!(
             Instant::now() < deadline,
             "the XDP program did not see every frame within {SETTLE_TIMEOUT:?}"
         );
         thread::sleep(Duration::from_millis(1));
     }
-    let program = program_stats(program_id)?.since(&program_before);
+    let program = bpf_stats::run_stats_of(&program_id)?.since(&program_before);
     let cpu = cpu_time(pid)?.saturating_sub(cpu_before);
     let reports = counter.stop()?;
     let seconds = last_frame.elapsed().as_secs_f64();
@@ -947,49 +931,6 @@ fn run_dns_counter(
         machine_extra_cpu_seconds_per_million: None,
     };
     Ok((run, report, seconds))
-}
-
-/// The id of the XDP program attached to the resolver's veth end: this daemon's own, where
-/// statistics by name would also add up any other bench's `dns_counter` loaded at the time.
-fn attached_xdp_program(lab: &Lab) -> Result<u32> {
-    let output = run_bounded(
-        Command::new(program_path("ip")).args([
-            "-n",
-            lab.resolver_ns(),
-            "-j",
-            "link",
-            "show",
-            "dev",
-            lab.resolver_iface(),
-        ]),
-        START_TIMEOUT,
-    )?;
-    ensure!(
-        output.status.success(),
-        "ip link show failed: {}",
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    let links: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("parsing `ip -j link show`")?;
-    links
-        .get(0)
-        .and_then(|link| link.get("xdp")?.get("prog")?.get("id")?.as_u64())
-        .and_then(|id| u32::try_from(id).ok())
-        .with_context(|| format!("no XDP program on {}: {links}", lab.resolver_iface()))
-}
-
-/// The kernel's run-time statistics of program `id`.
-fn program_stats(id: u32) -> Result<ProgramRunStats> {
-    for info in aya::programs::loaded_programs() {
-        let info = info.context("listing the loaded eBPF programs")?;
-        if info.id() == id {
-            return Ok(ProgramRunStats {
-                run_time_ns: u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX),
-                run_count: info.run_count(),
-            });
-        }
-    }
-    bail!("eBPF program {id} is no longer loaded")
 }
 
 // ---------------------------------------------------------------------------------------------
