@@ -1,7 +1,7 @@
 //! `dns-counter-bench-summary [--write]` (run last by `cargo xtask bench`): reads every bench
 //! part's `<target>/bench/<part>.json` and prints one table of all their targets, each with its
-//! figure, verdict and the run it came from. With `--write` (a full run) it also writes that
-//! table into BENCHMARKS.md's summary section and `<target>/bench/summary.json`.
+//! figure, verdict and the run it came from, into `<target>/bench/summary.json`. With `--write`
+//! (a full run) it also writes that table into BENCHMARKS.md's summary section.
 
 use std::{fmt::Write as _, fs, process::ExitCode};
 
