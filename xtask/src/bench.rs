@@ -8,7 +8,7 @@ use std::{ffi::OsString, path::Path};
 use anyhow::{Result, bail};
 use clap::ValueEnum;
 
-use crate::command::{cargo, run};
+use crate::command::run_tests_bin;
 
 /// The parts, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -83,19 +83,4 @@ pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> 
         bail!("bench parts that could not measure: {}", failed.join(", "));
     }
     Ok(())
-}
-
-fn run_tests_bin(dns_counter: &Path, bin: &str, args: &[OsString]) -> Result<()> {
-    run(cargo()
-        .env("DNS_COUNTER_BIN", dns_counter)
-        .args([
-            "run",
-            "--release",
-            "-p",
-            "dns-counter-tests",
-            "--bin",
-            bin,
-            "--",
-        ])
-        .args(args))
 }

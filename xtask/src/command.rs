@@ -3,9 +3,9 @@
 
 use std::{
     env,
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     os::unix::process::CommandExt as _,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -107,6 +107,23 @@ pub fn cargo() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(workspace_root());
     cmd
+}
+
+/// `cargo run --release` of a binary of the tests crate (the demo, a bench part), pointed at the
+/// daemon just built.
+pub fn run_tests_bin(dns_counter: &Path, bin: &str, args: &[OsString]) -> Result<()> {
+    run(cargo()
+        .env("DNS_COUNTER_BIN", dns_counter)
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "dns-counter-tests",
+            "--bin",
+            bin,
+            "--",
+        ])
+        .args(args))
 }
 
 pub fn workspace_root() -> PathBuf {

@@ -15,7 +15,9 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
-use crate::command::{Tally, cargo, cargo_bin_dir, exec, is_root, read, run, run_tests};
+use crate::command::{
+    Tally, cargo, cargo_bin_dir, exec, is_root, read, run, run_tests, run_tests_bin,
+};
 
 /// Builds, runs and tests dns-counter, first installing what that needs: nightly with rust-src,
 /// bpf-linker, and for the lab (test, demo) iproute2, unbound and dnsperf; for the bench also
@@ -91,18 +93,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Run { args } => run_dns_counter(&dns_counter, &args),
         Task::Test { filters } => test(&dns_counter, &filters),
         Task::Bench { quick, parts } => bench::run_parts(&dns_counter, &parts, quick),
-        Task::Demo { args } => run(cargo()
-            .env("DNS_COUNTER_BIN", &dns_counter)
-            .args([
-                "run",
-                "--release",
-                "-p",
-                "dns-counter-tests",
-                "--bin",
-                "dns-counter-demo",
-                "--",
-            ])
-            .args(args)),
+        Task::Demo { args } => run_tests_bin(&dns_counter, "dns-counter-demo", &args),
     }
 }
 
