@@ -62,7 +62,7 @@ impl Machine {
                     .map(|(_, model)| model.trim().to_owned())
             })
             .unwrap_or_else(|| "unknown CPU".to_owned());
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = crate::prereq::online_cpus();
         let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
             .context("reading the kernel release")?;
         Ok(Self {

@@ -44,9 +44,14 @@ pub fn require_root() -> Option<()> {
     skip_unless(check_root())
 }
 
+/// The CPUs this process may run on (1 if that cannot be read).
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// Root and at least `cpus` online CPUs, for tests that run the program on several CPUs at once.
 pub fn require_root_and_cpus(cpus: usize) -> Option<()> {
-    let online = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let online = online_cpus();
     skip_unless(check_root().and_then(|()| {
         if online >= cpus {
             Ok(())

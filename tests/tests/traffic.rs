@@ -35,7 +35,7 @@ fn frames_sent_at_full_speed_are_all_counted() {
 
     // The receiving side in its own thread on another CPU: the sender then outruns it now and
     // then, and the veth's full ring must hold frames back rather than drop them.
-    if std::thread::available_parallelism().map_or(1, usize::from) >= 2 {
+    if dns_counter_tests::prereq::online_cpus() >= 2 {
         traffic::receive_in_thread_on_cpu(&lab, 1).expect("threaded NAPI on CPU 1");
     }
     let before = LinkCounters::read(lab.resolver_ns(), RESOLVER_IFACE).expect("read vres counters");
