@@ -683,10 +683,10 @@ const MISSED_GENERATOR: &str = "with a receiver that discards frames right after
     CPU, the one sender thread is the limit: each frame is an skb allocation, a qdisc pass and a \
     veth transmit; QDISC_BYPASS or AF_XDP on the sender would cut that";
 const MISSED_GROWTH: &str = "cycling through 1 M names, each query's lookup reads a hash bucket \
-    and an entry that no CPU cache still holds (the counts map is about 80 MB at 1 M names), where \
-    1 k names stay in cache: the extra is memory latency, not more work. A smaller entry would not \
-    fit 1 M names in cache either; prefetching the next packet's bucket is out of an XDP \
-    program's reach. Resolver traffic is skewed, so its hot names stay cached";
+    and an entry that no CPU cache still holds (a counts map for 1 M names is far larger than any \
+    cache), where 1 k names stay in cache: the extra is memory latency, not more work. A smaller \
+    entry would not fit 1 M names in cache either; prefetching the next packet's bucket is out of \
+    an XDP program's reach. Resolver traffic is skewed, so its hot names stay cached";
 
 /// Why dns-counter receives fewer packets per second than the count-only program: the extra ns
 /// per packet, set against the program's own run time from the growth runs.
