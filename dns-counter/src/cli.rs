@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dns_counter_common::maps::DEFAULT_MAX_NAMES;
+use dns_counter_report::{interval::ClientPrefix, render::Format};
 
 /// Counts DNS query names at line rate with XDP and writes top-N reports every interval.
 #[derive(Debug, Parser)]
@@ -161,19 +162,12 @@ pub struct CountArgs {
     /// node_exporter textfile).
     #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',', default_value = "json,txt",
           display_order = order::FORMAT)]
-    pub format: Vec<Format>,
+    pub format: Vec<FormatArg>,
 
     /// Keep only the newest N reports in --out-dir, deleting the files (every format) of older
     /// ones; latest.* and files not named as reports are never deleted.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), display_order = order::KEEP)]
     pub keep: Option<u64>,
-}
-
-/// Prefix lengths that group clients: an IPv4 /v4 and an IPv6 /v6.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientPrefix {
-    pub v4: u8,
-    pub v6: u8,
 }
 
 fn parse_client_prefix(text: &str) -> Result<ClientPrefix, String> {
@@ -195,23 +189,22 @@ fn parse_client_prefix(text: &str) -> Result<ClientPrefix, String> {
     })
 }
 
-/// A report file format.
+/// A report file format, as `--format` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
-pub enum Format {
+pub enum FormatArg {
     Json,
     Csv,
     Txt,
     Prom,
 }
 
-impl Format {
-    /// The file extension, also the `latest.<ext>` name.
-    pub const fn extension(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Csv => "csv",
-            Format::Txt => "txt",
-            Format::Prom => "prom",
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Txt => Format::Txt,
+            FormatArg::Prom => Format::Prom,
         }
     }
 }
@@ -225,7 +218,7 @@ pub struct ReportArgs {
 
     /// Format to print on stdout.
     #[arg(long, value_enum, default_value = "txt")]
-    pub format: Format,
+    pub format: FormatArg,
 }
 
 /// `dns-counter merge`: sum reports of several hosts or intervals into one.

@@ -9,14 +9,20 @@ use std::{
 
 use thiserror::Error;
 
-use crate::{
-    aggregate::ReportOptions,
-    cli::{ClientPrefix, CountArgs, Format, ReplayArgs, RunArgs, XdpModeArg},
-    clients::{Anonymizer, ClientOptions},
-    domains::Grouping,
-    exclude::{ExcludeError, Exclusions},
-    orgs::{OrgFileError, OrgMap},
+use dns_counter_report::{
+    analysis::{
+        ReportOptions,
+        clients::{Anonymizer, ClientOptions},
+        domains::Grouping,
+        exclude::{ExcludeError, Exclusions},
+        orgs::{OrgFileError, OrgMap},
+    },
+    interval::ClientPrefix,
+    render::Format,
 };
+
+use crate::cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg};
+use crate::kernel::loader::AttachMode;
 
 /// Shorter intervals would spend more time draining than counting.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -26,7 +32,7 @@ pub struct Config {
     pub ifaces: Vec<String>,
     pub interval: Duration,
     pub count: Option<u64>,
-    pub xdp_mode: XdpModeArg,
+    pub xdp_mode: AttachMode,
     pub counting: Counting,
 }
 
@@ -106,14 +112,18 @@ impl Config {
             ifaces,
             interval: args.interval,
             count: args.count,
-            xdp_mode: args.xdp_mode,
+            xdp_mode: match args.xdp_mode {
+                XdpModeArg::Auto => AttachMode::Auto,
+                XdpModeArg::Native => AttachMode::Native,
+                XdpModeArg::Skb => AttachMode::Skb,
+            },
             counting: Counting::from_args(args.counting)?,
         })
     }
 }
 
 impl ReplayConfig {
-    /// The capture itself is read (and its mistakes reported) by [`crate::replay::read_capture`].
+    /// The capture itself is read (and its mistakes reported) by [`crate::capture::read_capture`].
     pub fn from_args(args: ReplayArgs) -> Result<Self, ConfigError> {
         if let Some(interval) = args.interval {
             check_interval(interval)?;
@@ -133,7 +143,7 @@ impl Counting {
         let mut ports = args.ports;
         ports.sort_unstable();
         ports.dedup();
-        let mut formats = args.format;
+        let mut formats: Vec<Format> = args.format.into_iter().map(Format::from).collect();
         formats.sort_unstable();
         formats.dedup();
         Ok(Self {
@@ -219,6 +229,13 @@ fn default_v6(table: &str) -> Option<String> {
             && *device != "lo")
             .then(|| device.to_string())
     })
+}
+
+/// This host's name, as reports say where their counts come from.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 #[cfg(test)]

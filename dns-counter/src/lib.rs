@@ -1,24 +1,14 @@
-//! dns-counter: the daemon's modules. Data flows one way:
-//! loader (attach) → drain (kernel maps → `aggregate::Interval`) → aggregate (→ `report::Report`)
-//! → report (render) → output (files); `publish` does the last three at the end of every interval.
-//! `replay` feeds a capture file's packets to the same program with BPF_PROG_TEST_RUN instead of
-//! attaching it.
+//! dns-counter's daemon: the kernel side, where packets come from, and where reports go. Data
+//! flows one way: [`source`] (live interfaces or a replayed capture) → [`kernel`] (the XDP
+//! program's maps drained into an interval) → `dns_counter_report` (the interval analysed into a
+//! report and rendered) → [`sinks`] (report files, the terminal). [`daemon`] is the live run's
+//! loop; [`config`] turns the command line ([`cli`]) into what the layers below take.
 
-pub mod aggregate;
-pub mod batch;
+pub mod capture;
 pub mod cli;
-pub mod clients;
+pub mod commands;
 pub mod config;
-pub mod domains;
-pub mod drain;
-pub mod exclude;
-pub mod formats;
-pub mod grace;
-pub mod loader;
-pub mod merge;
-pub mod names;
-pub mod orgs;
-pub mod output;
-pub mod publish;
-pub mod replay;
-pub mod report;
+pub mod daemon;
+pub mod kernel;
+pub mod sinks;
+pub mod source;

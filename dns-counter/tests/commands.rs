@@ -13,7 +13,7 @@ fn dns_counter(args: &[&str]) -> Output {
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
+        .join("../dns-counter-report/tests/data")
         .join(name)
 }
 

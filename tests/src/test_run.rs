@@ -3,8 +3,9 @@
 use std::time::SystemTime;
 
 use aya::programs::{TestRun as _, TestRunOptions, Xdp};
-use dns_counter::{aggregate::Interval, drain::Drainer, loader::Loaded};
+use dns_counter::kernel::{drain::Drainer, loader::Loaded};
 use dns_counter_common::maps::PROGRAM_NAME;
+use dns_counter_report::interval::Interval;
 
 const XDP_PASS: u32 = 2;
 

@@ -1,11 +1,11 @@
-//! The batch map operations (`dns_counter::batch`) against real kernel maps: they return exactly
+//! The batch map operations (`dns_counter::kernel::sys::batch`) against real kernel maps: they return exactly
 //! what is in the map, per CPU, in as many calls as it takes, delete only when asked, and say
 //! clearly what went wrong on a descriptor that is not the map they were told it is.
 
 use std::{collections::BTreeMap, os::fd::AsFd as _};
 
 use aya::maps::{IterableMap as _, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues};
-use dns_counter::batch::{BatchError, BatchMap, Operation};
+use dns_counter::kernel::sys::batch::{BatchError, BatchMap, Operation};
 use dns_counter_common::maps::ClientKey;
 use dns_counter_tests::require_root;
 
@@ -41,7 +41,7 @@ fn filled_hash(
     (map, want)
 }
 
-fn as_map(entries: &dns_counter::batch::Entries<u64, u64>) -> BTreeMap<u64, Vec<u64>> {
+fn as_map(entries: &dns_counter::kernel::sys::batch::Entries<u64, u64>) -> BTreeMap<u64, Vec<u64>> {
     let map: BTreeMap<u64, Vec<u64>> = entries
         .iter()
         .map(|(key, values)| (*key, values.to_vec()))

@@ -9,12 +9,8 @@ use std::{
 };
 
 use aya::maps::{PerCpuArray, PerCpuHashMap};
-use dns_counter::{
-    aggregate::{Interval, Meta, ReportOptions, build_report},
-    cli::ClientPrefix,
-    clients::{Anonymizer, ClientOptions},
+use dns_counter::kernel::{
     drain::Drainer,
-    exclude::Exclusions,
     loader::{self, Loaded, LoaderError},
 };
 use dns_counter_common::{
@@ -23,6 +19,14 @@ use dns_counter_common::{
         STATS_MAP,
     },
     testing::{self as frames, ENCAPSULATIONS},
+};
+use dns_counter_report::{
+    analysis::{
+        ReportOptions, build_report,
+        clients::{Anonymizer, ClientOptions},
+        exclude::Exclusions,
+    },
+    interval::{ClientPrefix, Interval, Meta},
 };
 use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{drain, program, run};

@@ -3,8 +3,9 @@
 
 use std::time::SystemTime;
 
-use dns_counter::{aggregate::Interval, drain::Drainer, loader};
+use dns_counter::kernel::{drain::Drainer, loader};
 use dns_counter_common::testing as frames;
+use dns_counter_report::interval::Interval;
 use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{program, run};
 

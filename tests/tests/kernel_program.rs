@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 
-use dns_counter::{
-    aggregate::{Interval, Meta, ReportOptions, build_report},
-    drain::Drainer,
-    exclude::Exclusions,
-    loader::{self},
-};
+use dns_counter::kernel::{drain::Drainer, loader};
 use dns_counter_common::testing as frames;
 use dns_counter_common::{Reason, maps::NAME_WORDS, walk::parse_query};
+use dns_counter_report::{
+    analysis::{ReportOptions, build_report, exclude::Exclusions},
+    interval::{Interval, Meta},
+};
 use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{drain, program, run};
 

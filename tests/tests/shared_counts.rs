@@ -4,8 +4,9 @@
 
 use std::{sync::Barrier, thread};
 
-use dns_counter::{drain::Drainer, loader, names::presentation};
+use dns_counter::kernel::{drain::Drainer, loader};
 use dns_counter_common::testing as frames;
+use dns_counter_report::names::presentation;
 use dns_counter_tests::{
     bench::pin_to_cpu,
     require_root_and_cpus,

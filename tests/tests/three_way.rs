@@ -6,7 +6,10 @@
 use std::{path::PathBuf, time::SystemTime};
 
 use aya::programs::{TestRun as _, TestRunOptions, Xdp};
-use dns_counter::{drain::Drainer, loader, replay::read_capture};
+use dns_counter::{
+    capture::read_capture,
+    kernel::{drain::Drainer, loader},
+};
 use dns_counter_common::{
     Reason,
     maps::{NAME_WORDS, PROGRAM_NAME},

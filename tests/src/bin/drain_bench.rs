@@ -3,11 +3,11 @@
 //!
 //! - Batch against per-entry: one hash map like the counts maps, filled with the same N entries before each
 //!   read, drained once with aya's per-entry calls (keys, then get and remove per key, as the
-//!   daemon did) and once with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::batch`).
+//!   daemon did) and once with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::kernel::sys::batch`).
 //! - The interval's end at 1k to 5M distinct names: the real program counts generated frames
 //!   through BPF_PROG_TEST_RUN into its active map set, then the bench does what the daemon does
 //!   at every interval end — flip + grace period + read of the idle set (`Drainer::flip_and_drain`),
-//!   the report with its top-N (`publish::build`), every format written (`publish::write`) — timing
+//!   the report with its top-N (`daemon::report_of`), every format written (`sinks::files::write`) — timing
 //!   each, then the clear of the idle set that follows the report (`Drainer::clear_idle`).
 //! - Kernel memory per distinct name: the `memlock` the kernel charges for each of the program's
 //!   maps (/proc/self/fdinfo), at the default `--max-names`.
@@ -28,16 +28,18 @@ use aya::{
 };
 use clap::Parser as _;
 use dns_counter::{
-    aggregate::Meta,
-    batch::BatchMap,
     cli::{Cli, Command},
     config::Config,
-    drain::Drainer,
-    grace::GracePeriod,
-    loader::{self, Loaded},
-    publish,
+    daemon::report_of,
+    kernel::{
+        drain::Drainer,
+        loader::{self, Loaded},
+        sys::{batch::BatchMap, grace::GracePeriod},
+    },
+    sinks::files,
 };
 use dns_counter_common::maps::{COUNTS_MAPS, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES};
+use dns_counter_report::interval::Meta;
 use dns_counter_tests::{
     bench::{
         Machine, PartHeader, Target, figure, median, pin_to_cpu, publish as publish_part, revision,
@@ -333,10 +335,18 @@ fn end_of_interval(names: u64) -> Result<Scale> {
     };
     let options = counting.report_options();
     let started = Instant::now();
-    let report = publish::build(&interval, &meta, &options);
+    let report = report_of(&interval, &meta, &options);
     let report_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let written = publish::write(&report, counting.into()).context("writing the reports")?;
+    let written = files::write(
+        &report,
+        files::Target {
+            dir: &counting.out_dir,
+            formats: &counting.formats,
+            keep: counting.keep,
+        },
+    )
+    .context("writing the reports")?;
     let write_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let cleared = drainer.clear_idle()?;
@@ -625,7 +635,7 @@ fn render(results: &Results) -> String {
         out,
         "**Batch against per-entry.** One hash map like the counts maps ({} possible CPUs) filled with the same {} \
          entries before each drain, drained with aya's per-entry calls (keys, then a lookup and a delete \
-         per key, as the daemon used to) and with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::batch`); \
+         per key, as the daemon used to) and with `BPF_MAP_LOOKUP_AND_DELETE_BATCH` (`dns_counter::kernel::sys::batch`); \
          {} rounds each, alternating which goes first, medians.\n",
         results.possible_cpus,
         thousands(side.entries.into()),
@@ -658,7 +668,7 @@ fn render(results: &Results) -> String {
          (the first 100 names more, so the top-N has an order) through BPF_PROG_TEST_RUN into its active \
          set, `--max-names` raised where needed; then the daemon's own calls: `Drainer::flip_and_drain` \
          (flip, RCU grace period, last names from the ring, batch read of counts, stats and qtypes), \
-         `publish::build` (names, domains by PSL, qtypes, top 50, checks) and `publish::write` (json, csv, \
+         `daemon::report_of` (names, domains by PSL, qtypes, top 50, checks) and `sinks::files::write` (json, csv, \
          txt, prom and latest.* into a temp dir) — the total, the interval's end up to its report written. \
          Then `Drainer::clear_idle` deletes the read entries from the idle set (a lookup-and-delete \
          batch), which the daemon does after the report, well before the next flip.\n\n",

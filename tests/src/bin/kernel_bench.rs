@@ -14,7 +14,7 @@ use aya::{
     maps::PerCpuArray,
     programs::{TestRun as _, TestRunOptions, Xdp},
 };
-use dns_counter::loader;
+use dns_counter::kernel::loader;
 use dns_counter_common::{
     Reason,
     maps::{

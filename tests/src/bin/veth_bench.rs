@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use aya::maps::PerCpuArray;
 use aya::programs::{Xdp, XdpMode};
-use dns_counter::loader;
+use dns_counter::kernel::loader;
 use dns_counter_tests::bench::{
     Machine, PartHeader, Target, figure, median, publish, revision, targets_table, thousands,
 };

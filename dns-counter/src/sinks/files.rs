@@ -6,17 +6,19 @@ use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::cli::Format;
-use crate::config::Counting;
-use crate::formats;
-use crate::report::{self, Report};
+use std::collections::VecDeque;
+
+use dns_counter_report::model::Report;
+use dns_counter_report::render::{self, Format};
+
+use super::{Sink, SinkError};
 
 /// How many reports may end in the same second before giving up (`<stamp>-1` ... `<stamp>-N`).
 const MAX_SAME_SECOND: u32 = 1_000;
 
 /// Every format's extension: a report's base name is free only when no format has a file by it,
 /// whichever formats this run writes.
-const ALL_FORMATS: [Format; 4] = [Format::Json, Format::Csv, Format::Txt, Format::Prom];
+const ALL_FORMATS: [Format; 4] = Format::ALL;
 
 /// Where and how reports are written.
 #[derive(Debug, Clone, Copy)]
@@ -26,16 +28,6 @@ pub struct Target<'a> {
     pub formats: &'a [Format],
     /// Keep only the newest this many reports.
     pub keep: Option<u64>,
-}
-
-impl<'a> From<&'a Counting> for Target<'a> {
-    fn from(counting: &'a Counting) -> Self {
-        Self {
-            dir: &counting.out_dir,
-            formats: &counting.formats,
-            keep: counting.keep,
-        }
-    }
 }
 
 /// Why a report was not written. The `io::Error` is part of the message rather than a `source()`: the
@@ -86,7 +78,7 @@ pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputE
     let rendered: Vec<(Format, String)> = target
         .formats
         .iter()
-        .map(|&format| (format, formats::render(report, None, format)))
+        .map(|&format| (format, render::render(report, None, format)))
         .collect();
     let stamped = rendered
         .iter()
@@ -222,7 +214,7 @@ fn base_of((stamp, n): &(String, u32)) -> String {
 /// `2026-11-22T01:01:00Z` → `20261122T010100Z`, after checking it is such a time (it names a file).
 fn file_stamp(end: &str) -> Option<String> {
     let time = humantime::parse_rfc3339(end).ok()?;
-    let canonical = report::rfc3339_utc(time);
+    let canonical = dns_counter_report::model::rfc3339_utc(time);
     Some(
         canonical
             .chars()
@@ -266,10 +258,105 @@ fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Reports kept in memory while the report directory cannot be written: a day of one-minute
+/// intervals.
+pub const MAX_UNWRITTEN: usize = 1440;
+
+/// Writes a report's files, logs one line saying where, then deletes the reports beyond
+/// `--keep` (a failure to is a warning: the report itself was written).
+pub fn write(report: &Report, target: Target) -> Result<Vec<PathBuf>, OutputError> {
+    let written = write_report(&target, report)?;
+    tracing::info!(
+        "{} queries, {} names counted -> {}",
+        report.totals.queries,
+        report.totals.distinct_names,
+        written
+            .paths
+            .first()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    if let Some(keep) = target.keep
+        && let Err(err) = prune(target.dir, keep, &written.base)
+    {
+        tracing::warn!("{err}");
+    }
+    Ok(written.paths)
+}
+
+/// The report files of a live run. A report that cannot be written is kept and tried again at
+/// the end of every interval, so a report directory that comes back loses nothing.
+pub struct ReportFiles {
+    dir: PathBuf,
+    /// Sorted, without repeats.
+    formats: Vec<Format>,
+    keep: Option<u64>,
+    /// Reports not written yet, oldest first.
+    backlog: VecDeque<Report>,
+}
+
+impl ReportFiles {
+    pub fn new(dir: PathBuf, formats: Vec<Format>, keep: Option<u64>) -> Self {
+        Self {
+            dir,
+            formats,
+            keep,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target {
+            dir: &self.dir,
+            formats: &self.formats,
+            keep: self.keep,
+        }
+    }
+
+    /// Reports still unwritten.
+    pub fn unwritten(&self) -> usize {
+        self.backlog.len()
+    }
+}
+
+impl Sink for ReportFiles {
+    /// Queues `report` and writes every queued report it can, oldest first. Says what failed and
+    /// how many reports wait; past [`MAX_UNWRITTEN`] the oldest is dropped, saying so.
+    fn publish(&mut self, report: &Report) {
+        self.backlog.push_back(report.clone());
+        while let Some(oldest) = self.backlog.front() {
+            if let Err(err) = write(oldest, self.target()) {
+                tracing::warn!(
+                    "{err}; {} report(s) kept in memory to write later, counting goes on",
+                    self.backlog.len()
+                );
+                break;
+            }
+            self.backlog.pop_front();
+        }
+        if self.backlog.len() > MAX_UNWRITTEN
+            && let Some(dropped) = self.backlog.pop_front()
+        {
+            tracing::warn!("dropped the unwritten report that ended {}", dropped.end);
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        if self.backlog.is_empty() {
+            return Ok(());
+        }
+        Err(SinkError::Unwritten {
+            reports: self.backlog.len(),
+            dir: self.dir.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::tests::fixture_report;
+    use dns_counter_report::render::{json, text};
+    use dns_counter_report::testing::fixture_report;
 
     const JSON_TXT: &[Format] = &[Format::Json, Format::Txt];
 
@@ -341,11 +428,11 @@ mod tests {
             ]
         );
         let json = fs::read_to_string(&written[0]).expect("read");
-        assert_eq!(json, report::to_json(&report));
+        assert_eq!(json, json::to_json(&report));
         assert_eq!(fs::read_to_string(&written[2]).expect("read"), json);
         assert_eq!(
             fs::read_to_string(&written[3]).expect("read"),
-            report::to_text(&report)
+            text::to_text(&report)
         );
     }
 
@@ -381,7 +468,7 @@ mod tests {
         );
         for format in all {
             let ext = format.extension();
-            let expected = formats::render(&report, None, *format);
+            let expected = render::render(&report, None, *format);
             for name in [format!("20261122T010100Z.{ext}"), format!("latest.{ext}")] {
                 assert_eq!(
                     fs::read_to_string(temp.path().join(&name)).expect("read"),
@@ -415,7 +502,7 @@ mod tests {
         assert_eq!(read("latest.json"), third);
         assert_eq!(
             fs::read_to_string(dir.join("latest.txt")).expect("read"),
-            report::to_text(&third)
+            text::to_text(&third)
         );
     }
 
@@ -616,7 +703,7 @@ mod tests {
         // latest.csv is now this run's.
         assert_eq!(
             fs::read_to_string(dir.join("latest.csv")).expect("read"),
-            formats::render(&report_at_minute(4), None, Format::Csv)
+            render::render(&report_at_minute(4), None, Format::Csv)
         );
     }
 
@@ -658,5 +745,31 @@ mod tests {
         assert_eq!(names_in(temp.path()), ["merged.json"]);
         let err = write_file(&temp.path().join("no/such/dir/x.json"), b"").expect_err("no dir");
         assert!(matches!(err, OutputError::Write { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn reports_wait_while_the_directory_is_unwritable_and_are_written_when_it_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out_dir = dir.path().join("reports");
+        fs::write(&out_dir, "a file where the directory should be").expect("block");
+        let ending = |minute| report_at_minute(minute);
+        let mut files = ReportFiles::new(out_dir.clone(), vec![Format::Json, Format::Txt], None);
+        files.publish(&ending(1));
+        files.publish(&ending(2));
+        assert_eq!(files.unwritten(), 2);
+        assert!(files.finish().is_err());
+
+        fs::remove_file(&out_dir).expect("unblock");
+        files.publish(&ending(3));
+        assert_eq!(files.unwritten(), 0);
+        assert!(files.finish().is_ok());
+        let mut written: Vec<String> = names_in(&out_dir)
+            .into_iter()
+            .filter(|name| name.ends_with(".json") && name != "latest.json")
+            .collect();
+        written.sort();
+        assert_eq!(written.len(), 3, "{written:?}");
+        let latest = fs::read_to_string(out_dir.join("latest.json")).expect("latest");
+        assert!(latest.contains(&ending(3).end), "{latest}");
     }
 }

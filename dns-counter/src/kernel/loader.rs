@@ -11,11 +11,20 @@ use dns_counter_common::maps::{
 };
 use thiserror::Error;
 
-use crate::cli::{ClientPrefix, XdpModeArg};
+use dns_counter_report::interval::ClientPrefix;
 
 /// The program as `dns-counter/build.rs` built it.
 static PROGRAM_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
+
+/// How the program is attached to an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) mode, else generic (skb) mode, saying which.
+    Auto,
+    Native,
+    Skb,
+}
 
 #[derive(Debug, Error)]
 pub enum LoaderError {
@@ -135,7 +144,7 @@ impl Loaded {
 
     /// Also counts every query counted by name under its client's prefix: the source address
     /// with all but the first `prefix.v4` (IPv4) or `prefix.v6` (IPv6) bits cleared. Call it
-    /// before [`crate::drain::Drainer::new`] takes the config map.
+    /// before [`crate::kernel::drain::Drainer::new`] takes the config map.
     pub fn count_clients(&mut self, prefix: ClientPrefix) -> Result<(), LoaderError> {
         if self.max_clients == 0 {
             return Err(LoaderError::NoClientTable);
@@ -149,7 +158,7 @@ impl Loaded {
     }
 
     /// Attaches to `iface`; returns the mode used ("native" or "skb").
-    pub fn attach(&mut self, iface: &str, mode: XdpModeArg) -> Result<&'static str, LoaderError> {
+    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<&'static str, LoaderError> {
         let program = program(&mut self.ebpf)?;
         let attempt = |program: &mut Xdp, mode: XdpMode, label: &'static str| {
             program
@@ -162,12 +171,12 @@ impl Loaded {
                 })
         };
         let (link, label) = match mode {
-            XdpModeArg::Native => attempt(program, XdpMode::Driver, "native")?,
-            XdpModeArg::Skb => attempt(program, XdpMode::Skb, "skb")?,
-            XdpModeArg::Auto => match attempt(program, XdpMode::Driver, "native") {
+            AttachMode::Native => attempt(program, XdpMode::Driver, "native")?,
+            AttachMode::Skb => attempt(program, XdpMode::Skb, "skb")?,
+            AttachMode::Auto => match attempt(program, XdpMode::Driver, "native") {
                 Ok(attached) => attached,
                 Err(native) => {
-                    eprintln!("dns-counter: {native}; trying skb (generic) mode");
+                    tracing::info!("{native}; trying skb (generic) mode");
                     attempt(program, XdpMode::Skb, "skb")?
                 }
             },

@@ -3,49 +3,21 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::ops::Range;
-use std::time::SystemTime;
 
 use hickory_proto::rr::RecordType;
 
-use crate::clients::{self, ClientOptions};
-use crate::domains::{self, Grouping};
-use crate::exclude::Exclusions;
+pub mod clients;
+pub mod domains;
+pub mod exclude;
+pub mod orgs;
+
+use self::clients::ClientOptions;
+use self::domains::Grouping;
+use self::exclude::Exclusions;
+use self::orgs::OrgMap;
+use crate::interval::{Interval, Meta};
+use crate::model::{self, ExcludedName, QtypeCount, Report, Rest, TopEntry, Totals, Uncounted};
 use crate::names;
-use crate::orgs::{self, OrgMap};
-use crate::report::{self, ExcludedName, QtypeCount, Report, Rest, TopEntry, Totals, Uncounted};
-
-/// What the kernel counted in one interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interval {
-    pub start: SystemTime,
-    pub end: SystemTime,
-    /// Every packet the XDP program looked at in the interval.
-    pub packets: u64,
-    /// Per distinct name: wire-form name (folded to lower case, terminating zero included) and count.
-    pub names: Vec<(Vec<u8>, u64)>,
-    /// Per qtype value with a non-zero count.
-    pub qtypes: Vec<(u16, u64)>,
-    /// Every reason a packet was not counted, by stable snake_case name, zeros included, in a fixed order.
-    pub uncounted: Vec<(String, u64)>,
-    /// Queries per client prefix, with --clients.
-    pub clients: Option<ClientCounts>,
-}
-
-/// What the kernel counted per client prefix in one interval.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClientCounts {
-    /// The prefix (address with the host bits cleared) and its queries.
-    pub prefixes: Vec<(std::net::IpAddr, u64)>,
-    /// Queries whose prefix did not fit in the kernel's client table.
-    pub untracked: u64,
-}
-
-/// Where the counts come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Meta {
-    pub host: String,
-    pub interfaces: Vec<String>,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReportOptions<'a> {
@@ -120,16 +92,16 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
             rank,
             name: name.to_owned(),
             count,
-            share: report::share(count, queries),
+            share: model::share(count, queries),
         })
         .collect();
 
     Report {
-        schema: report::SCHEMA.to_owned(),
+        schema: model::SCHEMA.to_owned(),
         host: meta.host.clone(),
         interfaces: meta.interfaces.clone(),
-        start: report::rfc3339_utc(interval.start),
-        end: report::rfc3339_utc(interval.end),
+        start: model::rfc3339_utc(interval.start),
+        end: model::rfc3339_utc(interval.end),
         seconds: seconds_between(interval.start, interval.end),
         totals,
         top,
@@ -256,7 +228,7 @@ pub fn qtype_mnemonic(value: u16) -> String {
 }
 
 /// `end - start` in seconds, negative if the wall clock stepped back.
-fn seconds_between(start: SystemTime, end: SystemTime) -> f64 {
+fn seconds_between(start: std::time::SystemTime, end: std::time::SystemTime) -> f64 {
     // From whole nanoseconds, so the value is the nearest f64 to the decimal and reads back exactly.
     let nanos = |d: std::time::Duration| d.as_nanos() as f64 / 1e9;
     match end.duration_since(start) {
@@ -266,107 +238,11 @@ fn seconds_between(start: SystemTime, end: SystemTime) -> f64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::*;
-
-    /// A name in wire form from its labels.
-    pub(crate) fn wire(labels: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in labels {
-            out.push(u8::try_from(label.len()).expect("test label fits a length byte"));
-            out.extend_from_slice(label);
-        }
-        out.push(0);
-        out
-    }
-
-    /// The interval behind the golden files: hostile names (folded to lower case, as the kernel sends
-    /// them), ties, exclusions, and more names than the top list holds.
-    pub(crate) fn fixture() -> (Interval, Meta, Exclusions) {
-        let names = vec![
-            (wire(&[b"www", b"example", b"com"]), 500),
-            (wire(&[b"a.b", b"example"]), 120),
-            (wire(&[b"back\\slash", b"example"]), 120),
-            (wire(&[b"\"quoted\"", b"example"]), 90),
-            (wire(&[b"new\nline", b"example"]), 75),
-            (wire(&[b"\x1b[31m\x1b]0;owned\x07", b"example"]), 60),
-            (wire(&[&[0xff, 0x00, 0x7f, b' '], b"example"]), 45),
-            (
-                wire(&[&[b'x'; 63], &[b'y'; 63], &[b'z'; 63], &[b'w'; 61]]),
-                30,
-            ),
-            (wire(&[b"*", b",=", b"example"]), 30),
-            (wire(&[b"_dmarc", b"mail-1", b"example"]), 12),
-            (vec![0], 7),
-            (wire(&[b"corp", b"example"]), 40),
-            (wire(&[b"health", b"example", b"net"]), 3),
-            (wire(&[b"never-excluded", b"example"]), 0),
-        ];
-        let interval = Interval {
-            start: UNIX_EPOCH + Duration::new(1_795_309_200, 250_000_000),
-            end: UNIX_EPOCH + Duration::new(1_795_309_260, 500_000_000),
-            packets: 1_200,
-            names,
-            qtypes: vec![
-                (1, 700),
-                (28, 250),
-                (65, 80),
-                (65280, 30),
-                (0, 2),
-                (15, 30),
-                (16, 0),
-            ],
-            uncounted: vec![
-                ("not_ipv4_or_ipv6".into(), 20),
-                ("not_udp_port_53".into(), 46),
-                ("truncated".into(), 0),
-                ("not_a_query".into(), 0),
-                ("bad_name".into(), 2),
-            ],
-            clients: None,
-        };
-        let meta = Meta {
-            host: "gw1.example.net".into(),
-            interfaces: vec!["vr0".into(), "vr1".into()],
-        };
-        let exclusions = Exclusions::new(
-            &[
-                "Corp.Example.".into(),
-                "health.example.net".into(),
-                "absent.example".into(),
-            ],
-            &[],
-        )
-        .expect("valid exclusions");
-        (interval, meta, exclusions)
-    }
-
-    /// The organisations behind the golden files. `b.example` must not take `a\.b.example`, whose
-    /// first label holds a dot; `example.net`'s only name is excluded.
-    pub(crate) fn fixture_orgs() -> OrgMap {
-        let text = "# suffix  organisation\n\
-                    example.com      Example Com Inc\n\
-                    b.example        B Org\n\
-                    mail-1.example   Mail One   # its _dmarc name\n\
-                    example.net      Example Net\n";
-        OrgMap::parse(text.as_bytes(), std::path::Path::new("fixture-orgs.txt"))
-            .expect("valid organisations")
-    }
-
-    pub(crate) fn fixture_report(top: usize) -> Report {
-        let (interval, meta, exclusions) = fixture();
-        let orgs = fixture_orgs();
-        build_report(
-            &interval,
-            &meta,
-            &ReportOptions {
-                orgs: Some(&orgs),
-                ..ReportOptions::new(top, &exclusions)
-            },
-        )
-    }
+    use crate::testing::{fixture, fixture_report, wire};
 
     #[test]
     fn fixture_holds_its_invariants_for_every_cut() {
@@ -461,7 +337,7 @@ pub(crate) mod tests {
                 .iter()
                 .all(|(d, ..)| *d != "corp.example" && *d != "example.net")
         );
-        assert_eq!(domains.rest, report::DomainRest::default());
+        assert_eq!(domains.rest, model::DomainRest::default());
 
         let orgs = report.orgs.as_ref().expect("with an org map");
         let listed: Vec<(&str, u64, u64)> = orgs
@@ -472,7 +348,7 @@ pub(crate) mod tests {
         assert_eq!(listed, [("Example Com Inc", 500, 1), ("Mail One", 12, 1)]);
         assert_eq!(
             orgs.unassigned,
-            report::Unassigned {
+            model::Unassigned {
                 count: 1_089 - 512,
                 names: 9
             }
@@ -484,7 +360,7 @@ pub(crate) mod tests {
         assert_eq!(orgs.top.len(), 1);
         assert_eq!(
             orgs.rest,
-            report::OrgRest {
+            model::OrgRest {
                 orgs: 1,
                 count: 12,
                 names: 1
@@ -566,7 +442,7 @@ pub(crate) mod tests {
         assert_eq!((orgs.top[0].count, orgs.top[0].names), (55, 3));
         assert_eq!(
             orgs.unassigned,
-            report::Unassigned {
+            model::Unassigned {
                 count: 10,
                 names: 1
             }

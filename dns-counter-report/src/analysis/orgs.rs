@@ -20,10 +20,10 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::domains::{Tally, listed, ranked};
-use crate::exclude::{NameError, normalize, strip_comment};
+use crate::analysis::domains::{Tally, listed, ranked};
+use crate::analysis::exclude::{NameError, normalize, strip_comment};
+use crate::model::{self, OrgEntry, OrgRest, Orgs, Unassigned};
 use crate::names;
-use crate::report::{self, OrgEntry, OrgRest, Orgs, Unassigned};
 
 /// Suffixes and the organisations they belong to, as read from an `--org-file`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -220,7 +220,7 @@ pub fn orgs(counted: &[(&str, u64)], map: &OrgMap, top: usize, queries: u64) -> 
                 org: (*org).to_owned(),
                 count: tally.count,
                 names: tally.names,
-                share: report::share(tally.count, queries),
+                share: model::share(tally.count, queries),
             })
             .collect(),
         rest: OrgRest {

@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::aggregate::tests::{fixture_orgs, wire};
-use crate::aggregate::{ClientCounts, Interval, Meta, ReportOptions, build_report};
-use crate::cli::{ClientPrefix, Format};
-use crate::clients::ClientOptions;
-use crate::exclude::Exclusions;
-use crate::formats::tests::golden;
-use crate::orgs::OrgMap;
+use crate::analysis::clients::ClientOptions;
+use crate::analysis::exclude::Exclusions;
+use crate::analysis::orgs::OrgMap;
+use crate::analysis::{ReportOptions, build_report};
+use crate::interval::{ClientCounts, ClientPrefix, Interval, Meta};
+use crate::render::Format;
+use crate::render::tests::golden;
+use crate::testing::{fixture_orgs, wire};
 
 /// 2026-11-22T01:00:00Z.
 const T0: u64 = 1_795_309_200;

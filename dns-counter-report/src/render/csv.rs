@@ -19,8 +19,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::merge::MergeInfo;
-use crate::report::Report;
+use crate::model::MergeInfo;
+use crate::model::Report;
 
 /// The characters a spreadsheet takes, at the start of a cell, for the start of a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];

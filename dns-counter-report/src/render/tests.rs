@@ -7,9 +7,11 @@ use openmetrics_parser::{
 };
 
 use super::*;
-use crate::aggregate::tests::{fixture, fixture_orgs, wire};
-use crate::aggregate::{ReportOptions, build_report};
-use crate::report::{ClientEntry, ClientRest, Clients};
+use crate::analysis::{ReportOptions, build_report};
+use crate::model::{self, Report};
+use crate::model::{ClientEntry, ClientRest, Clients};
+use crate::read::{ReadError, check, read};
+use crate::testing::{fixture, fixture_orgs, wire};
 
 /// The aggregate fixture's names (quotes, backslashes, commas, a newline, ANSI escapes, non-UTF-8
 /// bytes, the root, a 253-character name) and names a spreadsheet would compute: `-` first, and
@@ -47,13 +49,13 @@ pub(crate) fn hostile_report(top: usize) -> Report {
                 rank: 1,
                 client: "192.0.2.0/24".into(),
                 count: 700,
-                share: report::share(700, report.totals.queries),
+                share: model::share(700, report.totals.queries),
             },
             ClientEntry {
                 rank: 2,
                 client: "2001:db8:0:100::/56".into(),
                 count: 300,
-                share: report::share(300, report.totals.queries),
+                share: model::share(300, report.totals.queries),
             },
         ],
         rest: ClientRest {
@@ -476,7 +478,7 @@ fn label_values_are_escaped_as_the_format_says() {
 fn empty_lists_leave_no_family() {
     let mut report = hostile_report(1);
     report.top.clear();
-    report.rest = report::Rest {
+    report.rest = model::Rest {
         names: report.totals.distinct_names,
         count: report.totals.counted,
     };
@@ -498,7 +500,7 @@ fn json_of_a_report_is_the_report_schema_and_reads_back() {
         merge: None,
     };
     let json = saved.render(Format::Json);
-    assert_eq!(json, report::to_json(&report));
+    assert_eq!(json, crate::render::json::to_json(&report));
     let back: SavedReport = serde_json::from_str(&json).expect("parse");
     assert_eq!(back, saved);
     // A JSON parser gets every name back exactly.
@@ -522,7 +524,10 @@ fn json_of_a_report_is_the_report_schema_and_reads_back() {
 #[test]
 fn text_is_the_table() {
     let report = hostile_report(GOLDEN_TOP);
-    assert_eq!(render(&report, None, Format::Txt), report::to_text(&report));
+    assert_eq!(
+        render(&report, None, Format::Txt),
+        crate::render::text::to_text(&report)
+    );
 }
 
 #[test]
@@ -530,7 +535,7 @@ fn reading_a_report_checks_its_schema_and_times() {
     let temp = tempfile::tempdir().expect("temp dir");
     let report = hostile_report(3);
     let good = temp.path().join("good.json");
-    std::fs::write(&good, report::to_json(&report)).expect("write");
+    std::fs::write(&good, crate::render::json::to_json(&report)).expect("write");
     let saved = read(&good).expect("read");
     assert_eq!(saved.report, report);
     assert!(saved.merge.is_none());
@@ -538,7 +543,7 @@ fn reading_a_report_checks_its_schema_and_times() {
 
     let write = |name: &str, change: &dyn Fn(&mut serde_json::Value)| {
         let mut value: serde_json::Value =
-            serde_json::from_str(&report::to_json(&report)).expect("parse");
+            serde_json::from_str(&crate::render::json::to_json(&report)).expect("parse");
         change(&mut value);
         let path = temp.path().join(name);
         std::fs::write(&path, value.to_string()).expect("write");

@@ -9,8 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::merge::MergeInfo;
-use crate::report::Report;
+use crate::model::MergeInfo;
+use crate::model::Report;
 
 /// The report as a Prometheus textfile.
 pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {

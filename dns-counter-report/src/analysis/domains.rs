@@ -16,8 +16,8 @@ use std::hash::Hash;
 
 use psl::{List, Psl as _, Type};
 
+use crate::model::{self, DomainEntry, DomainRest, Domains};
 use crate::names;
-use crate::report::{self, DomainEntry, DomainRest, Domains};
 
 /// How names are grouped into domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -176,7 +176,7 @@ pub fn domains(counted: &[(&str, u64)], grouping: Grouping, top: usize, queries:
                 domain: (*domain).to_owned(),
                 count: tally.count,
                 names: tally.names,
-                share: report::share(tally.count, queries),
+                share: model::share(tally.count, queries),
             })
             .collect(),
         rest: DomainRest {

@@ -17,73 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
-use crate::formats::SavedReport;
-use crate::names;
-use crate::report::{
-    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, ExcludedName,
-    OrgEntry, OrgRest, Orgs, QtypeCount, Report, Rest, TopEntry, Totals, Unassigned, Uncounted,
+use crate::model::SavedReport;
+use crate::model::{
+    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, EntryBound,
+    ExcludedName, Input, ListBounds, MergeInfo, OrgEntry, OrgRest, Orgs, QtypeCount, Report, Rest,
+    TopEntry, Totals, Unassigned, Uncounted,
 };
-
-/// The `merge` section of a merged report.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct MergeInfo {
-    /// The reports merged, in the order given; a merged input contributes its own inputs.
-    pub inputs: Vec<Input>,
-    /// Every count in the report is exact: no list was cut where it mattered.
-    pub exact: bool,
-    /// `totals.distinct_names` (and so every `rest.names`) is a lower bound, low by at most this.
-    pub distinct_names_max_error: u64,
-    /// The `top` list of names.
-    pub names: ListBounds,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domains: Option<ListBounds>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orgs: Option<ListBounds>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clients: Option<ListBounds>,
-}
-
-/// One report that went into a merge.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Input {
-    pub host: String,
-    pub interfaces: Vec<String>,
-    pub start: String,
-    pub end: String,
-}
-
-/// How far a merged list's counts may be off.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
-pub struct ListBounds {
-    /// Every count in the list (and every `names` count, for domains and organisations) is exact.
-    pub exact: bool,
-    /// The largest `max_error` of `lower_bounds`: no listed count is low by more.
-    pub max_error: u64,
-    /// The most queries an entry that is not listed can have had: nothing in `rest` had more.
-    pub unlisted_max: u64,
-    /// Domains and organisations: the largest error of a `names` count (`unassigned.names`
-    /// included); `None` for lists without them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub names_max_error: Option<u64>,
-    /// The entries whose counts are lower bounds, by rank; entries not here are exact.
-    pub lower_bounds: Vec<EntryBound>,
-}
-
-/// A listed entry whose count is a lower bound: the true count is at most `count + max_error`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct EntryBound {
-    pub rank: u64,
-    pub max_error: u64,
-    /// Domains and organisations: `names` is low by at most this.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub names_max_error: u64,
-}
-
-fn is_zero(value: &u64) -> bool {
-    *value == 0
-}
+use crate::names;
 
 /// Why reports cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +56,7 @@ pub enum Omitted {
     ClientSettings { first: usize, other: usize },
 }
 
-/// Merges `inputs` (as read by [`crate::formats::read`]: each checked to add up) into one report.
+/// Merges `inputs` (as read by [`crate::render::read`]: each checked to add up) into one report.
 /// Returns the sections left out with it.
 pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), MergeError> {
     if inputs.is_empty() {
@@ -349,13 +289,13 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         });
     let distinct_error = distinct_upper.saturating_sub(distinct);
 
-    let share = |count| report::share(count, queries);
+    let share = |count| model::share(count, queries);
     let report = Report {
-        schema: report::SCHEMA.to_owned(),
+        schema: model::SCHEMA.to_owned(),
         host: hosts.join(","),
         interfaces,
-        start: report::rfc3339_utc(start),
-        end: report::rfc3339_utc(end),
+        start: model::rfc3339_utc(start),
+        end: model::rfc3339_utc(end),
         seconds: signed_seconds(start, end),
         totals: Totals {
             queries,
@@ -572,7 +512,7 @@ fn qtypes(reports: &[&Report]) -> Vec<QtypeCount> {
         .collect()
 }
 
-/// The type value of a mnemonic as [`crate::aggregate::qtype_mnemonic`] writes it; unknown ones
+/// The type value of a mnemonic as [`crate::analysis::qtype_mnemonic`] writes it; unknown ones
 /// sort last.
 fn qtype_value(mnemonic: &str) -> u32 {
     use std::str::FromStr as _;
@@ -841,7 +781,7 @@ fn by_text(a: &str, b: &str) -> Ordering {
     a.cmp(b)
 }
 
-/// Ties between client prefixes go by address, as [`crate::clients::section`] orders them (IPv4
+/// Ties between client prefixes go by address, as [`crate::analysis::clients::section`] orders them (IPv4
 /// first); anonymized prefixes by their text.
 fn by_address(a: &str, b: &str) -> Ordering {
     let address = |client: &str| {

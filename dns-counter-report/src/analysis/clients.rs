@@ -9,9 +9,8 @@ use std::net::IpAddr;
 
 use siphasher::sip::SipHasher24;
 
-use crate::aggregate::ClientCounts;
-use crate::cli::ClientPrefix;
-use crate::report::{self, ClientEntry, ClientRest, Clients};
+use crate::interval::{ClientCounts, ClientPrefix};
+use crate::model::{self, ClientEntry, ClientRest, Clients};
 
 /// How client prefixes are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +119,7 @@ pub fn section(
                 rank,
                 client,
                 count,
-                share: report::share(count, queries),
+                share: model::share(count, queries),
             })
             .collect(),
         rest: ClientRest {
@@ -258,14 +257,14 @@ mod tests {
     }
 
     /// The aggregate fixture (1,089 queries counted, 43 excluded) with clients that add up.
-    fn fixture_report(clients: ClientCounts, options: ClientOptions, top: usize) -> report::Report {
-        let (mut interval, meta, exclusions) = crate::aggregate::tests::fixture();
+    fn fixture_report(clients: ClientCounts, options: ClientOptions, top: usize) -> model::Report {
+        let (mut interval, meta, exclusions) = crate::testing::fixture();
         interval.clients = Some(clients);
-        let options = crate::aggregate::ReportOptions {
+        let options = crate::analysis::ReportOptions {
             clients: Some(options),
-            ..crate::aggregate::ReportOptions::new(top, &exclusions)
+            ..crate::analysis::ReportOptions::new(top, &exclusions)
         };
-        crate::aggregate::build_report(&interval, &meta, &options)
+        crate::analysis::build_report(&interval, &meta, &options)
     }
 
     fn fixture_clients() -> ClientCounts {
@@ -284,7 +283,7 @@ mod tests {
         let clients = report.clients.as_ref().expect("with --clients");
         assert_eq!(clients.top[0].client, "192.0.2.0/24");
         assert_eq!(clients.top[0].count, 40 + 963);
-        assert_eq!(clients.top[0].share, report::share(1_003, 1_200));
+        assert_eq!(clients.top[0].share, model::share(1_003, 1_200));
         assert_eq!(clients.rest.prefixes, 3);
 
         let mut broken = report.clone();
@@ -302,10 +301,11 @@ mod tests {
             "clients.top ranks are 1, 2, 3, ..."
         );
 
-        let back: report::Report = serde_json::from_str(&report::to_json(&report)).expect("parse");
+        let back: model::Report =
+            serde_json::from_str(&crate::render::json::to_json(&report)).expect("parse");
         assert_eq!(back, report);
         let json: serde_json::Value =
-            serde_json::from_str(&report::to_json(&report)).expect("parse");
+            serde_json::from_str(&crate::render::json::to_json(&report)).expect("parse");
         let keys: Vec<&str> = json["clients"]
             .as_object()
             .expect("clients")
@@ -326,19 +326,19 @@ mod tests {
         assert_eq!(json["clients"]["top"][0]["client"], "192.0.2.0/24");
 
         // Without --clients, or without counts from the kernel, there is no section.
-        let (interval, meta, exclusions) = crate::aggregate::tests::fixture();
-        let plain_report = crate::aggregate::build_report(
+        let (interval, meta, exclusions) = crate::testing::fixture();
+        let plain_report = crate::analysis::build_report(
             &interval,
             &meta,
-            &crate::aggregate::ReportOptions::new(2, &exclusions),
+            &crate::analysis::ReportOptions::new(2, &exclusions),
         );
         assert!(plain_report.clients.is_none());
-        assert!(!report::to_json(&plain_report).contains("\"clients\""));
+        assert!(!crate::render::json::to_json(&plain_report).contains("\"clients\""));
     }
 
     #[test]
     fn the_text_report_has_a_clients_table() {
-        let text = report::to_text(&fixture_report(fixture_clients(), plain(), 2));
+        let text = crate::render::text::to_text(&fixture_report(fixture_clients(), plain(), 2));
         let table: Vec<&str> = text
             .lines()
             .skip_while(|line| !line.contains("client ("))
@@ -359,7 +359,7 @@ mod tests {
             prefix: PREFIX,
             anonymizer: Some(Anonymizer::with_key([1, 2])),
         };
-        let text = report::to_text(&fixture_report(fixture_clients(), anonymized, 0));
+        let text = crate::render::text::to_text(&fixture_report(fixture_clients(), anonymized, 0));
         assert!(
             text.contains("client (anonymized /24 and /56 prefixes)"),
             "{text}"

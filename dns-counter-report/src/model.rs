@@ -1,8 +1,6 @@
 //! The report for one interval: the `dns-counter/report/v1` JSON contract, its invariants, and its
 //! renderings as JSON and as a table for people.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{MapAccess, Visitor};
@@ -315,341 +313,6 @@ pub fn share(count: u64, queries: u64) -> f64 {
     }
 }
 
-/// Pretty JSON, ending in a newline.
-pub fn to_json(report: &Report) -> String {
-    // Only string keys and plain values: serializing cannot fail.
-    let mut json = serde_json::to_string_pretty(report).expect("a Report always serializes");
-    json.push('\n');
-    json
-}
-
-/// An aligned, plain-ASCII table for people: the totals, the top names, the rest, the domains and
-/// (with an org file) organisations, query types and excluded names.
-pub fn to_text(report: &Report) -> String {
-    let totals = &report.totals;
-    let percent = |count: u64| match totals.queries {
-        0 => "0.00%".to_owned(),
-        queries => format!("{:.2}%", count as f64 / queries as f64 * 100.0),
-    };
-    let mut out = String::new();
-
-    let interfaces = if report.interfaces.is_empty() {
-        "(none)".to_owned()
-    } else {
-        report
-            .interfaces
-            .iter()
-            .map(|i| safe(i))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut uncounted = totals.uncounted.total().to_string();
-    let reasons: Vec<String> = totals
-        .uncounted
-        .0
-        .iter()
-        .filter(|(_, count)| *count != 0)
-        .map(|(reason, count)| format!("{} {count}", safe(reason)))
-        .collect();
-    if !reasons.is_empty() {
-        let _ = write!(uncounted, " ({})", reasons.join(", "));
-    }
-    let header = [
-        ("host", safe(&report.host).into_owned()),
-        ("interfaces", interfaces),
-        (
-            "interval",
-            format!(
-                "{} to {} ({} s)",
-                safe(&report.start),
-                safe(&report.end),
-                report.seconds
-            ),
-        ),
-        ("queries", totals.queries.to_string()),
-        ("counted", totals.counted.to_string()),
-        ("excluded", totals.excluded.to_string()),
-        ("uncounted", uncounted),
-        ("distinct names", totals.distinct_names.to_string()),
-    ];
-    let key_width = header.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
-    for (key, value) in header {
-        let _ = writeln!(out, "{key:key_width$}  {value}");
-    }
-
-    out.push('\n');
-    if report.top.is_empty() && report.rest.names == 0 {
-        out.push_str("no names counted\n");
-    } else {
-        let mut rows: Vec<[String; 4]> = report
-            .top
-            .iter()
-            .map(|e| {
-                [
-                    e.rank.to_string(),
-                    e.count.to_string(),
-                    percent(e.count),
-                    safe(&e.name).into_owned(),
-                ]
-            })
-            .collect();
-        if report.rest.names != 0 || report.rest.count != 0 {
-            let other = match report.rest.names {
-                1 => "(1 other name)".to_owned(),
-                n => format!("({n} other names)"),
-            };
-            rows.push([
-                "rest".into(),
-                report.rest.count.to_string(),
-                percent(report.rest.count),
-                other,
-            ]);
-        }
-        table(&mut out, ["rank", "count", "share", "name"], &rows, 3);
-    }
-
-    if let Some(domains) = &report.domains {
-        domains_table(&mut out, domains, &percent);
-    }
-    if let Some(orgs) = &report.orgs {
-        orgs_table(&mut out, orgs, &percent);
-    }
-    if let Some(clients) = &report.clients {
-        clients_table(&mut out, clients, &percent);
-    }
-
-    if !report.qtypes.is_empty() {
-        out.push('\n');
-        let rows: Vec<[String; 3]> = report
-            .qtypes
-            .iter()
-            .map(|q| {
-                [
-                    safe(&q.qtype).into_owned(),
-                    q.count.to_string(),
-                    percent(q.count),
-                ]
-            })
-            .collect();
-        table(&mut out, ["qtype", "count", "share"], &rows, 0);
-    }
-
-    if !report.excluded.is_empty() {
-        out.push('\n');
-        let rows: Vec<[String; 3]> = report
-            .excluded
-            .iter()
-            .map(|e| {
-                [
-                    e.count.to_string(),
-                    percent(e.count),
-                    safe(&e.name).into_owned(),
-                ]
-            })
-            .collect();
-        table(&mut out, ["count", "share", "excluded name"], &rows, 2);
-    }
-    out
-}
-
-/// The domains, most queried first, and the rest; nothing when no name was counted.
-fn domains_table(out: &mut String, domains: &Domains, percent: &dyn Fn(u64) -> String) {
-    let rest = &domains.rest;
-    if domains.top.is_empty() && rest.domains == 0 && rest.count == 0 {
-        return;
-    }
-    let mut rows: Vec<[String; 5]> = domains
-        .top
-        .iter()
-        .map(|d| {
-            [
-                d.rank.to_string(),
-                d.count.to_string(),
-                percent(d.count),
-                d.names.to_string(),
-                safe(&d.domain).into_owned(),
-            ]
-        })
-        .collect();
-    if rest.domains != 0 || rest.count != 0 {
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            rest.names.to_string(),
-            match rest.domains {
-                1 => "(1 other domain)".to_owned(),
-                n => format!("({n} other domains)"),
-            },
-        ]);
-    }
-    let heading = match domains.grouping.as_str() {
-        "psl" => "registered domain".to_owned(),
-        "labels:1" => "domain (last label)".to_owned(),
-        other => match other.strip_prefix("labels:") {
-            Some(depth) => format!("domain (last {} labels)", safe(depth)),
-            None => format!("domain ({})", safe(other)),
-        },
-    };
-    out.push('\n');
-    table(
-        out,
-        ["rank", "count", "share", "names", heading.as_str()],
-        &rows,
-        4,
-    );
-}
-
-/// The organisations, most queried first, the rest and the names under no suffix of the org file;
-/// nothing when no name was counted.
-fn orgs_table(out: &mut String, orgs: &Orgs, percent: &dyn Fn(u64) -> String) {
-    let (rest, unassigned) = (&orgs.rest, &orgs.unassigned);
-    let has_rest = rest.orgs != 0 || rest.count != 0;
-    let has_unassigned = unassigned.names != 0 || unassigned.count != 0;
-    if orgs.top.is_empty() && !has_rest && !has_unassigned {
-        return;
-    }
-    let mut rows: Vec<[String; 5]> = orgs
-        .top
-        .iter()
-        .map(|o| {
-            [
-                o.rank.to_string(),
-                o.count.to_string(),
-                percent(o.count),
-                o.names.to_string(),
-                safe(&o.org).into_owned(),
-            ]
-        })
-        .collect();
-    if has_rest {
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            rest.names.to_string(),
-            match rest.orgs {
-                1 => "(1 other organisation)".to_owned(),
-                n => format!("({n} other organisations)"),
-            },
-        ]);
-    }
-    if has_unassigned {
-        rows.push([
-            "-".into(),
-            unassigned.count.to_string(),
-            percent(unassigned.count),
-            unassigned.names.to_string(),
-            "(unassigned)".into(),
-        ]);
-    }
-    out.push('\n');
-    table(
-        out,
-        ["rank", "count", "share", "names", "organisation"],
-        &rows,
-        4,
-    );
-}
-
-/// The client prefixes, most queries first, the rest and the untracked queries; nothing when no
-/// query was counted.
-fn clients_table(out: &mut String, clients: &Clients, percent: &dyn Fn(u64) -> String) {
-    let rest = &clients.rest;
-    let has_rest = rest.prefixes != 0 || rest.count != 0;
-    if clients.top.is_empty() && !has_rest && clients.untracked == 0 {
-        return;
-    }
-    let mut rows: Vec<[String; 4]> = clients
-        .top
-        .iter()
-        .map(|c| {
-            [
-                c.rank.to_string(),
-                c.count.to_string(),
-                percent(c.count),
-                safe(&c.client).into_owned(),
-            ]
-        })
-        .collect();
-    if has_rest {
-        let other = match rest.prefixes {
-            1 => "(1 other prefix)".to_owned(),
-            n => format!("({n} other prefixes)"),
-        };
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            other,
-        ]);
-    }
-    if clients.untracked != 0 {
-        let untracked = "(untracked: the kernel's client table was full)".to_owned();
-        rows.push([
-            "-".into(),
-            clients.untracked.to_string(),
-            percent(clients.untracked),
-            untracked,
-        ]);
-    }
-    let anonymized = if clients.anonymized {
-        "anonymized "
-    } else {
-        ""
-    };
-    let heading = format!(
-        "client ({anonymized}/{} and /{} prefixes)",
-        clients.prefix_v4, clients.prefix_v6
-    );
-    out.push('\n');
-    table(out, ["rank", "count", "share", heading.as_str()], &rows, 3);
-}
-
-/// Writes a table: column `left` is left-aligned, the others right-aligned; two spaces between columns.
-fn table<const N: usize>(out: &mut String, headers: [&str; N], rows: &[[String; N]], left: usize) {
-    let mut widths = headers.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let headers = headers.map(str::to_owned);
-    for row in std::iter::once(&headers).chain(rows) {
-        let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if column > 0 {
-                line.push_str("  ");
-            }
-            let _ = if column == left {
-                write!(line, "{cell:<width$}")
-            } else {
-                write!(line, "{cell:>width$}")
-            };
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-}
-
-/// Names are printable ASCII already; host and interface names, or a report read from a file, need not
-/// be. Escapes anything else so the text cannot drive a terminal.
-fn safe(text: &str) -> Cow<'_, str> {
-    let keep = |c: char| c.is_ascii_graphic() || c == ' ';
-    if text.chars().all(keep) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if keep(c) {
-            escaped.push(c);
-        } else {
-            escaped.extend(c.escape_default());
-        }
-    }
-    Cow::Owned(escaped)
-}
-
 /// RFC 3339 in UTC with whole seconds. Times outside what the format holds (before 1970, after 9999) are
 /// clamped rather than panicking: a clock that far off is reported, not fatal.
 pub fn rfc3339_utc(time: SystemTime) -> String {
@@ -688,9 +351,79 @@ impl<'de> Deserialize<'de> for Uncounted {
     }
 }
 
+/// A report as its JSON file holds it: one interval's (from `run` or `replay`), or a merged one
+/// with its `merge` section.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SavedReport {
+    #[serde(flatten)]
+    pub report: Report,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeInfo>,
+}
+
+/// The `merge` section of a merged report.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MergeInfo {
+    /// The reports merged, in the order given; a merged input contributes its own inputs.
+    pub inputs: Vec<Input>,
+    /// Every count in the report is exact: no list was cut where it mattered.
+    pub exact: bool,
+    /// `totals.distinct_names` (and so every `rest.names`) is a lower bound, low by at most this.
+    pub distinct_names_max_error: u64,
+    /// The `top` list of names.
+    pub names: ListBounds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<ListBounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orgs: Option<ListBounds>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ListBounds>,
+}
+
+/// One report that went into a merge.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub host: String,
+    pub interfaces: Vec<String>,
+    pub start: String,
+    pub end: String,
+}
+
+/// How far a merged list's counts may be off.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListBounds {
+    /// Every count in the list (and every `names` count, for domains and organisations) is exact.
+    pub exact: bool,
+    /// The largest `max_error` of `lower_bounds`: no listed count is low by more.
+    pub max_error: u64,
+    /// The most queries an entry that is not listed can have had: nothing in `rest` had more.
+    pub unlisted_max: u64,
+    /// Domains and organisations: the largest error of a `names` count (`unassigned.names`
+    /// included); `None` for lists without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names_max_error: Option<u64>,
+    /// The entries whose counts are lower bounds, by rank; entries not here are exact.
+    pub lower_bounds: Vec<EntryBound>,
+}
+
+/// A listed entry whose count is a lower bound: the true count is at most `count + max_error`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct EntryBound {
+    pub rank: u64,
+    pub max_error: u64,
+    /// Domains and organisations: `names` is low by at most this.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub names_max_error: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::{json::to_json, text::to_text};
 
     fn sample() -> Report {
         Report {
@@ -1106,10 +839,10 @@ rank  count   share  names  organisation
 
     #[test]
     fn golden_json() {
-        let report = crate::aggregate::tests::fixture_report(GOLDEN_TOP);
+        let report = crate::testing::fixture_report(GOLDEN_TOP);
         assert_eq!(
             to_json(&report),
-            to_json(&crate::aggregate::tests::fixture_report(GOLDEN_TOP)),
+            to_json(&crate::testing::fixture_report(GOLDEN_TOP)),
             "not stable"
         );
         golden("report.golden.json", &to_json(&report));
@@ -1117,10 +850,10 @@ rank  count   share  names  organisation
 
     #[test]
     fn golden_txt() {
-        let report = crate::aggregate::tests::fixture_report(GOLDEN_TOP);
+        let report = crate::testing::fixture_report(GOLDEN_TOP);
         assert_eq!(
             to_text(&report),
-            to_text(&crate::aggregate::tests::fixture_report(GOLDEN_TOP)),
+            to_text(&crate::testing::fixture_report(GOLDEN_TOP)),
             "not stable"
         );
         golden("report.golden.txt", &to_text(&report));
@@ -1129,7 +862,7 @@ rank  count   share  names  organisation
     #[test]
     fn json_reads_back_equal() {
         for top in [0, 1, GOLDEN_TOP] {
-            let report = crate::aggregate::tests::fixture_report(top);
+            let report = crate::testing::fixture_report(top);
             let back: Report = serde_json::from_str(&to_json(&report)).expect("parse");
             assert_eq!(back, report);
             assert_eq!(back.check_invariants(), Ok(()));
@@ -1160,8 +893,8 @@ rank  count   share  names  organisation
 
     #[test]
     fn a_json_parser_reads_hostile_names_back_as_presented() {
-        let (interval, ..) = crate::aggregate::tests::fixture();
-        let report = crate::aggregate::tests::fixture_report(0);
+        let (interval, ..) = crate::testing::fixture();
+        let report = crate::testing::fixture_report(0);
         let value: serde_json::Value = serde_json::from_str(&to_json(&report)).expect("parse");
         let mut listed: Vec<&str> = value["top"]
             .as_array()

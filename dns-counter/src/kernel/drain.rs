@@ -34,10 +34,11 @@ use dns_counter_common::{
 };
 use thiserror::Error;
 
-use crate::{
-    aggregate::{ClientCounts, Interval},
-    batch::{BatchError, BatchMap},
-    grace::GracePeriod,
+use dns_counter_report::interval::{ClientCounts, Interval};
+
+use crate::kernel::{
+    sys::batch::{BatchError, BatchMap},
+    sys::grace::GracePeriod,
 };
 
 /// Reported beside the kernel's reasons: counts whose name never reached the daemon. Zero unless
@@ -327,8 +328,8 @@ impl Drainer {
 
         let named: u64 = names.iter().map(|(_, count)| count).sum();
         if named + unnamed != stats[STAT_COUNTED as usize] {
-            eprintln!(
-                "dns-counter: warning: names hold {} queries but the program counted {}",
+            tracing::warn!(
+                "names hold {} queries but the program counted {}",
                 named + unnamed,
                 stats[STAT_COUNTED as usize]
             );

@@ -1,0 +1,62 @@
+//! `dns-counter report` and `dns-counter merge`: saved reports read, merged and rendered.
+
+use std::io::{self, Write as _};
+
+use dns_counter_report::{
+    merge::{self, Omitted},
+    read,
+    render::Format,
+};
+
+use crate::{
+    cli::{MergeArgs, ReportArgs},
+    sinks::files,
+};
+
+/// `dns-counter report`: a saved report, in the format asked for, on stdout.
+pub fn show_report(args: &ReportArgs) -> anyhow::Result<()> {
+    let saved = read::read(&args.file)?;
+    if let Err(err) = read::check(&args.file, &saved) {
+        tracing::warn!("{:#}", anyhow::Error::from(err));
+    }
+    to_stdout(&saved.render(args.format.into()))
+}
+
+/// `dns-counter merge`: the merged report (JSON) into `--output` or on stdout.
+pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        let saved = read::read(path)?;
+        read::check(path, &saved)?;
+        inputs.push(saved);
+    }
+    let (merged, omitted) = merge::merge(&inputs)?;
+    for omitted in omitted {
+        match omitted {
+            Omitted::Missing { section, input } => tracing::warn!(
+                "{} has no {section} section: the merged report has none",
+                args.files[input - 1].display()
+            ),
+            other => tracing::warn!("{other}"),
+        }
+    }
+    let json = merged.render(Format::Json);
+    match &args.output {
+        Some(path) => Ok(files::write_file(path, json.as_bytes())?),
+        None => to_stdout(&json),
+    }
+}
+
+/// Prints `text`; a reader that went away (`| head`) is not an error.
+fn to_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(err).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,17 @@
+//! The report's table on stdout, for whoever watches the terminal, whatever `--format` says.
+
+use std::io::{self, Write as _};
+
+use dns_counter_report::{model::Report, render::text};
+
+use super::Sink;
+
+/// Prints each report as the text table.
+pub struct Terminal;
+
+impl Sink for Terminal {
+    fn publish(&mut self, report: &Report) {
+        // A terminal that went away is no reason to stop counting.
+        let _ = writeln!(io::stdout().lock(), "{}", text::to_text(report));
+    }
+}
