@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use dns_counter_common::Reason;
+
 /// What the kernel counted in one interval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interval {
@@ -13,8 +15,9 @@ pub struct Interval {
     pub names: Vec<(Vec<u8>, u64)>,
     /// Per qtype value with a non-zero count.
     pub qtypes: Vec<(u16, u64)>,
-    /// Every reason a packet was not counted, by stable snake_case name, zeros included, in a fixed order.
-    pub uncounted: Vec<(String, u64)>,
+    /// Packets not counted by name, per reason (a reason may be missing or repeated: its counts
+    /// are added up).
+    pub uncounted: Vec<(Reason, u64)>,
     /// Queries per client prefix, with --clients.
     pub clients: Option<ClientCounts>,
 }

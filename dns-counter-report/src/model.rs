@@ -8,7 +8,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The value of [`Report::schema`]; changes only with an incompatible change of the JSON.
-pub const SCHEMA: &str = "dns-counter/report/v1";
+pub const SCHEMA: &str = "dns-counter/report/v2";
+/// The schema before `totals.packets` and `totals.not_queries` told packets and queries apart;
+/// [`crate::read`] converts such reports.
+pub const SCHEMA_V1: &str = "dns-counter/report/v1";
 
 /// One interval's counts. Field names and meanings are an interface: consumers parse the JSON.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -133,9 +136,14 @@ pub struct ClientRest {
     pub count: u64,
 }
 
+/// Invariants: `packets = queries + sum(not_queries)` and
+/// `queries = counted + excluded + sum(uncounted)`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Totals {
     /// Every packet the XDP program looked at; the kernel's own figure, not a sum.
+    pub packets: u64,
+    /// DNS queries to a counted port: packets with QR=0 after a complete DNS header. Every
+    /// `share` is over this.
     pub queries: u64,
     /// Queries for names not excluded.
     pub counted: u64,
@@ -143,11 +151,13 @@ pub struct Totals {
     pub excluded: u64,
     /// Names counted (excluded ones are not).
     pub distinct_names: u64,
-    /// Packets not counted, by reason, every reason listed.
+    /// Packets that are not queries, by reason, every such reason listed.
+    pub not_queries: Uncounted,
+    /// Queries not counted by name, by reason, every such reason listed.
     pub uncounted: Uncounted,
 }
 
-/// Reason → packets, kept in the order given (the kernel's fixed order) and written as a JSON object.
+/// Reason → packets (or queries), kept in the order given (the kernel's fixed order) and written as a JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Uncounted(pub Vec<(String, u64)>);
 
@@ -209,6 +219,11 @@ impl Report {
                 Err(InvariantError { rule, left, right })
             }
         };
+        check(
+            "packets = queries + sum(not_queries)",
+            totals.packets.into(),
+            u128::from(totals.queries) + totals.not_queries.total(),
+        )?;
         check(
             "queries = counted + excluded + sum(uncounted)",
             totals.queries.into(),
@@ -298,6 +313,31 @@ impl Report {
             }
         }
         Ok(())
+    }
+}
+
+impl Report {
+    /// Sets every list's `share` to its count over `totals.queries`.
+    pub fn reshare(&mut self) {
+        let queries = self.totals.queries;
+        for entry in &mut self.top {
+            entry.share = share(entry.count, queries);
+        }
+        if let Some(domains) = &mut self.domains {
+            for entry in &mut domains.top {
+                entry.share = share(entry.count, queries);
+            }
+        }
+        if let Some(orgs) = &mut self.orgs {
+            for entry in &mut orgs.top {
+                entry.share = share(entry.count, queries);
+            }
+        }
+        if let Some(clients) = &mut self.clients {
+            for entry in &mut clients.top {
+                entry.share = share(entry.count, queries);
+            }
+        }
     }
 }
 
@@ -434,11 +474,13 @@ mod tests {
             end: "2026-11-22T01:01:00Z".into(),
             seconds: 60.0,
             totals: Totals {
+                packets: 11,
                 queries: 10,
                 counted: 7,
                 excluded: 2,
                 distinct_names: 3,
-                uncounted: Uncounted(vec![("not_dns".into(), 1), ("truncated".into(), 0)]),
+                not_queries: Uncounted(vec![("not_dns".into(), 1)]),
+                uncounted: Uncounted(vec![("truncated".into(), 1)]),
             },
             top: vec![
                 TopEntry {
@@ -485,11 +527,22 @@ mod tests {
                 .rule
         };
         assert_eq!(
-            broken(|r| r.totals.queries += 1),
+            broken(|r| r.totals.packets += 1),
+            "packets = queries + sum(not_queries)"
+        );
+        assert_eq!(
+            broken(|r| r.totals.not_queries.0[0].1 = 5),
+            "packets = queries + sum(not_queries)"
+        );
+        assert_eq!(
+            broken(|r| {
+                r.totals.queries += 1;
+                r.totals.packets += 1;
+            }),
             "queries = counted + excluded + sum(uncounted)"
         );
         assert_eq!(
-            broken(|r| r.totals.uncounted.0[1].1 = 5),
+            broken(|r| r.totals.uncounted.0[0].1 = 5),
             "queries = counted + excluded + sum(uncounted)"
         );
         assert_eq!(
@@ -670,6 +723,8 @@ mod tests {
                 "counted",
                 "distinct_names",
                 "excluded",
+                "not_queries",
+                "packets",
                 "queries",
                 "uncounted"
             ]
@@ -678,7 +733,7 @@ mod tests {
         assert_eq!(keys(&value["rest"]), ["count", "names"]);
         assert_eq!(keys(&value["qtypes"][0]), ["count", "qtype"]);
         assert_eq!(keys(&value["excluded"][0]), ["count", "name"]);
-        assert_eq!(value["schema"], "dns-counter/report/v1");
+        assert_eq!(value["schema"], "dns-counter/report/v2");
         assert_eq!(value["seconds"], 60.0);
         assert!(to_json(&sample()).ends_with("}\n"));
     }
@@ -775,11 +830,13 @@ rank  count   share  names  organisation
     fn text_without_names_or_queries() {
         let mut report = sample();
         report.totals = Totals {
+            packets: 0,
             queries: 0,
             counted: 0,
             excluded: 0,
             distinct_names: 0,
-            uncounted: Uncounted(vec![("not_dns".into(), 0)]),
+            not_queries: Uncounted(vec![("not_dns".into(), 0)]),
+            uncounted: Uncounted(vec![("truncated".into(), 0)]),
         };
         report.top.clear();
         report.rest = Rest { names: 0, count: 0 };

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use dns_counter_common::Reason;
+
 use crate::analysis::exclude::Exclusions;
 use crate::analysis::orgs::OrgMap;
 use crate::analysis::{ReportOptions, build_report};
@@ -57,11 +59,11 @@ pub fn fixture() -> (Interval, Meta, Exclusions) {
             (16, 0),
         ],
         uncounted: vec![
-            ("not_ipv4_or_ipv6".into(), 20),
-            ("not_udp_port_53".into(), 46),
-            ("truncated".into(), 0),
-            ("not_a_query".into(), 0),
-            ("bad_name".into(), 2),
+            (Reason::NotIp, 20),
+            (Reason::OtherPort, 46),
+            (Reason::TruncatedFrame, 0),
+            (Reason::Response, 0),
+            (Reason::LabelTooLong, 2),
         ],
         clients: None,
     };

@@ -1,9 +1,11 @@
 //! `dns-counter report` and `dns-counter merge`: saved reports read, merged and rendered.
 
 use std::io::{self, Write as _};
+use std::path::Path;
 
 use dns_counter_report::{
     merge::{self, Omitted},
+    model::{self, SavedReport},
     read,
     render::Format,
 };
@@ -15,7 +17,7 @@ use crate::{
 
 /// `dns-counter report`: a saved report, in the format asked for, on stdout.
 pub fn show_report(args: &ReportArgs) -> anyhow::Result<()> {
-    let saved = read::read(&args.file)?;
+    let saved = read_noting_conversion(&args.file)?;
     if let Err(err) = read::check(&args.file, &saved) {
         tracing::warn!("{:#}", anyhow::Error::from(err));
     }
@@ -26,7 +28,7 @@ pub fn show_report(args: &ReportArgs) -> anyhow::Result<()> {
 pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let saved = read::read(path)?;
+        let saved = read_noting_conversion(path)?;
         read::check(path, &saved)?;
         inputs.push(saved);
     }
@@ -45,6 +47,20 @@ pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
         Some(path) => Ok(files::write_file(path, json.as_bytes())?),
         None => to_stdout(&json),
     }
+}
+
+/// A saved report; one converted from an older schema is noted as such.
+fn read_noting_conversion(path: &Path) -> Result<SavedReport, read::ReadError> {
+    let read = read::read(path)?;
+    if let Some(schema) = read.converted_from {
+        tracing::warn!(
+            "{} is a {schema} report, read as {}: its packets and queries are told apart and its \
+             shares are over queries",
+            path.display(),
+            model::SCHEMA
+        );
+    }
+    Ok(read.saved)
 }
 
 /// Prints `text`; a reader that went away (`| head`) is not an error.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::workload::Workload;
 
-pub const SCHEMA: &str = "dns-counter/report/v1";
+pub const SCHEMA: &str = "dns-counter/report/v2";
 /// The copy of the newest report; not a report of its own.
 pub const LATEST_JSON: &str = "latest.json";
 
@@ -92,12 +92,28 @@ pub struct Unassigned {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Totals {
+    /// Every packet the program looked at.
+    pub packets: u64,
+    /// DNS queries to a counted port.
     pub queries: u64,
     pub counted: u64,
     pub excluded: u64,
     pub distinct_names: u64,
-    /// Packets seen but not counted, by reason.
+    /// Packets that were not queries, by reason.
+    pub not_queries: BTreeMap<String, u64>,
+    /// Queries not counted by name, by reason.
     pub uncounted: BTreeMap<String, u64>,
+}
+
+impl Totals {
+    /// Every reason a packet was not counted by name, of either kind.
+    pub fn reasons(&self) -> BTreeMap<String, u64> {
+        self.not_queries
+            .iter()
+            .chain(&self.uncounted)
+            .map(|(reason, count)| (reason.clone(), *count))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -188,7 +204,8 @@ fn order_key(path: &Path) -> anyhow::Result<(String, u32)> {
 
 impl Report {
     /// Checks the schema and that the report is consistent with itself:
-    /// queries = counted + excluded + Σ uncounted; counted = Σ top + rest.count;
+    /// packets = queries + Σ not_queries; queries = counted + excluded + Σ uncounted;
+    /// counted = Σ top + rest.count;
     /// distinct_names = len(top) + rest.names; excluded = Σ excluded list; ranks run 1, 2, ...
     /// with counts falling; names are lower case without a trailing dot. With `domains` or
     /// `orgs`, each adds up to `counted` and to `distinct_names` (orgs with `unassigned`), and its
@@ -199,6 +216,13 @@ impl Report {
             problems.push(format!("schema is {:?}, not {SCHEMA:?}", self.schema));
         }
         let totals = &self.totals;
+        let not_queries: u64 = totals.not_queries.values().sum();
+        if totals.packets != totals.queries + not_queries {
+            problems.push(format!(
+                "packets {} != queries {} + not queries {not_queries} {:?}",
+                totals.packets, totals.queries, totals.not_queries
+            ));
+        }
         let uncounted: u64 = totals.uncounted.values().sum();
         if totals.queries != totals.counted + totals.excluded + uncounted {
             problems.push(format!(
@@ -524,9 +548,10 @@ fn sum_maps(
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = r#"{ "schema": "dns-counter/report/v1", "host": "h", "interfaces": ["vres"],
+    const SAMPLE: &str = r#"{ "schema": "dns-counter/report/v2", "host": "h", "interfaces": ["vres"],
       "start": "2025-01-01T00:00:00Z", "end": "2025-01-01T00:01:00Z", "seconds": 60.0,
-      "totals": { "queries": 10, "counted": 7, "excluded": 2, "distinct_names": 3, "uncounted": { "truncated": 1 } },
+      "totals": { "packets": 12, "queries": 10, "counted": 7, "excluded": 2, "distinct_names": 3,
+                  "not_queries": { "not_ip": 2 }, "uncounted": { "truncated_question": 1 } },
       "top": [ { "rank": 1, "name": "a.example", "count": 4, "share": 0.57 },
                { "rank": 2, "name": "b.example", "count": 2, "share": 0.29 } ],
       "rest": { "names": 1, "count": 1 },

@@ -165,7 +165,7 @@ fn every_encapsulation_is_counted_exactly_once() {
     }
     let not_ip: u64 = reports
         .iter()
-        .filter_map(|file| file.report.totals.uncounted.get("not_ip"))
+        .filter_map(|file| file.report.totals.not_queries.get("not_ip").copied())
         .sum();
     assert!(
         not_ip >= u64::from(THREE_TAGS_QUERIES),
@@ -240,16 +240,16 @@ fn describe(reports: &[ReportFile]) -> String {
                 .iter()
                 .map(|entry| format!("{} {}", entry.name, entry.count))
                 .collect();
-            let uncounted: BTreeMap<&String, &u64> = report
+            let uncounted: BTreeMap<String, u64> = report
                 .totals
-                .uncounted
-                .iter()
-                .filter(|(_, count)| **count > 0)
+                .reasons()
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
                 .collect();
             format!(
-                "{}: {} queries seen, {} counted: {}; uncounted {uncounted:?}",
+                "{}: {} packets seen, {} counted: {}; uncounted {uncounted:?}",
                 file.path.display(),
-                report.totals.queries,
+                report.totals.packets,
                 report.totals.counted,
                 names.join(", ")
             )

@@ -18,7 +18,7 @@ fn reason_count(interval: &Interval, reason: &str) -> u64 {
     interval
         .uncounted
         .iter()
-        .find(|(name, _)| name == reason)
+        .find(|(counted, _)| counted.name() == reason)
         .map_or(0, |(_, count)| *count)
 }
 

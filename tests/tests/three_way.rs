@@ -72,11 +72,11 @@ fn kernel(program: &Xdp, drainer: &mut Drainer, frame: &[u8]) -> Verdict {
     match (interval.names.as_slice(), interval.qtypes.as_slice()) {
         ([(name, 1)], [(qtype, 1)]) => Ok((name.clone(), *qtype)),
         ([], []) => {
-            let reasons: Vec<&String> = interval
+            let reasons: Vec<String> = interval
                 .uncounted
                 .iter()
                 .filter(|(_, count)| *count == 1)
-                .map(|(name, _)| name)
+                .map(|(reason, _)| reason.name().to_owned())
                 .collect();
             assert_eq!(
                 reasons.len(),

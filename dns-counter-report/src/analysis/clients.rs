@@ -283,7 +283,7 @@ mod tests {
         let clients = report.clients.as_ref().expect("with --clients");
         assert_eq!(clients.top[0].client, "192.0.2.0/24");
         assert_eq!(clients.top[0].count, 40 + 963);
-        assert_eq!(clients.top[0].share, model::share(1_003, 1_200));
+        assert_eq!(clients.top[0].share, model::share(1_003, 1_134));
         assert_eq!(clients.rest.prefixes, 3);
 
         let mut broken = report.clone();
@@ -348,10 +348,10 @@ mod tests {
             table,
             [
                 "rank  count   share  client (/24 and /56 prefixes)",
-                "   1   1003  83.58%  192.0.2.0/24",
-                "   2     70   5.83%  198.51.100.0/24",
-                "rest     50   4.17%  (3 other prefixes)",
-                "   -      9   0.75%  (untracked: the kernel's client table was full)",
+                "   1   1003  88.45%  192.0.2.0/24",
+                "   2     70   6.17%  198.51.100.0/24",
+                "rest     50   4.41%  (3 other prefixes)",
+                "   -      9   0.79%  (untracked: the kernel's client table was full)",
             ],
             "{text}"
         );

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::ops::Range;
 
+use dns_counter_common::{Reason, reason::ReasonKind};
 use hickory_proto::rr::RecordType;
 
 pub mod clients;
@@ -45,9 +46,10 @@ impl<'a> ReportOptions<'a> {
     }
 }
 
-/// Builds the report. `totals.queries` is the kernel's packet count as given, so
+/// Builds the report. `totals.packets` is the kernel's packet count as given, so
 /// [`Report::check_invariants`] checks the kernel's figures against each other rather than a sum against
-/// itself. Entries with a zero count are dropped; entries repeated in the input are added up.
+/// itself; `totals.queries` is what of it were queries: those counted by name, excluded or not, and
+/// those not counted for a reason of [`ReasonKind::Query`]. Entries with a zero count are dropped; entries repeated in the input are added up.
 pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -> Report {
     // Every name's text in one buffer: a String per name is a million allocations and frees.
     let (text, spans) = present_all(&interval.names);
@@ -64,18 +66,25 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
     domains::sort_top(&mut counted, listed, most_first);
     excluded.sort_unstable_by(most_first);
 
-    let queries = interval.packets;
     let sum = |entries: &[(&str, u64)]| {
         entries
             .iter()
             .fold(0u64, |sum, (_, count)| sum.saturating_add(*count))
     };
+    let not_queries = reasons(&interval.uncounted, ReasonKind::NotAQuery);
+    let uncounted = reasons(&interval.uncounted, ReasonKind::Query);
+    let (counted_total, excluded_total) = (sum(&counted), sum(&excluded));
+    let queries =
+        u64::try_from(u128::from(counted_total) + u128::from(excluded_total) + uncounted.total())
+            .unwrap_or(u64::MAX);
     let totals = Totals {
+        packets: interval.packets,
         queries,
-        counted: sum(&counted),
-        excluded: sum(&excluded),
+        counted: counted_total,
+        excluded: excluded_total,
         distinct_names: counted.len() as u64,
-        uncounted: uncounted(&interval.uncounted),
+        not_queries,
+        uncounted,
     };
 
     // Grouped from every counted name, before the top list is cut; excluded names are in neither.
@@ -186,17 +195,21 @@ fn add_up_repeats(entries: &mut Vec<(&str, u64)>) {
     }
 }
 
-/// Reasons in the order given; a repeated reason is added to its first place, so the JSON object has
-/// unique keys.
-fn uncounted(reasons: &[(String, u64)]) -> Uncounted {
-    let mut merged: Vec<(String, u64)> = Vec::with_capacity(reasons.len());
-    for (reason, count) in reasons {
-        match merged.iter_mut().find(|(seen, _)| seen == reason) {
-            Some((_, total)) => *total = total.saturating_add(*count),
-            None => merged.push((reason.clone(), *count)),
-        }
-    }
-    Uncounted(merged)
+/// Every reason of `kind`, in the kernel's order, zeros included, with its counts added up.
+fn reasons(counts: &[(Reason, u64)], kind: ReasonKind) -> Uncounted {
+    Uncounted(
+        Reason::ALL
+            .iter()
+            .filter(|reason| reason.kind() == kind)
+            .map(|&reason| {
+                let count = counts
+                    .iter()
+                    .filter(|(counted, _)| *counted == reason)
+                    .fold(0u64, |sum, (_, count)| sum.saturating_add(*count));
+                (reason.name().to_owned(), count)
+            })
+            .collect(),
+    )
 }
 
 fn qtypes(counts: &[(u16, u64)]) -> Vec<QtypeCount> {
@@ -280,7 +293,7 @@ mod tests {
         );
         assert_eq!(report.totals.counted, 1_089);
         assert_eq!(report.totals.distinct_names, 11);
-        assert_eq!(report.top[0].share, 0.416666667);
+        assert_eq!(report.top[0].share, 0.440917108);
     }
 
     #[test]
@@ -452,27 +465,62 @@ mod tests {
     #[test]
     fn totals_and_times() {
         let report = fixture_report(3);
-        assert_eq!(report.totals.queries, 1_200);
+        // 1,132 queries counted by name (excluded ones included) and 2 with a bad label are the
+        // queries; the 66 other packets were not queries.
+        assert_eq!(report.totals.packets, 1_200);
+        assert_eq!(report.totals.queries, 1_134);
         assert_eq!(report.start, "2026-11-22T01:00:00Z");
         assert_eq!(report.end, "2026-11-22T01:01:00Z");
         assert_eq!(report.seconds, 60.25);
-        let reasons: Vec<&str> = report
-            .totals
-            .uncounted
-            .0
-            .iter()
-            .map(|(r, _)| r.as_str())
-            .collect();
+        let names = |reasons: &Uncounted| -> Vec<String> {
+            reasons.0.iter().map(|(name, _)| name.clone()).collect()
+        };
+        let of_kind = |kind| -> Vec<String> {
+            Reason::ALL
+                .iter()
+                .filter(|reason| reason.kind() == kind)
+                .map(|reason| reason.name().to_owned())
+                .collect()
+        };
+        // Every reason listed, zeros included, in the kernel's order, each under its kind.
         assert_eq!(
-            reasons,
-            [
-                "not_ipv4_or_ipv6",
-                "not_udp_port_53",
-                "truncated",
-                "not_a_query",
-                "bad_name"
-            ]
+            names(&report.totals.not_queries),
+            of_kind(ReasonKind::NotAQuery)
         );
+        assert_eq!(names(&report.totals.uncounted), of_kind(ReasonKind::Query));
+        assert_eq!(report.totals.not_queries.total(), 66);
+        assert_eq!(report.totals.uncounted.total(), 2);
+    }
+
+    /// Defect: every packet the program looked at was called a query, so UDP to another port
+    /// halved a name's share.
+    #[test]
+    fn shares_are_over_queries_not_packets() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH + Duration::from_secs(1),
+            packets: 2_000,
+            names: vec![(wire(&[b"only", b"example"]), 1_000)],
+            qtypes: vec![(1, 1_000)],
+            uncounted: vec![(Reason::OtherPort, 1_000)],
+            clients: None,
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let report = build_report(
+            &interval,
+            &meta,
+            &ReportOptions::new(0, &Exclusions::default()),
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        assert_eq!(
+            (report.totals.packets, report.totals.queries),
+            (2_000, 1_000)
+        );
+        assert_eq!(report.top[0].share, 1.0);
+        assert_eq!(report.domains.as_ref().expect("domains").top[0].share, 1.0);
     }
 
     #[test]
@@ -513,7 +561,7 @@ mod tests {
             packets: 0,
             names: vec![],
             qtypes: vec![],
-            uncounted: vec![("not_dns".into(), 0)],
+            uncounted: vec![(Reason::OtherPort, 0)],
             clients: None,
         };
         let meta = Meta {
@@ -533,7 +581,7 @@ mod tests {
     }
 
     #[test]
-    fn shares_are_zero_without_queries() {
+    fn a_packet_count_below_the_names_is_caught() {
         let interval = Interval {
             start: UNIX_EPOCH,
             end: UNIX_EPOCH + Duration::from_secs(1),
@@ -552,9 +600,13 @@ mod tests {
             &meta,
             &ReportOptions::new(0, &Exclusions::default()),
         );
-        assert_eq!(report.top[0].share, 0.0);
+        // Three queries, all for one name, whatever the kernel's packet count says.
+        assert_eq!(report.top[0].share, 1.0);
         // The kernel's total disagrees with its names, and the check says so.
-        assert!(report.check_invariants().is_err());
+        assert_eq!(
+            report.check_invariants().map_err(|err| err.rule),
+            Err("packets = queries + sum(not_queries)")
+        );
     }
 
     #[test]
@@ -565,7 +617,11 @@ mod tests {
             packets: 10,
             names: vec![(wire(&[b"a"]), 3), (wire(&[b"a"]), 4)],
             qtypes: vec![(1, 2), (1, 5)],
-            uncounted: vec![("x".into(), 1), ("y".into(), 1), ("x".into(), 1)],
+            uncounted: vec![
+                (Reason::OtherPort, 1),
+                (Reason::NotIp, 1),
+                (Reason::OtherPort, 1),
+            ],
             clients: None,
         };
         let meta = Meta {
@@ -586,9 +642,17 @@ mod tests {
                 count: 7
             }]
         );
+        let nonzero: Vec<(String, u64)> = report
+            .totals
+            .not_queries
+            .0
+            .iter()
+            .filter(|(_, count)| *count != 0)
+            .cloned()
+            .collect();
         assert_eq!(
-            report.totals.uncounted.0,
-            [("x".to_owned(), 2), ("y".to_owned(), 1)]
+            nonzero,
+            [("not_ip".to_owned(), 1), ("other_port".to_owned(), 2)]
         );
     }
 

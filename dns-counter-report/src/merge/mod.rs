@@ -96,6 +96,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
             .iter()
             .fold(0u64, |sum, report| sum.saturating_add(field(report)))
     };
+    let packets = sum(|report| report.totals.packets);
     let queries = sum(|report| report.totals.queries);
     let counted = sum(|report| report.totals.counted);
     let excluded_total = sum(|report| report.totals.excluded);
@@ -298,11 +299,13 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         end: model::rfc3339_utc(end),
         seconds: signed_seconds(start, end),
         totals: Totals {
+            packets,
             queries,
             counted,
             excluded: excluded_total,
             distinct_names: distinct,
-            uncounted: uncounted(&reports),
+            not_queries: reasons(&reports, |totals| &totals.not_queries),
+            uncounted: reasons(&reports, |totals| &totals.uncounted),
         },
         top: names
             .entries
@@ -479,9 +482,9 @@ fn signed_seconds(start: SystemTime, end: SystemTime) -> f64 {
 }
 
 /// Reasons added up, in the order they first appear.
-fn uncounted(reports: &[&Report]) -> Uncounted {
+fn reasons(reports: &[&Report], of: impl Fn(&Totals) -> &Uncounted) -> Uncounted {
     let mut merged: Vec<(String, u64)> = Vec::new();
-    for (reason, count) in reports.iter().flat_map(|report| &report.totals.uncounted.0) {
+    for (reason, count) in reports.iter().flat_map(|report| &of(&report.totals).0) {
         match merged.iter_mut().find(|(seen, _)| seen == reason) {
             Some((_, total)) => *total = total.saturating_add(*count),
             None => merged.push((reason.clone(), *count)),

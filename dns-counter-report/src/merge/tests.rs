@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
+use dns_counter_common::Reason;
+
 use super::*;
 use crate::analysis::clients::ClientOptions;
 use crate::analysis::exclude::Exclusions;
@@ -88,8 +90,8 @@ fn interval(
             .map(|(at, &(_, count))| ([1, 28, 65, 65280][at % 4], count))
             .collect(),
         uncounted: vec![
-            ("not_ip".into(), names.len() as u64),
-            ("response".into(), names.len() as u64),
+            (Reason::NotIp, names.len() as u64),
+            (Reason::Response, names.len() as u64),
         ],
         clients: Some(ClientCounts {
             prefixes,

@@ -56,7 +56,24 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     );
     out.family(
         "dnscounter_packets",
-        "Packets the XDP program looked at in the interval (totals.queries).",
+        "Packets the XDP program looked at in the interval.",
+        count(totals.packets),
+    );
+    out.family(
+        "dnscounter_not_query_packets",
+        "Packets that were not DNS queries to a counted port, by reason.",
+        labelled(
+            "reason",
+            totals
+                .not_queries
+                .0
+                .iter()
+                .map(|(reason, count)| (reason.as_str(), *count)),
+        ),
+    );
+    out.family(
+        "dnscounter_queries",
+        "DNS queries to a counted port (QR=0 after a complete header); every share is over these.",
         count(totals.queries),
     );
     out.family(
@@ -70,8 +87,8 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         count(totals.excluded),
     );
     out.family(
-        "dnscounter_uncounted_packets",
-        "Packets not counted as a query, by reason.",
+        "dnscounter_uncounted_queries",
+        "Queries not counted by name, by reason.",
         labelled(
             "reason",
             totals

@@ -341,11 +341,25 @@ fn a_prometheus_parser_reads_every_name_and_the_host_back() {
             ("2001:db8:0:100::/56".to_owned(), 300.0)
         ]
     );
-    let reasons = by_label(&parsed, "dnscounter_uncounted_packets", "reason");
+    let reasons = by_label(&parsed, "dnscounter_uncounted_queries", "reason");
     assert_eq!(
         reasons.len(),
         report.totals.uncounted.0.len(),
         "zeros included"
+    );
+    let reasons = by_label(&parsed, "dnscounter_not_query_packets", "reason");
+    assert_eq!(
+        reasons.len(),
+        report.totals.not_queries.0.len(),
+        "zeros included"
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_packets"),
+        report.totals.packets as f64
+    );
+    assert_eq!(
+        single(&parsed, "dnscounter_queries"),
+        report.totals.queries as f64
     );
     let qtypes = by_label(&parsed, "dnscounter_qtype_queries", "qtype");
     assert_eq!(qtypes.len(), report.qtypes.len());
@@ -364,7 +378,7 @@ fn a_prometheus_parser_reads_every_name_and_the_host_back() {
 
     assert_eq!(
         single(&parsed, "dnscounter_packets"),
-        report.totals.queries as f64
+        report.totals.packets as f64
     );
     assert_eq!(
         single(&parsed, "dnscounter_counted_queries"),
@@ -536,7 +550,7 @@ fn reading_a_report_checks_its_schema_and_times() {
     let report = hostile_report(3);
     let good = temp.path().join("good.json");
     std::fs::write(&good, crate::render::json::to_json(&report)).expect("write");
-    let saved = read(&good).expect("read");
+    let saved = read(&good).expect("read").saved;
     assert_eq!(saved.report, report);
     assert!(saved.merge.is_none());
     check(&good, &saved).expect("adds up");
@@ -555,7 +569,7 @@ fn reading_a_report_checks_its_schema_and_times() {
     let err = read(&other).expect_err("schema");
     assert!(
         err.to_string().ends_with(
-            r#"other.json is a "dns-counter/report/v9" report; this dns-counter reads "dns-counter/report/v1""#
+            r#"other.json is a "dns-counter/report/v9" report; this dns-counter reads "dns-counter/report/v2" and "dns-counter/report/v1""#
         ),
         "{err}"
     );
@@ -567,7 +581,7 @@ fn reading_a_report_checks_its_schema_and_times() {
     let broken = write("broken.json", &|value| {
         value["totals"]["counted"] = 1.into()
     });
-    let saved = read(&broken).expect("reads");
+    let saved = read(&broken).expect("reads").saved;
     let err = check(&broken, &saved).expect_err("does not add up");
     assert_eq!(
         format!("{:#}", anyhow::Error::from(err)),

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::{Clients, Domains, MergeInfo, Orgs, Report};
+use crate::model::{Clients, Domains, MergeInfo, Orgs, Report, Uncounted};
 
 /// An aligned, plain-ASCII table for people: the totals, the top names, the rest, the domains and
 /// (with an org file) organisations, query types and excluded names.
@@ -25,17 +25,19 @@ pub fn to_text(report: &Report) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut uncounted = totals.uncounted.total().to_string();
-    let reasons: Vec<String> = totals
-        .uncounted
-        .0
-        .iter()
-        .filter(|(_, count)| *count != 0)
-        .map(|(reason, count)| format!("{} {count}", safe(reason)))
-        .collect();
-    if !reasons.is_empty() {
-        let _ = write!(uncounted, " ({})", reasons.join(", "));
-    }
+    let by_reason = |reasons: &Uncounted| {
+        let mut text = reasons.total().to_string();
+        let nonzero: Vec<String> = reasons
+            .0
+            .iter()
+            .filter(|(_, count)| *count != 0)
+            .map(|(reason, count)| format!("{} {count}", safe(reason)))
+            .collect();
+        if !nonzero.is_empty() {
+            let _ = write!(text, " ({})", nonzero.join(", "));
+        }
+        text
+    };
     let header = [
         ("host", safe(&report.host).into_owned()),
         ("interfaces", interfaces),
@@ -48,10 +50,12 @@ pub fn to_text(report: &Report) -> String {
                 report.seconds
             ),
         ),
+        ("packets", totals.packets.to_string()),
+        ("not queries", by_reason(&totals.not_queries)),
         ("queries", totals.queries.to_string()),
         ("counted", totals.counted.to_string()),
         ("excluded", totals.excluded.to_string()),
-        ("uncounted", uncounted),
+        ("uncounted", by_reason(&totals.uncounted)),
         ("distinct names", totals.distinct_names.to_string()),
     ];
     let key_width = header.iter().map(|(key, _)| key.len()).max().unwrap_or(0);

@@ -41,10 +41,6 @@ use crate::kernel::{
     sys::grace::GracePeriod,
 };
 
-/// Reported beside the kernel's reasons: counts whose name never reached the daemon. Zero unless
-/// the daemon lost ring buffer records; listed so the report still adds up if it ever did.
-pub const NAME_UNKNOWN: &str = "name_unknown";
-
 #[derive(Debug, Error)]
 pub enum DrainError {
     #[error("the eBPF object has no map named {0}")]
@@ -334,16 +330,12 @@ impl Drainer {
                 stats[STAT_COUNTED as usize]
             );
         }
-        let mut uncounted: Vec<(String, u64)> = Reason::ALL
+        let mut uncounted: Vec<(Reason, u64)> = Reason::ALL
             .iter()
-            .map(|reason| {
-                (
-                    reason.name().to_string(),
-                    stats[(STAT_REASONS + reason.index()) as usize],
-                )
-            })
+            .map(|&reason| (reason, stats[(STAT_REASONS + reason.index()) as usize]))
             .collect();
-        uncounted.push((NAME_UNKNOWN.to_string(), unnamed));
+        // Listed so the report still adds up if a name was ever lost.
+        uncounted.push((Reason::NameUnknown, unnamed));
         Ok(Interval {
             start,
             end,

@@ -227,16 +227,7 @@ fn add_short_frames(interval: &mut Interval, frames: u64) {
         return;
     }
     interval.packets += frames;
-    match interval
-        .uncounted
-        .iter_mut()
-        .find(|(reason, _)| reason == SHORT_FRAME_REASON.name())
-    {
-        Some((_, count)) => *count += frames,
-        None => interval
-            .uncounted
-            .push((SHORT_FRAME_REASON.name().to_string(), frames)),
-    }
+    interval.uncounted.push((SHORT_FRAME_REASON, frames));
 }
 
 #[cfg(test)]
@@ -263,16 +254,35 @@ mod tests {
             packets: 10,
             names: vec![(b"\x01a\x00".to_vec(), 4)],
             qtypes: vec![(1, 4)],
-            uncounted: vec![("truncated_frame".into(), 1), ("not_ip".into(), 5)],
+            uncounted: vec![(Reason::TruncatedFrame, 1), (Reason::NotIp, 5)],
             clients: None,
         };
         add_short_frames(&mut interval, 0);
         assert_eq!(interval.packets, 10);
         add_short_frames(&mut interval, 3);
         assert_eq!(interval.packets, 13);
+        let exclusions = dns_counter_report::analysis::exclude::Exclusions::default();
+        let report = dns_counter_report::analysis::build_report(
+            &interval,
+            &Meta {
+                host: "h".into(),
+                interfaces: vec![],
+            },
+            &dns_counter_report::analysis::ReportOptions::new(0, &exclusions),
+        );
+        assert_eq!(report.check_invariants(), Ok(()));
+        let reason = |name: &str| {
+            report
+                .totals
+                .not_queries
+                .0
+                .iter()
+                .find(|(reason, _)| reason == name)
+                .map(|(_, count)| *count)
+        };
         assert_eq!(
-            interval.uncounted,
-            [("truncated_frame".into(), 4), ("not_ip".into(), 5)]
+            (reason("truncated_frame"), reason("not_ip")),
+            (Some(4), Some(5))
         );
     }
 

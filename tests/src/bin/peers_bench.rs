@@ -886,13 +886,13 @@ fn run_dns_counter(
     let machine_cpu_seconds = machine.seconds()?;
     let link = LinkCounters::read(lab.resolver_ns(), lab.resolver_iface())?.since(&link_before);
 
-    // Counted, not `totals.queries`: that also holds packets seen and not counted (a stray
+    // Counted, not `totals.packets`: that also holds packets seen and not counted (a stray
     // packet of the lab's own, a full name table), which would hide a loss.
     let seen: u64 = reports.iter().map(|file| file.report.totals.counted).sum();
     let mut uncounted: BTreeMap<String, u64> = BTreeMap::new();
     for file in &reports {
-        for (reason, count) in &file.report.totals.uncounted {
-            *uncounted.entry(reason.clone()).or_default() += count;
+        for (reason, count) in file.report.totals.reasons() {
+            *uncounted.entry(reason).or_default() += count;
         }
     }
     uncounted.retain(|_, count| *count > 0);
@@ -1065,7 +1065,7 @@ fn measure_peak_rss(
     let deadline = Instant::now() + interval * 2 + Duration::from_secs(30);
     let reported = loop {
         let reports = counter.reports()?;
-        let queries: u64 = reports.iter().map(|file| file.report.totals.queries).sum();
+        let queries: u64 = reports.iter().map(|file| file.report.totals.packets).sum();
         if queries >= sent.frames {
             break reports;
         }

@@ -139,7 +139,7 @@ struct RateRun {
     received_pps: f64,
     /// Dropped on the way: vcli tx_dropped + vres rx_dropped.
     dropped: u64,
-    /// The count-only program's own counter, or dns-counter's `totals.queries`.
+    /// The count-only program's own counter, or dns-counter's `totals.packets`.
     program_packets: Option<u64>,
     /// dns-counter's `totals.counted`: queries counted by name.
     counted: Option<u64>,
@@ -425,7 +425,7 @@ fn rate_run(
     if let Some(mut counter) = counter {
         let reports = counter.stop()?;
         ensure!(!reports.is_empty(), "dns-counter wrote no report");
-        program_packets = Some(reports.iter().map(|file| file.report.totals.queries).sum());
+        program_packets = Some(reports.iter().map(|file| file.report.totals.packets).sum());
         counted = Some(reports.iter().map(|file| file.report.totals.counted).sum());
     }
     drop(count_only);
@@ -650,7 +650,7 @@ fn growth_runs(
         }
         let reports = counter.stop()?;
         let counted = reports.iter().map(|file| file.report.totals.counted).sum();
-        let queries = reports.iter().map(|file| file.report.totals.queries).sum();
+        let queries = reports.iter().map(|file| file.report.totals.packets).sum();
         let later = pass_stats[1..]
             .iter()
             .fold(ProgramRunStats::default(), |sum, pass| ProgramRunStats {
@@ -924,7 +924,7 @@ fn render(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "| distinct names | first pass ns/query | later passes ns/query | frames sent | vres received | program runs | `totals.queries` | `totals.counted` |"
+        "| distinct names | first pass ns/query | later passes ns/query | frames sent | vres received | program runs | `totals.packets` | `totals.counted` |"
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
     for run in &results.growth {
