@@ -67,8 +67,8 @@ pub struct RunArgs {
 
     /// Length of one reporting interval (e.g. 10s, 1m, 1h). Reports end on multiples of it,
     /// counted from the Unix epoch, so the first one may be shorter.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration,
-          display_order = order::INTERVAL)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval,
+          allow_hyphen_values = true, display_order = order::INTERVAL)]
     pub interval: Duration,
 
     /// Stop after this many reports. Default: run until signalled.
@@ -92,8 +92,8 @@ pub struct ReplayArgs {
     /// Length of one reporting interval (e.g. 10s, 1m, 1h): the capture's packets are split on
     /// the multiples of it since the Unix epoch, as a live run splits them, one report each.
     /// Default: one report from the capture's first packet to its last.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
-          display_order = order::INTERVAL)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval,
+          allow_hyphen_values = true, display_order = order::INTERVAL)]
     pub interval: Option<Duration>,
 
     #[command(flatten)]
@@ -110,7 +110,8 @@ pub struct CountArgs {
 
     /// Names listed per report, most queried first; the others are summed under "rest".
     /// 0 lists every name.
-    #[arg(long, value_name = "N", default_value_t = 50, display_order = order::TOP)]
+    #[arg(long, value_name = "N", default_value_t = 50, allow_hyphen_values = true,
+          value_parser = parse_top, display_order = order::TOP)]
     pub top: usize,
 
     /// Directory for report files (created if missing).
@@ -150,7 +151,7 @@ pub struct CountArgs {
 
     /// Client prefix lengths for IPv4 and IPv6, with --clients.
     #[arg(long, value_name = "V4,V6", default_value = "24,56", value_parser = parse_client_prefix,
-          display_order = order::CLIENT_PREFIX)]
+          requires = "clients", display_order = order::CLIENT_PREFIX)]
     pub client_prefix: ClientPrefix,
 
     /// With --clients: report each prefix as a keyed hash, stable for the run, instead of its
@@ -168,6 +169,23 @@ pub struct CountArgs {
     /// ones; latest.* and files not named as reports are never deleted.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), display_order = order::KEEP)]
     pub keep: Option<u64>,
+}
+
+/// A count of names: a negative one says what is wanted instead of clap's "unexpected argument".
+fn parse_top(text: &str) -> Result<usize, String> {
+    if text.starts_with('-') {
+        return Err("must be 0 (every name) or more".into());
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a number of names"))
+}
+
+/// A duration such as 10s, 5m or 1h; a negative one says what is wanted.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text.starts_with('-') {
+        return Err("an interval cannot be negative: give a length such as 10s, 5m or 1h".into());
+    }
+    humantime::parse_duration(text).map_err(|err| err.to_string())
 }
 
 fn parse_client_prefix(text: &str) -> Result<ClientPrefix, String> {

@@ -74,7 +74,7 @@ pub enum ConfigError {
     NoSuchInterface { name: String },
     #[error("no default route to take the interface from: name one with --iface")]
     NoDefaultRoute,
-    #[error("cannot read the routing table {path}: {source}; name an interface with --iface")]
+    #[error("cannot read the routing table {path} (name an interface with --iface)")]
     RouteTable {
         path: &'static str,
         source: io::Error,
@@ -102,7 +102,9 @@ impl Config {
         if ifaces.is_empty() {
             ifaces.push(default_route_interface()?);
         }
-        ifaces.dedup();
+        // Once each, in the order given: attaching twice to one interface fails.
+        let mut seen = std::collections::HashSet::new();
+        ifaces.retain(|name| seen.insert(name.clone()));
         for name in &ifaces {
             if !interface_exists(name) {
                 return Err(ConfigError::NoSuchInterface { name: name.clone() });
@@ -282,6 +284,31 @@ mod tests {
             Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
         assert_eq!(config.ifaces, ["lo"]);
         assert_eq!(config.counting.ports, [53, 8053]);
+    }
+
+    /// Defects: only adjacent repeats of an interface were dropped (so `a b a` attached to `a`
+    /// twice and failed); --client-prefix without --clients was silently ignored; `--top -1` and
+    /// `--interval -1s` gave clap's "unexpected argument '-1'".
+    #[test]
+    fn cli_mistakes_are_caught_and_said_plainly() {
+        use clap::Parser as _;
+        let config = Config::from_args(args(&["--iface", "lo", "--iface", "lo"])).unwrap();
+        assert_eq!(config.ifaces, ["lo"]);
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["dns-counter", "run", "--iface", "lo"];
+            argv.extend_from_slice(extra);
+            crate::cli::Cli::try_parse_from(argv).map(|_| ())
+        };
+        let err = parse(&["--client-prefix", "24,48"]).expect_err("needs --clients");
+        assert!(err.to_string().contains("--clients"), "{err}");
+        assert!(parse(&["--clients", "--client-prefix", "24,48"]).is_ok());
+        let err = parse(&["--top", "-1"]).expect_err("negative");
+        assert!(
+            err.to_string().contains("must be 0 (every name) or more"),
+            "{err}"
+        );
+        let err = parse(&["--interval", "-1s"]).expect_err("negative");
+        assert!(err.to_string().contains("cannot be negative"), "{err}");
     }
 
     fn replay(extra: &[&str]) -> Result<ReplayConfig, ConfigError> {

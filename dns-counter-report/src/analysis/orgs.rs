@@ -81,7 +81,12 @@ pub enum LineError {
     },
     #[error("organisation {org:?} has a control character: write it as plain text")]
     ControlCharacter { org: String },
+    #[error("an organisation name of {len} bytes is too long: use at most {MAX_ORG_LEN}")]
+    TooLong { len: usize },
 }
+
+/// The longest organisation name: a name, not a paragraph.
+pub const MAX_ORG_LEN: usize = 255;
 
 impl OrgMap {
     /// Reads and parses an organisation file (see the module documentation for its format).
@@ -188,6 +193,9 @@ fn split_line(line: &str) -> Result<Option<(String, String)>, LineError> {
             suffix: suffix.to_owned(),
         });
     }
+    if org.len() > MAX_ORG_LEN {
+        return Err(LineError::TooLong { len: org.len() });
+    }
     if org.chars().any(char::is_control) {
         return Err(LineError::ControlCharacter { org });
     }
@@ -287,6 +295,13 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_fix() {
+        // Defect: a 70,000-character organisation was accepted and panicked the daemon's first
+        // report that listed it.
+        assert_eq!(
+            line_error(&format!("fbcdn.net {}\n", "M".repeat(70_000))),
+            (1, LineError::TooLong { len: 70_000 })
+        );
+        assert!(parse(&format!("fbcdn.net {}\n", "M".repeat(MAX_ORG_LEN))).is_ok());
         assert_eq!(
             line_error("fbcdn.net Meta\nfacebook.com\n"),
             (

@@ -600,3 +600,19 @@ fn reading_a_report_checks_its_schema_and_times() {
         Err(ReadError::Read { .. })
     ));
 }
+
+/// Defect: a table cell over 65,535 characters (a name or an organisation in a report read from
+/// a file) panicked the text renderer ("Formatting argument out of range"); no renderer may panic.
+#[test]
+fn huge_cells_do_not_panic_any_renderer() {
+    let mut report = hostile_report(3);
+    let huge = "x".repeat(70_000);
+    report.top[0].name = huge.clone();
+    if let Some(orgs) = report.orgs.as_mut() {
+        orgs.top[0].org = huge.clone();
+    }
+    for format in Format::ALL {
+        let text = render(&report, None, format);
+        assert!(text.contains(&huge), "{format:?}");
+    }
+}

@@ -307,11 +307,16 @@ fn table<const N: usize>(out: &mut String, headers: [&str; N], rows: &[[String; 
             if column > 0 {
                 line.push_str("  ");
             }
-            let _ = if column == left {
-                write!(line, "{cell:<width$}")
+            // Padded by hand: `{:width$}` panics on a width over 65,535, which a cell of a
+            // report read from a file can have.
+            let padding = " ".repeat(width.saturating_sub(cell.len()));
+            if column == left {
+                line.push_str(cell);
+                line.push_str(&padding);
             } else {
-                write!(line, "{cell:>width$}")
-            };
+                line.push_str(&padding);
+                line.push_str(cell);
+            }
         }
         out.push_str(line.trim_end());
         out.push('\n');

@@ -45,9 +45,9 @@ use crate::kernel::{
 pub enum DrainError {
     #[error("the eBPF object has no map named {0}")]
     MissingMap(&'static str),
-    #[error("cannot use map {map}: {source}")]
+    #[error("cannot use map {map}")]
     Map { map: &'static str, source: MapError },
-    #[error("cannot drain map {map}: {source}")]
+    #[error("cannot drain map {map}")]
     Batch {
         map: &'static str,
         source: BatchError,
@@ -58,9 +58,9 @@ pub enum DrainError {
         read: usize,
         want: u32,
     },
-    #[error("cannot wait for running XDP programs: {0}")]
+    #[error("cannot wait for running XDP programs")]
     Grace(#[source] io::Error),
-    #[error("cannot count CPUs: {0}")]
+    #[error("cannot count CPUs")]
     Cpus(#[source] io::Error),
 }
 

@@ -17,6 +17,29 @@ use dns_counter_report::interval::ClientPrefix;
 static PROGRAM_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
 
+/// A verifier rejection as one line naming a file with the verifier's log (hundreds of lines,
+/// which would bury the line saying what went wrong); other load errors as they are.
+fn rejected(error: ProgramError) -> LoaderError {
+    let ProgramError::LoadError {
+        io_error,
+        verifier_log,
+    } = error
+    else {
+        return LoaderError::Verify(error);
+    };
+    let log = std::env::temp_dir().join(format!("dns-counter-verifier-{}.log", std::process::id()));
+    match std::fs::write(&log, verifier_log.to_string()) {
+        Ok(()) => LoaderError::Rejected {
+            errno: io_error,
+            log,
+        },
+        Err(_) => LoaderError::Verify(ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        }),
+    }
+}
+
 /// How the program is attached to an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttachMode {
@@ -28,23 +51,32 @@ pub enum AttachMode {
 
 #[derive(Debug, Error)]
 pub enum LoaderError {
-    #[error("cannot load the eBPF object: {0}")]
+    #[error("cannot load the eBPF object")]
     Load(#[source] EbpfError),
     #[error("the eBPF object has no {what} named {name}")]
     Missing {
         what: &'static str,
         name: &'static str,
     },
-    #[error("the kernel refused the XDP program: {0}")]
+    #[error("the kernel refused the XDP program")]
     Verify(#[source] ProgramError),
-    #[error("cannot attach XDP to {iface} in {mode} mode: {source}")]
+    #[error("cannot attach XDP to {iface} in {mode} mode")]
     Attach {
         iface: String,
         mode: &'static str,
         source: ProgramError,
     },
-    #[error("cannot configure the program: {0}")]
+    #[error("cannot configure the program")]
     Config(#[source] MapError),
+    #[error(
+        "the kernel's verifier rejected the XDP program ({errno}); its log is in {}: \
+         Linux 5.18 or later is needed, else report it with that log",
+        log.display()
+    )]
+    Rejected {
+        errno: std::io::Error,
+        log: std::path::PathBuf,
+    },
     #[error("the program was loaded without room for client prefixes")]
     NoClientTable,
 }
@@ -95,7 +127,7 @@ pub fn load_sized(max_names: u32, max_clients: u32) -> Result<Loaded, LoaderErro
     config_map(&mut ebpf)?
         .set(0, initial, 0)
         .map_err(LoaderError::Config)?;
-    program(&mut ebpf)?.load().map_err(LoaderError::Verify)?;
+    program(&mut ebpf)?.load().map_err(rejected)?;
     let mut loaded = Loaded {
         ebpf,
         links: Vec::new(),

@@ -65,7 +65,7 @@ impl std::fmt::Display for Operation {
 
 #[derive(Debug, Error)]
 pub enum BatchError {
-    #[error("{operation} failed on map fd {fd}: {source}")]
+    #[error("{operation} failed on map fd {fd}")]
     Syscall {
         operation: Operation,
         fd: i32,
