@@ -39,6 +39,30 @@ pub fn push_presentation(out: &mut String, wire: &[u8]) {
     }
 }
 
+/// `text` with every character outside printable ASCII written the way presentation form writes
+/// a byte it escapes: `\DDD` for each of its UTF-8 bytes. A name in presentation form is printable
+/// ASCII and comes back as it is; a name from a hand-made or foreign report that holds raw bytes
+/// comes back as the kernel's presentation of those bytes would read. `keep_spaces` keeps ` `
+/// (free text: host names, organisations); in a name it is `\032`.
+pub fn escape_unprintable(text: &str, keep_spaces: bool) -> Cow<'_, str> {
+    let keep = |c: char| c.is_ascii_graphic() || (keep_spaces && c == ' ');
+    if text.chars().all(keep) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    let mut bytes = [0; 4];
+    for c in text.chars() {
+        if keep(c) {
+            escaped.push(c);
+        } else {
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(escaped, "\\{byte:03}");
+            }
+        }
+    }
+    Cow::Owned(escaped)
+}
+
 /// Where the labels of a name in presentation form start: byte offsets, first label first. A label
 /// ends at a dot that is not escaped, so `a\.b.example` has two labels, `a\.b` and `example`. The
 /// root (`.`, or an empty string) has none.

@@ -20,7 +20,10 @@ pub mod text;
 
 pub use self::csv::{spreadsheet_safe, to_csv};
 pub use self::prom::to_prom;
+use std::borrow::Cow;
+
 use crate::model::{MergeInfo, Report, SavedReport};
+use crate::names;
 
 /// A report file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,14 +54,91 @@ impl SavedReport {
     }
 }
 
-/// The report in `format`; `merge` is a merged report's `merge` section.
+/// The report in `format`; `merge` is a merged report's `merge` section. Every string of the
+/// report goes through [`printable`] first, so every format shows a name alike, wherever the report
+/// came from.
 pub fn render(report: &Report, merge: Option<&MergeInfo>, format: Format) -> String {
+    let report = printable(report);
+    let report = report.as_ref();
     match format {
         Format::Json => json::to_json_merged(report, merge),
         Format::Csv => to_csv(report, merge),
         Format::Txt => text::to_text_merged(report, merge),
         Format::Prom => to_prom(report, merge),
     }
+}
+
+/// `report` with every name escaped by [`names::escape_unprintable`] and every other string (host,
+/// interfaces, organisations, query types, reasons, times) likewise but keeping spaces; borrowed
+/// when nothing needs it, as for every report the daemon builds.
+pub fn printable(report: &Report) -> Cow<'_, Report> {
+    let name = |text: &str| names::escape_unprintable(text, false).into_owned();
+    let free = |text: &str| names::escape_unprintable(text, true).into_owned();
+    let is_name = |text: &str| matches!(names::escape_unprintable(text, false), Cow::Borrowed(_));
+    let is_free = |text: &str| matches!(names::escape_unprintable(text, true), Cow::Borrowed(_));
+    let clean = is_free(&report.host)
+        && is_free(&report.start)
+        && is_free(&report.end)
+        && report.interfaces.iter().all(|i| is_free(i))
+        && report.top.iter().all(|e| is_name(&e.name))
+        && report.excluded.iter().all(|e| is_name(&e.name))
+        && report.qtypes.iter().all(|q| is_free(&q.qtype))
+        && [&report.totals.not_queries, &report.totals.uncounted]
+            .iter()
+            .all(|reasons| reasons.0.iter().all(|(reason, _)| is_free(reason)))
+        && report
+            .domains
+            .as_ref()
+            .is_none_or(|d| is_free(&d.grouping) && d.top.iter().all(|e| is_name(&e.domain)))
+        && report
+            .orgs
+            .as_ref()
+            .is_none_or(|o| o.top.iter().all(|e| is_free(&e.org)))
+        && report
+            .clients
+            .as_ref()
+            .is_none_or(|c| c.top.iter().all(|e| is_free(&e.client)));
+    if clean {
+        return Cow::Borrowed(report);
+    }
+    let mut report = report.clone();
+    report.host = free(&report.host);
+    report.start = free(&report.start);
+    report.end = free(&report.end);
+    for interface in &mut report.interfaces {
+        *interface = free(interface);
+    }
+    for entry in &mut report.top {
+        entry.name = name(&entry.name);
+    }
+    for entry in &mut report.excluded {
+        entry.name = name(&entry.name);
+    }
+    for qtype in &mut report.qtypes {
+        qtype.qtype = free(&qtype.qtype);
+    }
+    for reasons in [&mut report.totals.not_queries, &mut report.totals.uncounted] {
+        for (reason, _) in &mut reasons.0 {
+            *reason = free(reason);
+        }
+    }
+    if let Some(domains) = &mut report.domains {
+        domains.grouping = free(&domains.grouping);
+        for entry in &mut domains.top {
+            entry.domain = name(&entry.domain);
+        }
+    }
+    if let Some(orgs) = &mut report.orgs {
+        for entry in &mut orgs.top {
+            entry.org = free(&entry.org);
+        }
+    }
+    if let Some(clients) = &mut report.clients {
+        for entry in &mut clients.top {
+            entry.client = free(&entry.client);
+        }
+    }
+    Cow::Owned(report)
 }
 
 #[cfg(test)]

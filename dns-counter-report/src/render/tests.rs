@@ -12,6 +12,7 @@ use crate::model::{self, Report};
 use crate::model::{ClientEntry, ClientRest, Clients};
 use crate::read::{ReadError, check, read};
 use crate::testing::{fixture, fixture_orgs, wire};
+use std::borrow::Cow;
 
 /// The aggregate fixture's names (quotes, backslashes, commas, a newline, ANSI escapes, non-UTF-8
 /// bytes, the root, a 253-character name) and names a spreadsheet would compute: `-` first, and
@@ -615,4 +616,41 @@ fn huge_cells_do_not_panic_any_renderer() {
         let text = render(&report, None, format);
         assert!(text.contains(&huge), "{format:?}");
     }
+}
+
+/// Defect: raw control bytes in a hand-made or foreign report reached stdout with `--format csv`
+/// and `--format prom` (only the text table escaped them). Every format now writes such a name as
+/// presentation form would, the same in each.
+#[test]
+fn raw_bytes_in_a_foreign_report_are_escaped_alike_in_every_format() {
+    let mut report = hostile_report(3);
+    report.top[0].name = "bad\u{1b}[2J\u{7}.example".into();
+    report.host = "evil\u{1b}]0;x\u{7}".into();
+    let escaped = r"bad\027[2J\007.example";
+    for format in Format::ALL {
+        let out = render(&report, None, format);
+        assert!(
+            out.chars()
+                .all(|c| !c.is_control() || c == '\n' || c == '\r'),
+            "{format:?} lets a control character through"
+        );
+        if format == Format::Json {
+            let value: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+            assert_eq!(value["top"][0]["name"], escaped);
+            assert_eq!(value["host"], r"evil\027]0;x\007");
+        } else if format == Format::Prom {
+            // Label values double every backslash; a parser reads back the escaped name.
+            assert!(out.contains(&escaped.replace('\\', r"\\")), "{out}");
+        } else {
+            assert!(out.contains(escaped), "{format:?}: {out}");
+            // CSV holds the names only.
+            assert!(
+                format == Format::Csv || out.contains(r"evil\027]0;x\007"),
+                "{format:?}"
+            );
+        }
+    }
+    // A report the daemon builds needs nothing escaped and is not copied.
+    let clean = hostile_report(3);
+    assert!(matches!(printable(&clean), Cow::Borrowed(_)));
 }

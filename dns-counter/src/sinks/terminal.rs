@@ -2,7 +2,10 @@
 
 use std::io::{self, Write as _};
 
-use dns_counter_report::{model::Report, render::text};
+use dns_counter_report::{
+    model::Report,
+    render::{self, Format},
+};
 
 use super::Sink;
 
@@ -12,6 +15,10 @@ pub struct Terminal;
 impl Sink for Terminal {
     fn publish(&mut self, report: &Report) {
         // A terminal that went away is no reason to stop counting.
-        let _ = writeln!(io::stdout().lock(), "{}", text::to_text(report));
+        let _ = writeln!(
+            io::stdout().lock(),
+            "{}",
+            render::render(report, None, Format::Txt)
+        );
     }
 }
