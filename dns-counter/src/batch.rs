@@ -398,28 +398,16 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
         let mut retries = 0;
         while keys.len() < max {
             let ask = (chunk as usize).min(max - keys.len());
-            keys.reserve(ask);
-            values.reserve(ask * self.per_entry);
-            let mut attr = BatchAttr {
-                in_batch: position.as_ref().map_or(0, |token| token.as_ptr() as u64),
-                out_batch: next.as_mut_ptr() as u64,
-                // Past the entries so far, where reserve() made room for `ask` more.
-                keys: keys.as_mut_ptr().wrapping_add(keys.len()) as u64,
-                values: values.as_mut_ptr().wrapping_add(values.len()) as u64,
-                count: ask as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
-                ..BatchAttr::default()
-            };
-            // SAFETY: the key and value buffers have room for `count` entries of the map's
-            // checked sizes (per-CPU values: `per_entry` each), the tokens for a key.
-            let result = unsafe { bpf(cmd, &mut attr) };
-            let filled = (attr.count as usize).min(ask);
-            // SAFETY: the kernel wrote `filled` whole entries; K and V are Pod.
-            unsafe {
-                keys.set_len(keys.len() + filled);
-                values.set_len(values.len() + filled * self.per_entry);
-            }
-            if filled > 0 {
+            let before = keys.len();
+            let result = self.call(
+                cmd,
+                position.as_deref(),
+                &mut next,
+                ask,
+                &mut keys,
+                &mut values,
+            );
+            if keys.len() > before {
                 position = Some(next.clone());
             }
             match step(&result) {
@@ -439,6 +427,41 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
             values,
             per_entry: self.per_entry,
         })
+    }
+
+    /// One call of a walk: up to `ask` entries from `position` (None: the start) appended to
+    /// `keys` and `values`, the position after them written to `next`.
+    fn call(
+        &self,
+        cmd: libc::c_long,
+        position: Option<&[u64]>,
+        next: &mut [u64],
+        ask: usize,
+        keys: &mut Vec<K>,
+        values: &mut Vec<V>,
+    ) -> io::Result<()> {
+        keys.reserve(ask);
+        values.reserve(ask * self.per_entry);
+        let mut attr = BatchAttr {
+            in_batch: position.map_or(0, |token| token.as_ptr() as u64),
+            out_batch: next.as_mut_ptr() as u64,
+            // Past the entries so far, where reserve() made room for `ask` more.
+            keys: keys.as_mut_ptr().wrapping_add(keys.len()) as u64,
+            values: values.as_mut_ptr().wrapping_add(values.len()) as u64,
+            count: ask as u32,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: the key and value buffers have room for `count` entries of the map's
+        // checked sizes (per-CPU values: `per_entry` each), the tokens for a key.
+        let result = unsafe { bpf(cmd, &mut attr) };
+        let filled = (attr.count as usize).min(ask);
+        // SAFETY: the kernel wrote `filled` whole entries; K and V are Pod.
+        unsafe {
+            keys.set_len(keys.len() + filled);
+            values.set_len(values.len() + filled * self.per_entry);
+        }
+        result
     }
 
     /// Writes `values[i * per_entry ..][.. per_entry]` under `keys[i]` for every `i`, with
