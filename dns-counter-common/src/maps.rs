@@ -20,8 +20,12 @@ pub const CONFIG_MAP: &str = "CONFIG";
 pub const COUNTS_MAPS: [&str; 2] = ["COUNTS_0", "COUNTS_1"];
 /// `PerCpuArray<u64>`: `STATS_PER_SET` slots for set 0, then for set 1.
 pub const STATS_MAP: &str = "STATS";
-/// `PerCpuArray<u64>`: 65536 qtype counters for set 0, then for set 1.
+/// `PerCpuArray<u64>`: the counters of qtypes below `QTYPE_PER_CPU_SLOTS` for set 0, then for
+/// set 1.
 pub const QTYPES_MAP: &str = "QTYPES";
+/// `Array<u64>`: `QTYPE_SLOTS` counters for set 0, then for set 1, shared by all CPUs (atomic
+/// adds); only those of qtypes from `QTYPE_PER_CPU_SLOTS` on are used.
+pub const QTYPES_SHARED_MAP: &str = "QTYPES_SHARED";
 /// `RingBuf` of `NameRecord` headers, each followed by `len` bytes of wire name.
 pub const NAMES_MAP: &str = "NAMES";
 /// `PerCpuHashMap<ClientKey, u64 count>` for set 0 and set 1 (`--clients`).
@@ -49,7 +53,11 @@ pub const NAMES_WAKEUP_BYTES: u64 = (NAMES_RING_BYTES / 8) as u64;
 /// How often the daemon reads the names ring without being woken.
 pub const NAMES_READ_PERIOD_MS: u64 = 100;
 
+/// Every qtype: one slot each per set.
 pub const QTYPE_SLOTS: u32 = 1 << 16;
+/// Qtypes below this (A, AAAA, HTTPS and nearly every other in use) are counted per CPU, the
+/// rest in the shared counters: see `QTYPES` in the program.
+pub const QTYPE_PER_CPU_SLOTS: u32 = 256;
 
 /// Fixed slots at the start of each set's stats; reason `r` lives at `STAT_REASONS + r`.
 pub const STAT_PACKETS: u32 = 0;

@@ -11,8 +11,9 @@ use dns_counter_common::{
     Reason,
     maps::{
         ClientKey, Config, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES, NAME_BUF_LEN, NAME_WORDS,
-        NAMES_RING_BYTES, NAMES_WAKEUP_BYTES, NameRecord, PORT_WORDS, QTYPE_SLOTS,
-        STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_PER_SET, Scratch,
+        NAMES_RING_BYTES, NAMES_WAKEUP_BYTES, NameRecord, PORT_WORDS, QTYPE_PER_CPU_SLOTS,
+        QTYPE_SLOTS, STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS,
+        STATS_PER_SET, Scratch,
     },
     walk::{Packet, Query, SourceAt, locate_question, read_question, read_source},
 };
@@ -38,7 +39,15 @@ static CLIENTS_1: PerCpuHashMap<ClientKey, u64> =
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * STATS_PER_SET, 0);
 #[map]
-static QTYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * QTYPE_SLOTS, 0);
+// Qtypes split in two so their memory does not grow with the CPUs and the hot counters are never
+// contended: those below 256 (A, AAAA, HTTPS, nearly every query) per CPU, 2 KiB per CPU and
+// set; the rest on counters shared by all CPUs with atomic adds, 512 KiB per set whatever the
+// CPU count, contended only by queries of rare qtypes on several CPUs at once. One per-CPU
+// counter for every qtype took 1 MiB per possible CPU (64 MiB on 64); one shared counter for
+// every qtype would make all CPUs contend on the cache lines of A and AAAA.
+static QTYPES: PerCpuArray<u64> = PerCpuArray::with_max_entries(2 * QTYPE_PER_CPU_SLOTS, 0);
+#[map]
+static QTYPES_SHARED: Array<u64> = Array::with_max_entries(2 * QTYPE_SLOTS, 0);
 #[map]
 static NAMES: RingBuf = RingBuf::with_byte_size(NAMES_RING_BYTES, 0);
 #[map]
@@ -224,11 +233,22 @@ fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<SourceAt, Re
             announce_and_insert(set, &query, scratch, counts)?;
         }
     }
-    if let Some(count) = QTYPES.get_ptr_mut(set * QTYPE_SLOTS + query.qtype as u32) {
-        // SAFETY: per-CPU slot.
-        unsafe { *count += 1 };
-    }
+    count_qtype(set, query.qtype);
     Ok(question.source)
+}
+
+/// Counts a query counted by name under its qtype, in exactly one of the two qtype maps.
+#[inline(always)]
+fn count_qtype(set: u32, qtype: u16) {
+    let qtype = u32::from(qtype);
+    if qtype < QTYPE_PER_CPU_SLOTS {
+        if let Some(count) = QTYPES.get_ptr_mut(set * QTYPE_PER_CPU_SLOTS + qtype) {
+            // SAFETY: per-CPU slot.
+            unsafe { *count += 1 };
+        }
+    } else if let Some(count) = QTYPES_SHARED.get_ptr_mut(set * QTYPE_SLOTS + qtype) {
+        add_one(count);
+    }
 }
 
 /// First sight of a name in this set: hand the name to the daemon, then start its count. Only a

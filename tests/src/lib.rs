@@ -14,6 +14,7 @@ pub mod client;
 pub mod counter;
 pub mod dnsperf;
 pub mod lab;
+pub mod map_memory;
 pub mod netdev;
 pub mod prereq;
 pub mod process;

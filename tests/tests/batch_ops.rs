@@ -267,3 +267,36 @@ fn wrong_descriptors_and_types_are_clear_errors() {
         .expect("16-byte values on an 8-byte map");
     assert!(err.to_string().contains("value size 8"), "{err}");
 }
+
+#[test]
+fn a_map_the_caller_may_not_read_is_a_clear_error_with_nothing_read() {
+    let Some(()) = require_root() else { return };
+    // BPF_F_WRONLY: the kernel refuses batch lookups with EPERM before it walks the map, so it
+    // never writes `count` back.
+    const BPF_F_WRONLY: u32 = 1 << 4;
+    let mut map = PerCpuHashMap::<MapData, u64, u64>::create(64, BPF_F_WRONLY)
+        .expect("create a write-only map");
+    for key in 0..10u64 {
+        let values: Vec<u64> = (0..nr_cpus()).map(|cpu| value_of(key, cpu)).collect();
+        map.insert(key, PerCpuValues::try_from(values).expect("values"), 0)
+            .expect("insert");
+    }
+    let batch = BatchMap::<u64, u64>::new(map.map().fd().as_fd(), nr_cpus()).expect("batch map");
+    for (operation, result) in [
+        (Operation::Lookup, batch.lookup_all()),
+        (Operation::LookupAndDelete, batch.lookup_and_delete_all()),
+    ] {
+        match result {
+            Err(BatchError::Syscall {
+                operation: failed,
+                source,
+                ..
+            }) => {
+                assert_eq!(failed, operation);
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM), "{source}");
+            }
+            Ok(entries) => panic!("{operation} read {} entries", entries.len()),
+            Err(other) => panic!("{operation}: want EPERM, got {other}"),
+        }
+    }
+}

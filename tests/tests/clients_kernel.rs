@@ -329,15 +329,27 @@ fn clients_need_a_client_table() {
     assert!(matches!(err, LoaderError::NoClientTable), "{err}");
 }
 
+/// Instructions the verifier may process for the program. The kernel refuses a program past
+/// 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS). The program took 434,312 on kernel 6.18 before the
+/// qtype maps were split and 305,186 after: the figure swings by a third with small changes to
+/// the code (how the verifier prunes states), so the ceiling leaves that much room over the
+/// larger one, and still fails well before the kernel's limit, while there is room to act.
+const VERIFIED_INSTRUCTIONS_CEILING: u32 = 600_000;
+
 #[test]
 fn the_program_with_clients_stays_within_the_verifier_budget() {
     let Some(()) = require_root() else { return };
     let loaded =
         loader::load_sized(1_000, MAX_CLIENT_PREFIXES).expect("the kernel accepts the program");
     let info = program(&loaded).info().expect("program info");
-    // Printed for whoever changes the walk: the kernel refuses a program past 1,000,000.
-    eprintln!(
-        "verified instructions: {:?}",
-        info.verified_instruction_count()
+    let verified = info
+        .verified_instruction_count()
+        .expect("the kernel reports verified instructions (Linux 5.16 and later)");
+    // Printed for whoever changes the walk.
+    eprintln!("verified instructions: {verified} (ceiling {VERIFIED_INSTRUCTIONS_CEILING})");
+    assert!(
+        verified <= VERIFIED_INSTRUCTIONS_CEILING,
+        "the verifier processed {verified} instructions, past the ceiling of \
+         {VERIFIED_INSTRUCTIONS_CEILING}: the kernel refuses the program at 1,000,000"
     );
 }

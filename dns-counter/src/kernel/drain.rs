@@ -28,8 +28,8 @@ use dns_counter_common::{
     Reason,
     maps::{
         CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, ClientKey, Config, NAMES_MAP, NameRecord,
-        QTYPE_SLOTS, QTYPES_MAP, STAT_CLIENTS_UNTRACKED, STAT_COUNTED, STAT_PACKETS, STAT_REASONS,
-        STATS_MAP, STATS_PER_SET,
+        QTYPE_PER_CPU_SLOTS, QTYPE_SLOTS, QTYPES_MAP, QTYPES_SHARED_MAP, STAT_CLIENTS_UNTRACKED,
+        STAT_COUNTED, STAT_PACKETS, STAT_REASONS, STATS_MAP, STATS_PER_SET,
     },
 };
 use thiserror::Error;
@@ -167,7 +167,9 @@ pub struct Drainer {
     counts: [KernelHashMap<MapData, u64, u64>; 2],
     clients: [PerCpuHashMap<MapData, ClientKey, u64>; 2],
     stats: PerCpuArray<MapData, u64>,
+    /// Qtypes below `QTYPE_PER_CPU_SLOTS`, per CPU; the rest in `qtypes_shared`.
     qtypes: PerCpuArray<MapData, u64>,
+    qtypes_shared: Array<MapData, u64>,
     names: RingBuf<MapData>,
     grace: GracePeriod,
     current: Config,
@@ -216,6 +218,9 @@ impl Drainer {
             qtypes: take(ebpf, QTYPES_MAP)?
                 .try_into()
                 .map_err(map_err(QTYPES_MAP))?,
+            qtypes_shared: take(ebpf, QTYPES_SHARED_MAP)?
+                .try_into()
+                .map_err(map_err(QTYPES_SHARED_MAP))?,
             names: take(ebpf, NAMES_MAP)?
                 .try_into()
                 .map_err(map_err(NAMES_MAP))?,
@@ -295,19 +300,27 @@ impl Drainer {
             .collect();
 
         let stats = take_slots(
-            &self.stats,
+            self.stats.map(),
             idle * STATS_PER_SET,
             STATS_PER_SET,
             self.nr_cpus,
             STATS_MAP,
         )?;
-        let qtypes = take_slots(
-            &self.qtypes,
-            idle * QTYPE_SLOTS,
-            QTYPE_SLOTS,
+        // Each qtype is counted in one map only: the low ones per CPU, the rest shared.
+        let mut qtypes = take_slots(
+            self.qtypes.map(),
+            idle * QTYPE_PER_CPU_SLOTS,
+            QTYPE_PER_CPU_SLOTS,
             self.nr_cpus,
             QTYPES_MAP,
         )?;
+        qtypes.extend(take_slots(
+            self.qtypes_shared.map(),
+            idle * QTYPE_SLOTS + QTYPE_PER_CPU_SLOTS,
+            QTYPE_SLOTS - QTYPE_PER_CPU_SLOTS,
+            self.nr_cpus,
+            QTYPES_SHARED_MAP,
+        )?);
 
         // Counted only as the program was configured at the start (--clients).
         let clients = if count_clients {
@@ -396,17 +409,16 @@ fn read_clients(
     })
 }
 
-/// Sums `len` per-CPU slots from `first` across CPUs and zeroes the non-zero ones: one batch
-/// lookup for the range and one batch update for the slots to zero.
+/// Sums `len` slots of an array from `first` (across CPUs, for a per-CPU array) and zeroes the
+/// non-zero ones: one batch lookup for the range and one batch update for the slots to zero.
 fn take_slots(
-    map: &PerCpuArray<MapData, u64>,
+    map: &MapData,
     first: u32,
     len: u32,
     nr_cpus: usize,
     name: &'static str,
 ) -> Result<Vec<u64>, DrainError> {
-    let batch =
-        BatchMap::<u32, u64>::new(map.map().fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
+    let batch = BatchMap::<u32, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     let slots = batch.lookup_range(first, len).map_err(batch_err(name))?;
     if slots.len() != len as usize {
         return Err(DrainError::ShortRead {

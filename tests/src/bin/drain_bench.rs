@@ -10,10 +10,10 @@
 //!   the report with its top-N (`daemon::report_of`), every format written (`sinks::files::write`) — timing
 //!   each, then the clear of the idle set that follows the report (`Drainer::clear_idle`).
 //! - Kernel memory per distinct name: the `memlock` the kernel charges for each of the program's
-//!   maps (/proc/self/fdinfo), at the default `--max-names`.
+//!   maps (/proc/self/fdinfo), at the default `--max-names`, and what it would charge for the same
+//!   maps with 64 possible CPUs (`map_memory::MapMemory::memlock_at`).
 
 use std::{
-    collections::BTreeMap,
     fmt::Write as _,
     fs,
     os::fd::AsFd as _,
@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use aya::{
-    maps::{HashMap, IterableMap as _, MapData, MapInfo},
+    maps::{HashMap, IterableMap as _, MapData},
     programs::{TestRun as _, TestRunOptions, Xdp},
 };
 use clap::Parser as _;
@@ -38,13 +38,16 @@ use dns_counter::{
     },
     sinks::files,
 };
-use dns_counter_common::maps::{COUNTS_MAPS, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES};
+use dns_counter_common::maps::{
+    COUNTS_MAPS, DEFAULT_MAX_NAMES, MAX_CLIENT_PREFIXES, QTYPES_MAP, QTYPES_SHARED_MAP,
+};
 use dns_counter_report::interval::Meta;
 use dns_counter_tests::{
     bench::{
         Machine, PartHeader, Target, figure, median, pin_to_cpu, publish as publish_part, revision,
         targets_table, thousands,
     },
+    map_memory::{MapMemory, program_maps},
     test_run::program,
 };
 use serde::Serialize;
@@ -59,6 +62,8 @@ const BATCH_RATIO_LIMIT: f64 = 0.35;
 const END_OF_INTERVAL_LIMIT_S: f64 = 1.0;
 const END_OF_INTERVAL_AT: u64 = 1_000_000;
 const BYTES_PER_NAME_LIMIT: f64 = 200.0;
+/// The possible CPUs of a large resolver, for what the maps would cost there.
+const MANY_CPUS: usize = 64;
 
 /// Frames between two reads of the names ring buffer: ~100k records of ~56 bytes stay well
 /// inside its 32 MiB.
@@ -123,11 +128,11 @@ struct Scale {
 }
 
 #[derive(Serialize)]
-struct MapMemory {
-    name: String,
-    map_type: String,
-    max_entries: u32,
-    memlock_bytes: u64,
+struct MapFigures {
+    #[serde(flatten)]
+    map: MapMemory,
+    /// What the kernel would charge with `MANY_CPUS` possible CPUs (None: a type not modelled).
+    memlock_bytes_many_cpus: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -135,12 +140,16 @@ struct Memory {
     max_names: u32,
     /// `--clients` loaded too: its two clients maps at their full size.
     clients: bool,
-    maps: Vec<MapMemory>,
+    maps: Vec<MapFigures>,
     total_bytes: u64,
     /// Everything over `max_names`: what each name of capacity costs the kernel.
     bytes_per_name: f64,
     /// The two counts maps alone over `max_names` (both sets).
     counts_bytes_per_name: f64,
+    many_cpus: usize,
+    /// As the kernel would charge on `many_cpus` possible CPUs; None if a map is not modelled.
+    total_bytes_many_cpus: Option<u64>,
+    bytes_per_name_many_cpus: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -168,7 +177,7 @@ fn bench(quick: bool) -> Result<()> {
         .context("counting possible CPUs")?;
 
     // Memory first: nothing else of ours is open, so every map fd is the program's.
-    let memory = vec![map_memory(false)?, map_memory(true)?];
+    let memory = vec![map_memory(false, nr_cpus)?, map_memory(true, nr_cpus)?];
     // Test runs and drains on one CPU, as the daemon's single thread would be.
     pin_to_cpu(0)?;
     eprintln!(
@@ -433,21 +442,9 @@ fn fill(loaded: &Loaded, drainer: &mut Drainer, names: u64) -> Result<(u64, u64,
     Ok((filled, queries, started.elapsed().as_secs_f64()))
 }
 
-/// What one fdinfo file says, for a BPF map.
-fn fdinfo_map(text: &str) -> Option<(u32, u64)> {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(str::trim)
-    };
-    Some((
-        field("map_id:")?.parse().ok()?,
-        field("memlock:")?.parse().ok()?,
-    ))
-}
-
-/// The memlock of every map the program holds, loaded at the default `--max-names`.
-fn map_memory(clients: bool) -> Result<Memory> {
+/// The memlock of every map the program holds, loaded at the default `--max-names`, and what
+/// the kernel would charge for them with `MANY_CPUS` possible CPUs.
+fn map_memory(clients: bool, possible_cpus: usize) -> Result<Memory> {
     let max_names = DEFAULT_MAX_NAMES;
     let loaded = if clients {
         loader::load_sized(max_names, MAX_CLIENT_PREFIXES)
@@ -455,50 +452,20 @@ fn map_memory(clients: bool) -> Result<Memory> {
         loader::load(max_names)
     }
     .context("loading the XDP program")?;
-    let names: Vec<&str> = loaded.ebpf.maps().map(|(name, _)| name).collect();
-    let mut maps = BTreeMap::new();
-    for entry in fs::read_dir("/proc/self/fdinfo").context("listing /proc/self/fdinfo")? {
-        let Ok(text) = fs::read_to_string(entry?.path()) else {
-            continue;
-        };
-        let Some((id, memlock)) = fdinfo_map(&text) else {
-            continue;
-        };
-        let info = MapInfo::from_id(id).with_context(|| format!("map {id}"))?;
-        // The kernel keeps 15 bytes of a map's name.
-        let Some(kernel_name) = info.name_as_str() else {
-            continue;
-        };
-        let Some(&name) = names
-            .iter()
-            .find(|name| name.get(..15).unwrap_or(name) == kernel_name)
-        else {
-            continue;
-        };
-        let map_type = info
-            .map_type()
-            .map_or_else(|_| "?".to_owned(), |t| format!("{t:?}"));
-        maps.insert(
-            name.to_owned(),
-            MapMemory {
-                name: name.to_owned(),
-                map_type,
-                max_entries: info.max_entries(),
-                memlock_bytes: memlock,
-            },
-        );
-    }
-    ensure!(
-        maps.len() == names.len(),
-        "found {:?} of the program's maps {names:?} in fdinfo",
-        maps.keys().collect::<Vec<_>>()
-    );
-    let maps: Vec<MapMemory> = maps.into_values().collect();
-    let total_bytes: u64 = maps.iter().map(|map| map.memlock_bytes).sum();
+    let maps: Vec<MapFigures> = program_maps(&loaded)?
+        .into_iter()
+        .map(|map| MapFigures {
+            memlock_bytes_many_cpus: map.memlock_at(possible_cpus, MANY_CPUS),
+            map,
+        })
+        .collect();
+    let total_bytes: u64 = maps.iter().map(|map| map.map.memlock_bytes).sum();
+    let total_bytes_many_cpus: Option<u64> =
+        maps.iter().map(|map| map.memlock_bytes_many_cpus).sum();
     let counts: u64 = maps
         .iter()
-        .filter(|map| COUNTS_MAPS.contains(&map.name.as_str()))
-        .map(|map| map.memlock_bytes)
+        .filter(|map| COUNTS_MAPS.contains(&map.map.name.as_str()))
+        .map(|map| map.map.memlock_bytes)
         .sum();
     Ok(Memory {
         max_names,
@@ -507,6 +474,10 @@ fn map_memory(clients: bool) -> Result<Memory> {
         total_bytes,
         bytes_per_name: total_bytes as f64 / f64::from(max_names),
         counts_bytes_per_name: counts as f64 / f64::from(max_names),
+        many_cpus: MANY_CPUS,
+        total_bytes_many_cpus,
+        bytes_per_name_many_cpus: total_bytes_many_cpus
+            .map(|total| total as f64 / f64::from(max_names)),
     })
 }
 
@@ -551,10 +522,15 @@ fn targets(results: &Results) -> Vec<Target> {
                 memory.bytes_per_name,
                 BYTES_PER_NAME_LIMIT,
                 format!(
-                    "B; {} B memlock over {} names, {} possible CPUs; counts maps {:.0} B of it",
+                    "B; {} B memlock over {} names, {} possible CPUs ({} B per name with {}); counts \
+                     maps {:.0} B of it",
                     thousands(memory.total_bytes),
                     thousands(memory.max_names.into()),
                     results.possible_cpus,
+                    memory
+                        .bytes_per_name_many_cpus
+                        .map_or_else(|| "?".to_owned(), |bytes| format!("{bytes:.1}")),
+                    memory.many_cpus,
                     memory.counts_bytes_per_name
                 ),
             )
@@ -598,20 +574,20 @@ fn memory_miss(memory: &Memory, cpus: usize) -> String {
         memory
             .maps
             .iter()
-            .find(|map| map.name == name)
+            .find(|map| map.map.name == name)
             .map_or(0.0, |map| {
-                map.memlock_bytes as f64 / f64::from(memory.max_names)
+                map.map.memlock_bytes as f64 / f64::from(memory.max_names)
             })
     };
     format!(
         "the two preallocated counts maps take {:.1} B per name (each entry: a 64-byte hash element with \
          its key and value, and a 16-byte bucket per power-of-two slot), the 32 MiB names ring {:.1} B, \
-         QTYPES {:.1} B per-CPU over {cpus} CPUs. BPF_F_NO_PREALLOC charges more per entry when a set is \
+         the qtype maps {:.1} B (1 MiB shared, 4 KiB per CPU over {cpus} CPUs). BPF_F_NO_PREALLOC charges more per entry when a set is \
          full and allocates on the new-name path; a smaller ring would overflow while the daemon drains; \
          one map for both sets would need twice the entries, so as many buckets",
         per_name(COUNTS_MAPS[0]) + per_name(COUNTS_MAPS[1]),
         per_name("NAMES"),
-        per_name("QTYPES"),
+        per_name(QTYPES_MAP) + per_name(QTYPES_SHARED_MAP),
     )
 }
 
@@ -699,16 +675,22 @@ fn render(results: &Results) -> String {
         results.grace_period_s
     );
 
-    out.push_str(
+    let _ = write!(
+        out,
         "**Kernel map memory.** The `memlock` the kernel charges for each of the program's maps \
          (/proc/self/fdinfo), loaded at the default `--max-names`; per name = total over `--max-names`. \
-         Both map sets (`COUNTS_0`/`COUNTS_1`, `CLIENTS_0`/`CLIENTS_1`, and the two halves of `STATS` and \
-         `QTYPES`) are counted: the daemon drains one set while the program fills the other.\n\n",
+         Both map sets (`COUNTS_0`/`COUNTS_1`, `CLIENTS_0`/`CLIENTS_1`, and the two halves of `STATS`, \
+         `QTYPES` and `QTYPES_SHARED`) are counted: the daemon drains one set while the program fills \
+         the other. Beside it, what the kernel would charge for the same maps with {} possible CPUs: \
+         the measured figure with the terms of the kernel's accounting that grow with the CPUs \
+         (per-CPU values, per-CPU spares and locks of hash maps) taken to that count.\n\n",
+        MANY_CPUS
     );
     for memory in &results.memory {
         let _ = writeln!(
             out,
-            "{}: {} B in all, **{:.1} B per name** (counts maps {:.1} B per name, {:.1} B per name and set).\n",
+            "{}: {} B in all, **{:.1} B per name** (counts maps {:.1} B per name, {:.1} B per name and set); \
+             with {} possible CPUs {} B, {} B per name.\n",
             if memory.clients {
                 "With `--clients` (65,536 prefixes per set)"
             } else {
@@ -717,20 +699,37 @@ fn render(results: &Results) -> String {
             thousands(memory.total_bytes),
             memory.bytes_per_name,
             memory.counts_bytes_per_name,
-            memory.counts_bytes_per_name / 2.0
+            memory.counts_bytes_per_name / 2.0,
+            memory.many_cpus,
+            memory
+                .total_bytes_many_cpus
+                .map_or_else(|| "?".to_owned(), thousands),
+            memory
+                .bytes_per_name_many_cpus
+                .map_or_else(|| "?".to_owned(), |bytes| format!("{bytes:.1}")),
         );
-        out.push_str(
-            "| map | type | max entries | memlock bytes | per name |\n|---|---|---|---|---|\n",
+        let _ = writeln!(
+            out,
+            "| map | type | max entries | memlock bytes | per name | memlock bytes with {} CPUs | per name |\n\
+             |---|---|---|---|---|---|---|",
+            memory.many_cpus
         );
-        for map in &memory.maps {
+        for MapFigures {
+            map,
+            memlock_bytes_many_cpus: many,
+        } in &memory.maps
+        {
+            let per_name = |bytes: u64| bytes as f64 / f64::from(memory.max_names);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {} | {:.1} | {} | {} |",
                 map.name,
                 map.map_type,
                 thousands(map.max_entries.into()),
                 thousands(map.memlock_bytes),
-                map.memlock_bytes as f64 / f64::from(memory.max_names)
+                per_name(map.memlock_bytes),
+                many.map_or_else(|| "?".to_owned(), thousands),
+                many.map_or_else(|| "?".to_owned(), |bytes| format!("{:.1}", per_name(bytes))),
             );
         }
         out.push('\n');

@@ -176,6 +176,17 @@ fn step(result: &io::Result<()>) -> Step {
     }
 }
 
+/// How many entries a batch call says it did, from the `count` it left in the attribute.
+///
+/// The kernel writes `count` back (zero first, then the entries it copied) once it starts
+/// walking: on success, at the end of the map (ENOENT), and on the errors a walk goes on after
+/// (ENOSPC with nothing copied, EBUSY with what it copied before a locked bucket). It returns
+/// the other errors (a descriptor that is no map, EPERM on a map the caller may not read,
+/// EINVAL) before that, leaving `count` as the caller set it: nothing was done then.
+fn written(result: &io::Result<()>, count: u32) -> u32 {
+    if step(result) == Step::Fail { 0 } else { count }
+}
+
 /// `union bpf_attr`'s `batch` member, as in include/uapi/linux/bpf.h.
 #[repr(C)]
 #[derive(Default)]
@@ -398,28 +409,16 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
         let mut retries = 0;
         while keys.len() < max {
             let ask = (chunk as usize).min(max - keys.len());
-            keys.reserve(ask);
-            values.reserve(ask * self.per_entry);
-            let mut attr = BatchAttr {
-                in_batch: position.as_ref().map_or(0, |token| token.as_ptr() as u64),
-                out_batch: next.as_mut_ptr() as u64,
-                // Past the entries so far, where reserve() made room for `ask` more.
-                keys: keys.as_mut_ptr().wrapping_add(keys.len()) as u64,
-                values: values.as_mut_ptr().wrapping_add(values.len()) as u64,
-                count: ask as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
-                ..BatchAttr::default()
-            };
-            // SAFETY: the key and value buffers have room for `count` entries of the map's
-            // checked sizes (per-CPU values: `per_entry` each), the tokens for a key.
-            let result = unsafe { bpf(cmd, &mut attr) };
-            let filled = (attr.count as usize).min(ask);
-            // SAFETY: the kernel wrote `filled` whole entries; K and V are Pod.
-            unsafe {
-                keys.set_len(keys.len() + filled);
-                values.set_len(values.len() + filled * self.per_entry);
-            }
-            if filled > 0 {
+            let before = keys.len();
+            let result = self.call(
+                cmd,
+                position.as_deref(),
+                &mut next,
+                ask,
+                &mut keys,
+                &mut values,
+            );
+            if keys.len() > before {
                 position = Some(next.clone());
             }
             match step(&result) {
@@ -439,6 +438,43 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
             values,
             per_entry: self.per_entry,
         })
+    }
+
+    /// One call of a walk: up to `ask` entries from `position` (None: the start) appended to
+    /// `keys` and `values`, the position after them written to `next`. Only entries the kernel
+    /// says it wrote are appended: none when the call fails before it writes `count` back.
+    fn call(
+        &self,
+        cmd: libc::c_long,
+        position: Option<&[u64]>,
+        next: &mut [u64],
+        ask: usize,
+        keys: &mut Vec<K>,
+        values: &mut Vec<V>,
+    ) -> io::Result<()> {
+        let (keys_at, values_at) = (keys.len(), values.len());
+        // Zeroed room, so the vectors never hold memory nobody wrote, whatever `count` says.
+        // SAFETY: K and V are Pod: every bit pattern, zero included, is a valid value.
+        keys.resize(keys_at + ask, unsafe { core::mem::zeroed() });
+        values.resize(values_at + ask * self.per_entry, unsafe {
+            core::mem::zeroed()
+        });
+        let mut attr = BatchAttr {
+            in_batch: position.map_or(0, |token| token.as_ptr() as u64),
+            out_batch: next.as_mut_ptr() as u64,
+            keys: keys[keys_at..].as_mut_ptr() as u64,
+            values: values[values_at..].as_mut_ptr() as u64,
+            count: ask as u32,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: the key and value buffers have room for `count` entries of the map's
+        // checked sizes (per-CPU values: `per_entry` each), the tokens for a key.
+        let result = unsafe { bpf(cmd, &mut attr) };
+        let filled = (written(&result, attr.count) as usize).min(ask);
+        keys.truncate(keys_at + filled);
+        values.truncate(values_at + filled * self.per_entry);
+        result
     }
 
     /// Writes `values[i * per_entry ..][.. per_entry]` under `keys[i]` for every `i`, with
@@ -466,7 +502,7 @@ impl<'fd, K: Pod, V: Pod> BatchMap<'fd, K, V> {
             };
             // SAFETY: `count` keys and their values are readable; the kernel only reads them.
             let result = unsafe { bpf(BPF_MAP_UPDATE_BATCH, &mut attr) };
-            done += (attr.count as usize).min(ask);
+            done += (written(&result, attr.count) as usize).min(ask);
             match step(&result) {
                 Step::More => retries = 0,
                 Step::Retry if retries < MAX_RETRIES => retries += 1,
@@ -547,6 +583,17 @@ mod tests {
     }
 
     #[test]
+    fn count_is_trusted_only_where_the_kernel_writes_it() {
+        assert_eq!(written(&Ok(()), 5), 5);
+        assert_eq!(written(&err(libc::ENOENT), 3), 3);
+        assert_eq!(written(&err(libc::ENOSPC), 0), 0);
+        assert_eq!(written(&err(libc::EBUSY), 2), 2);
+        for errno in [libc::EBADF, libc::EINVAL, libc::EPERM, libc::EFAULT] {
+            assert_eq!(written(&err(errno), 65_536), 0, "errno {errno}");
+        }
+    }
+
+    #[test]
     fn tokens_hold_a_key_and_are_at_least_a_word() {
         assert_eq!(token_words(4), 1);
         assert_eq!(token_words(8), 1);
@@ -555,6 +602,43 @@ mod tests {
         assert_eq!(token_words(0), 1);
         let token = u32_token(65_535);
         assert_eq!(token[0].to_ne_bytes()[..4], 65_535u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn a_call_refused_before_the_kernel_writes_count_adds_no_entries() {
+        // /dev/null is no map: bpf(2) refuses the call (EINVAL, or EPERM without CAP_BPF)
+        // before it writes `count` back, which so still holds the `ask` it went in with.
+        let not_a_map = std::fs::File::open("/dev/null").expect("/dev/null");
+        let batch = BatchMap::<u64, u64> {
+            fd: std::os::fd::AsFd::as_fd(&not_a_map),
+            shape: shape(BPF_MAP_TYPE_PERCPU_HASH),
+            per_entry: 2,
+            chunk: DEFAULT_CHUNK,
+            _types: PhantomData,
+        };
+        let mut next = vec![0u64; 1];
+        let (mut keys, mut values) = (vec![7u64], vec![1u64, 2]);
+        for cmd in [BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH] {
+            let result = batch.call(cmd, None, &mut next, 1000, &mut keys, &mut values);
+            assert_eq!(step(&result), Step::Fail, "command {cmd}: {result:?}");
+            assert_eq!(
+                (keys.len(), values.len()),
+                (1, 2),
+                "command {cmd}: a refused call appended entries"
+            );
+            assert_eq!((keys[0], values.as_slice()), (7, [1, 2].as_slice()));
+        }
+        let err = batch.lookup_all().expect_err("no map to walk");
+        assert!(
+            matches!(
+                err,
+                BatchError::Syscall {
+                    operation: Operation::Lookup,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     fn shape(map_type: u32) -> MapShape {
