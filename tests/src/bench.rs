@@ -7,10 +7,10 @@ use std::{
     fs,
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::prereq::{target_dir, workspace_root};
@@ -223,6 +223,40 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// How far a load may stray from the rate it was sized by: a 2-core machine shared with other
+/// work runs the same load several times faster or slower from one minute to the next.
+pub const RATE_HEADROOM: f64 = 4.0;
+/// What every time bound gets on top of its headroom: a thread starting, a slow first batch.
+pub const TIME_SLACK: Duration = Duration::from_secs(10);
+
+/// The count bound of a load meant to end at its time limit (dnsperf's runs through its
+/// datafile, a timed send): what `per_second` (measured on this machine) does in `duration`,
+/// [`RATE_HEADROOM`] times over, at least 1. The load's time limit, not this, ends it.
+pub fn count_bound(per_second: f64, duration: Duration) -> Result<u64> {
+    check_rate(per_second)?;
+    // A float-to-integer cast saturates: an absurd rate gives u64::MAX, still a bound.
+    Ok(((per_second * duration.as_secs_f64() * RATE_HEADROOM).ceil() as u64).max(1))
+}
+
+/// The time bound of a load meant to end at its count (every frame of a workload sent): how
+/// long `count` takes at `per_second` (measured on this machine), [`RATE_HEADROOM`] times over,
+/// plus [`TIME_SLACK`]. The count, not this, ends it.
+pub fn time_bound(count: u64, per_second: f64) -> Result<Duration> {
+    check_rate(per_second)?;
+    let expected = count as f64 / per_second;
+    Duration::try_from_secs_f64(expected * RATE_HEADROOM)
+        .map(|time| time + TIME_SLACK)
+        .with_context(|| format!("{count} at {per_second} per second takes too long to bound"))
+}
+
+fn check_rate(per_second: f64) -> Result<()> {
+    ensure!(
+        per_second.is_finite() && per_second > 0.0,
+        "a measured rate of {per_second} per second cannot size a load"
+    );
+    Ok(())
+}
+
 /// Pins the calling thread to `cpu`, so per-CPU maps and caches stay put between runs.
 pub fn pin_to_cpu(cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in range for cpu < 1024.
@@ -311,6 +345,39 @@ pub fn publish(part: &str, section: &str, results: &impl Serialize, quick: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_bound_feeds_a_machine_faster_than_the_old_fixed_datafile() {
+        // The veth part's old datafile: 250,000 lines per second of dnsperf's run, sent once.
+        // A machine that sends 300,000 queries a second used it up before the time limit.
+        let (rate, run) = (300_000.0, Duration::from_secs(10));
+        let old_fixed = 250_000 * run.as_secs();
+        let bound = count_bound(rate, run).unwrap();
+        assert!(bound > old_fixed, "{bound} queries");
+        assert!(bound as f64 >= rate * run.as_secs_f64() * RATE_HEADROOM);
+        assert_eq!(count_bound(1e-9, Duration::from_millis(1)).unwrap(), 1);
+    }
+
+    #[test]
+    fn time_bound_outlasts_a_sender_slower_than_the_old_fixed_limit() {
+        // The peers part's old bound for an unpaced send: 10 s × 10 + 30 s, whatever the count.
+        // A sender of 5,000 frames a second needs 250 s for the seeds' 1.25 M frames.
+        let (count, rate) = (1_250_000, 5_000.0);
+        let old_fixed = Duration::from_secs(130);
+        let bound = time_bound(count, rate).unwrap();
+        assert!(bound > old_fixed, "{bound:?}");
+        assert!(bound >= Duration::from_secs_f64(count as f64 / rate * RATE_HEADROOM));
+        assert_eq!(time_bound(0, 1.0).unwrap(), TIME_SLACK);
+    }
+
+    #[test]
+    fn a_rate_that_was_not_measured_sizes_nothing() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(count_bound(rate, Duration::from_secs(1)).is_err(), "{rate}");
+            assert!(time_bound(1, rate).is_err(), "{rate}");
+        }
+        assert!(time_bound(u64::MAX, 1e-300).is_err());
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -60,9 +60,12 @@ const RSS_NAMES: usize = 1_000_000;
 /// Map size for the RSS run: at least the names sent.
 const RSS_MAX_NAMES: usize = 1 << 20;
 const RSS_RATE: u64 = 200_000;
-/// The rate the room in the interval is planned for: a busy machine sends slower than asked.
-const RSS_PLANNED_RATE: u64 = 50_000;
+/// The RSS run's interval, longer if its send's time bound needs it (all names in one report).
 const RSS_INTERVAL: Duration = Duration::from_secs(60);
+/// Room in the RSS run's interval for the daemon to start, beside its send's time bound.
+const RSS_START_ROOM: Duration = Duration::from_secs(15);
+/// The first send, with no tool, which measures the rate every send's time bound is sized from.
+const CALIBRATION: Duration = Duration::from_secs(1);
 
 /// `--quick`: a smoke run of the plumbing; its figures mean nothing.
 const QUICK_NAMES: usize = 20_000;
@@ -73,10 +76,8 @@ const QUICK_RSS_NAMES: usize = 100_000;
 const QUICK_RSS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// dns-counter's interval for the peer runs: one day, so the only report is the one SIGTERM
-/// writes (the run first waits for room in the interval).
+/// writes (the run first waits for room in the interval: start, send, settle, stop).
 const LONG_INTERVAL: Duration = Duration::from_secs(86_400);
-/// The longest a run of one tool at one rate may take (start, send, settle, stop).
-const RUN_ROOM: Duration = Duration::from_secs(120);
 
 /// A tool has caught up once its CPU time has not grown by more than its noise floor per poll
 /// for [`QUIET_WINDOW`]: longer than libpcap's 1 s buffer timeout, after which the kernel hands
@@ -255,6 +256,13 @@ fn bench(quick: bool) -> Result<()> {
         thousands(names as u64)
     );
     let expected_top = exact_top(&workload);
+    let sender_pps = traffic::send(
+        &lab,
+        &frames,
+        &SendPlan::calibration(CALIBRATION, SENDER_CPU),
+    )?
+    .pps();
+    eprintln!("sender alone: {} pps", figure(sender_pps));
 
     let mut runs = Vec::new();
     let mut no_tool = Vec::new();
@@ -263,10 +271,10 @@ fn bench(quick: bool) -> Result<()> {
     for &rate in rates {
         let timed = rate == Some(seeds_rate);
         eprintln!("no tool at {}", describe_rate(rate));
-        let baseline = run_no_tool(&lab, &frames, &send_plan(queries, rate))?;
+        let plan = SendPlan::counted(queries, rate, sender_pps, SENDER_CPU)?;
+        let baseline = run_no_tool(&lab, &frames, &plan)?;
         for tool in Tool::ALL {
             eprintln!("{} at {}", tool.name(), describe_rate(rate));
-            let plan = send_plan(queries, rate);
             let run = match tool {
                 Tool::Tcpdump => {
                     let (run, capture) = run_tcpdump(&lab, &frames, &plan, scratch.path())?;
@@ -340,6 +348,7 @@ fn bench(quick: bool) -> Result<()> {
         &privileges.dns_counter,
         rss_names,
         rss_interval,
+        sender_pps,
         scratch.path(),
     )?;
     drop(lab);
@@ -377,19 +386,6 @@ fn describe_rate(rate: Option<u64>) -> String {
     )
 }
 
-fn send_plan(count: u64, rate: Option<u64>) -> SendPlan {
-    // Generous: ten times the paced duration, plus slack for a slow start.
-    let paced = rate.map_or(Duration::from_secs(10), |pps| {
-        Duration::from_secs_f64(count as f64 / pps as f64)
-    });
-    SendPlan {
-        count,
-        rate_pps: rate,
-        time_limit: paced * 10 + Duration::from_secs(30),
-        cpu: SENDER_CPU,
-    }
-}
-
 /// A send: what went out, when the last frame did, and the machine's busy CPU around it.
 struct Sending {
     sent: Sent,
@@ -409,7 +405,8 @@ fn send(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<Sending> {
     });
     ensure!(
         sent.frames == plan.count,
-        "the sender sent {} of {} frames within {:?}",
+        "the sender sent {} of {} frames within {:?}, a bound sized from the sender's rate \
+         with no tool",
         sent.frames,
         plan.count,
         plan.time_limit
@@ -845,7 +842,10 @@ fn run_dns_counter(
     let out_dir = tempfile::Builder::new()
         .prefix("reports-")
         .tempdir_in(dir)?;
-    wait_for_room_in_interval(LONG_INTERVAL, RUN_ROOM);
+    wait_for_room_in_interval(
+        LONG_INTERVAL,
+        START_TIMEOUT + plan.time_limit + SETTLE_TIMEOUT + STOP_TIMEOUT,
+    );
     let interval = format!("{}s", LONG_INTERVAL.as_secs());
     let top = TOP.to_string();
     let mut counter = Counter::start(
@@ -1029,20 +1029,23 @@ fn measure_peak_rss(
     dns_counter: &Path,
     names: usize,
     interval: Duration,
+    sender_pps: f64,
     dir: &Path,
 ) -> Result<PeakRss> {
     eprintln!("peak RSS at {} distinct names", thousands(names as u64));
     let workload = Workload::zipf(RSS_SEED, names, names as u64);
     let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
     drop(workload);
-    let plan = send_plan(names as u64, Some(RSS_RATE));
-    let send_time = Duration::from_secs_f64(names as f64 / RSS_PLANNED_RATE as f64);
+    let plan = SendPlan::counted(names as u64, Some(RSS_RATE), sender_pps, SENDER_CPU)?;
     let out_dir = tempfile::Builder::new()
         .prefix("rss-reports-")
         .tempdir_in(dir)?;
     let max_names = RSS_MAX_NAMES.max(names);
-    // All names in one interval: start with room for the start and the send.
-    wait_for_room_in_interval(interval, send_time + Duration::from_secs(15));
+    // All names in one interval: start with room for the start and the send's whole time
+    // bound, in an interval long enough to hold them.
+    let room = RSS_START_ROOM + plan.time_limit;
+    let interval = interval.max(Duration::from_secs(room.as_secs() + 1));
+    wait_for_room_in_interval(interval, room);
     let interval_arg = format!("{}s", interval.as_secs());
     let max_names_arg = max_names.to_string();
     let mut counter = Counter::start(
