@@ -127,6 +127,12 @@ impl<'a> Dnsperf<'a> {
         parse_summary(&stdout).with_context(|| format!("reading dnsperf output: {stdout}"))
     }
 
+    /// The longest [`Dnsperf::run_for_time_limit`] takes: every attempt to its time limit, and
+    /// the wait for its last answers.
+    pub fn longest_timed_run(&self) -> Duration {
+        (self.time_limit + self.query_timeout) * TIMED_ATTEMPTS as u32
+    }
+
     /// Runs dnsperf for its whole time limit, looping over its datafile of `datafile_lines`
     /// lines. The runs through the file that bound it are sized from `measured_qps`, what this
     /// machine was seen sending (a short run first: [`DnsperfSummary::sent_per_second`]), with

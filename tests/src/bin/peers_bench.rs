@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use dns_counter_tests::bench::{
-    Machine, PartHeader, Target, figure, pin_to_cpu, publish, revision, targets_table, thousands,
+    Column, Machine, PartArgs, PartHeader, Section, Table, Target, figure, pin_to_cpu, publish,
+    targets_table, thousands, written_by,
 };
 use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled};
 use dns_counter_tests::counter::wait_for_room_in_interval;
@@ -37,8 +38,15 @@ use serde::Serialize;
 /// This part's name: its JSON file and its BENCHMARKS.md markers.
 const PART: &str = "peers";
 const JSON_SCHEMA: &str = "dns-counter/bench/peers/v1";
-const USAGE: &str =
-    "usage: dns-counter-peers-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The bench's "peers" part: tcpdump and dnstop against dns-counter on the same traffic, the
+/// seeds' workload, the daemon's peak RSS at 1 M names. Needs root; `cargo xtask bench` runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-peers-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 /// The sender runs on CPU 0; every tool (and the daemon) on CPU 1, so a tool never takes the
 /// sender's CPU and the sender never takes the tool's.
@@ -109,7 +117,7 @@ const TCPDUMP_FILTER: &str = "udp dst port 53";
 const PIPELINE: &str = r#"tcpdump -n -r "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i ~ /\?$/) { print tolower($(i + 1)); break } }' | sort | uniq -c | sort -rn | head -50 > "$2""#;
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -356,12 +364,8 @@ fn bench(quick: bool) -> Result<()> {
     let targets = judge(&runs, &top_fifty, &peak_rss);
     let results = Results {
         header: PartHeader {
-            schema: JSON_SCHEMA.to_owned(),
-            date: dns_counter_tests::bench::now(),
-            revision: revision(),
-            machine,
-            quick,
             targets,
+            ..PartHeader::new(JSON_SCHEMA, machine, quick)
         },
         distinct_names: names,
         queries,
@@ -1217,25 +1221,14 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
     targets
 }
 
-fn render(results: &Results) -> String {
+fn render(results: &Results) -> Section {
     let header = &results.header;
-    let mut out = String::new();
+    let mut out = Section::new();
     let _ = writeln!(
         out,
         "## Against the peers: tcpdump and dnstop on the same traffic\n"
     );
-    let _ = writeln!(
-        out,
-        "{} on {}, revision {}{}.\n",
-        header.date,
-        header.machine.describe(),
-        header.revision.as_deref().unwrap_or("unknown"),
-        if header.quick {
-            " (`--quick`: a smoke run, figures mean nothing)"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "{}. {}\n", header.provenance(), written_by(PART));
     let _ = writeln!(
         out,
         "The generator (AF_PACKET, `sendmmsg`, one thread pinned to CPU {SENDER_CPU}) sends the same {} pre-built \
@@ -1257,21 +1250,33 @@ fn render(results: &Results) -> String {
         results.dnstop_command,
         MACHINE_TAIL.as_secs(),
     );
-    let _ = writeln!(
-        out,
-        "| rate (asked) | tool | sent | achieved pps | seen | lost | veth drops | CPU s | CPU s per M queries | tool says | machine CPU s per M over no tool |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new([
+        Column::right("rate (asked)"),
+        Column::left("tool"),
+        Column::right("sent"),
+        Column::right("achieved pps"),
+        Column::right("seen"),
+        Column::right("lost"),
+        Column::right("veth drops"),
+        Column::right("CPU s"),
+        Column::right("CPU s per M queries"),
+        Column::left("tool says"),
+        Column::right("machine CPU s per M over no tool"),
+    ]);
     for baseline in &results.no_tool {
-        let _ = writeln!(
-            out,
-            "| {} | (no tool) | {} | {} | | | {} | | | | ({} s busy) |",
+        table.row([
             describe_rate(baseline.rate_pps),
+            "(no tool)".to_owned(),
             thousands(baseline.sent),
             thousands(baseline.achieved_pps.round() as u64),
+            String::new(),
+            String::new(),
             thousands(baseline.dropped_at_veth),
-            figure(baseline.machine_cpu_seconds)
-        );
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("({} s busy)", figure(baseline.machine_cpu_seconds)),
+        ]);
     }
     for run in &results.runs {
         let cpu = match run.program_cpu_seconds {
@@ -1283,22 +1288,22 @@ fn render(results: &Results) -> String {
             ),
             None => figure(run.cpu_seconds),
         };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {cpu} | {} | {} | {} |",
+        table.row([
             describe_rate(run.rate_pps),
-            run.tool.name(),
+            run.tool.name().to_owned(),
             thousands(run.sent),
             thousands(run.achieved_pps.round() as u64),
             thousands(run.seen),
             thousands(run.lost),
             thousands(run.dropped_at_veth),
+            cpu,
             figure(run.cpu_seconds_per_million),
-            run.tool_summary,
+            run.tool_summary.clone(),
             run.machine_extra_cpu_seconds_per_million
-                .map_or_else(String::new, figure)
-        );
+                .map_or_else(String::new, figure),
+        ]);
     }
+    out.table(&table);
     let top = &results.top_fifty;
     let _ = writeln!(
         out,
@@ -1326,7 +1331,7 @@ fn render(results: &Results) -> String {
         figure(rss.vm_hwm_kib as f64 / 1024.0),
         figure(rss.vm_rss_kib as f64 / 1024.0),
     );
-    out.push_str(&targets_table(&header.targets));
+    out.table(&targets_table(&header.targets));
     out
 }
 

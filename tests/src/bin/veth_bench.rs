@@ -14,7 +14,8 @@ use aya::maps::PerCpuArray;
 use aya::programs::{Xdp, XdpMode};
 use dns_counter::loader;
 use dns_counter_tests::bench::{
-    Machine, PartHeader, Target, figure, median, publish, revision, targets_table, thousands,
+    Column, Machine, PartArgs, PartHeader, Section, Table, Target, figure, median, publish,
+    targets_table, thousands, written_by,
 };
 use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled, ProgramRunStats};
 use dns_counter_tests::counter::wait_for_room_in_interval;
@@ -27,8 +28,16 @@ use serde::Serialize;
 
 const PART: &str = "veth";
 const JSON_SCHEMA: &str = "dns-counter/bench/veth/v1";
-const USAGE: &str =
-    "usage: dns-counter-veth-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The bench's "veth" part: packets per second on a veth with no program, a count-only program
+/// and dns-counter; dnsperf against unbound; kernel cost per query at 1 k and 1 M names. Needs
+/// root; `cargo xtask bench` runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-veth-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 /// The sender's CPU, and the other one, where the receiving side polls when it has a thread.
 const SENDER_CPU: usize = 0;
@@ -86,7 +95,7 @@ const QUICK: Sizes = Sizes {
 };
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 /// What is on the resolver's veth end during a line-rate run.
@@ -334,14 +343,7 @@ fn bench(quick: bool) -> Result<()> {
     )?;
 
     let mut results = Results {
-        header: PartHeader {
-            schema: JSON_SCHEMA.to_owned(),
-            date: dns_counter_tests::bench::now(),
-            revision: revision(),
-            machine,
-            quick,
-            targets: Vec::new(),
-        },
+        header: PartHeader::new(JSON_SCHEMA, machine, quick),
         sender_cpu: SENDER_CPU,
         receiver_cpu: RECEIVER_CPU,
         run_seconds: sizes.run_time.as_secs_f64(),
@@ -359,6 +361,23 @@ fn bench(quick: bool) -> Result<()> {
     results.header.targets = targets(&results);
     let section = render(&results);
     publish(PART, &section, &results, quick)
+}
+
+/// Starts dns-counter on the resolver's veth end with a JSON report at most every [`INTERVAL`],
+/// once the interval has room left for `sends` and for the counter to start and stop, so the
+/// sends land in one interval (its report, or the one SIGTERM writes). `extra` is more arguments.
+fn start_counter(
+    dns_counter: &Path,
+    lab: &Lab,
+    out_dir: &Path,
+    sends: Duration,
+    extra: &[&str],
+) -> Result<Counter> {
+    wait_for_room_in_interval(INTERVAL, sends + COUNTER_ROOM);
+    let interval = humantime::format_duration(INTERVAL).to_string();
+    let mut args = vec!["--top", "10", "--interval", &interval, "--format", "json"];
+    args.extend_from_slice(extra);
+    Counter::start(dns_counter, lab, out_dir, &args)
 }
 
 /// The count-only program attached to the resolver's veth end; detached on drop.
@@ -418,13 +437,12 @@ fn rate_run(
         Receiver::NoProgram => {}
         Receiver::CountOnly => count_only = Some(CountOnly::attach(lab)?),
         Receiver::DnsCounter => {
-            wait_for_room_in_interval(INTERVAL, plan.time_limit + RECEIVE_TIMEOUT + COUNTER_ROOM);
-            let interval = humantime::format_duration(INTERVAL).to_string();
-            counter = Some(Counter::start(
+            counter = Some(start_counter(
                 dns_counter,
                 lab,
                 out_dir,
-                &["--top", "10", "--interval", &interval, "--format", "json"],
+                plan.time_limit + RECEIVE_TIMEOUT,
+                &[],
             )?);
         }
     }
@@ -587,24 +605,22 @@ fn dnsperf_runs(
         .context("running dnsperf's calibration")?;
     let calibration_qps = calibration.sent_per_second();
     eprintln!("dnsperf calibration: {calibration:?}, {calibration_qps:.0} queries/s sent");
-    let seconds = Duration::from_secs(sizes.dnsperf_seconds);
+    let dnsperf =
+        Dnsperf::new(RESOLVER_V4, &datafile).time_limit(Duration::from_secs(sizes.dnsperf_seconds));
     let mut runs = Vec::new();
     for receiver in [Receiver::NoProgram, Receiver::DnsCounter] {
         let mut counter = None;
         if receiver == Receiver::DnsCounter {
-            // Room for every attempt of the timed run.
-            wait_for_room_in_interval(INTERVAL, seconds * 3 + COUNTER_ROOM);
-            let interval = humantime::format_duration(INTERVAL).to_string();
-            counter = Some(Counter::start(
+            counter = Some(start_counter(
                 dns_counter,
                 lab,
                 &out_root.join("dnsperf"),
-                &["--top", "10", "--interval", &interval, "--format", "json"],
+                dnsperf.longest_timed_run(),
+                &[],
             )?);
             traffic::set_receive_threaded(lab, false)?;
         }
-        let timed = Dnsperf::new(RESOLVER_V4, &datafile)
-            .time_limit(seconds)
+        let timed = dnsperf
             .run_for_time_limit(lab, DNSPERF_LINES, calibration_qps)
             .context("running dnsperf")?;
         for early in &timed.ended_early {
@@ -667,25 +683,12 @@ fn growth_runs(
         );
         let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
         drop(workload);
-        wait_for_room_in_interval(
-            INTERVAL,
-            (plan.time_limit + RECEIVE_TIMEOUT) * GROWTH_PASSES as u32 + COUNTER_ROOM,
-        );
-        let interval = humantime::format_duration(INTERVAL).to_string();
-        let mut counter = Counter::start(
+        let mut counter = start_counter(
             dns_counter,
             lab,
             &out_root.join(format!("growth-{names}")),
-            &[
-                "--top",
-                "10",
-                "--interval",
-                &interval,
-                "--format",
-                "json",
-                "--max-names",
-                &max_names,
-            ],
+            (plan.time_limit + RECEIVE_TIMEOUT) * GROWTH_PASSES as u32,
+            &["--max-names", &max_names],
         )?;
         // By id: another process may have a program of the same name loaded.
         let ours = [traffic::resolver_xdp_program_id(lab)?];
@@ -870,24 +873,14 @@ fn targets(results: &Results) -> Vec<Target> {
     targets
 }
 
-fn render(results: &Results) -> String {
-    let mut out = String::new();
-    let m = &results.header.machine;
+fn render(results: &Results) -> Section {
+    let mut out = Section::new();
     let _ = writeln!(out, "### Last run: line rate on veth, dnsperf, growth\n");
     let _ = writeln!(
         out,
-        "{}, source `{}`, {} ({} CPUs), Linux {}{}. Written by `cargo xtask bench`, with the \
-         JSON in `<target dir>/bench/veth.json`.\n",
-        results.header.date,
-        results.header.revision.as_deref().unwrap_or("unknown"),
-        m.cpu,
-        m.cpus,
-        m.kernel,
-        if results.header.quick {
-            ", **--quick smoke run**"
-        } else {
-            ""
-        }
+        "{}. {}\n",
+        results.header.provenance(),
+        written_by(PART)
     );
     let _ = writeln!(
         out,
@@ -909,11 +902,14 @@ fn render(results: &Results) -> String {
         results.receiver_cpu,
         results.chosen_napi.label()
     );
-    let _ = writeln!(
-        out,
-        "| on vres | receive path | received pps | sent pps | program saw every frame | dropped |"
-    );
-    let _ = writeln!(out, "|---|---|---:|---:|---|---:|");
+    let mut table = Table::new([
+        Column::left("on vres"),
+        Column::left("receive path"),
+        Column::right("received pps"),
+        Column::right("sent pps"),
+        Column::left("program saw every frame"),
+        Column::right("dropped"),
+    ]);
     for case in &results.rate_cases {
         let napi = if case.receiver == Receiver::NoProgram {
             "per-CPU backlog, sender's CPU"
@@ -925,15 +921,16 @@ fn render(results: &Results) -> String {
             Some(true) => "yes, every run",
             Some(false) => "**no**",
         };
-        let _ = writeln!(
-            out,
-            "| {} | {napi} | {} | {} | {counted} | {} |",
-            case.receiver.label(),
+        table.row([
+            case.receiver.label().to_owned(),
+            napi.to_owned(),
             figure(case.received_pps),
             figure(case.sent_pps),
-            thousands(case.dropped)
-        );
+            counted.to_owned(),
+            thousands(case.dropped),
+        ]);
     }
+    out.table(&table);
     let capacity = &results.generator_capacity;
     let _ = writeln!(
         out,
@@ -965,11 +962,13 @@ fn render(results: &Results) -> String {
         thousands(results.dnsperf.lines),
         figure(results.dnsperf.calibration_qps)
     );
-    let _ = writeln!(
-        out,
-        "| on vres | queries/s completed | sent | lost | dns-counter counted |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let mut table = Table::new([
+        Column::left("on vres"),
+        Column::right("queries/s completed"),
+        Column::right("sent"),
+        Column::right("lost"),
+        Column::right("dns-counter counted"),
+    ]);
     for run in &results.dnsperf.runs {
         let counted = run.counted.map_or("–".to_owned(), |counted| {
             if run.sent_by_earlier_runs == 0 {
@@ -982,16 +981,15 @@ fn render(results: &Results) -> String {
                 )
             }
         });
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            run.receiver.label(),
+        table.row([
+            run.receiver.label().to_owned(),
             figure(run.queries_per_second),
             thousands(run.sent),
             thousands(run.lost),
-            counted
-        );
+            counted,
+        ]);
     }
+    out.table(&table);
     let _ = writeln!(
         out,
         "\nGrowth: dns-counter's kernel cost per query (`run_time_ns / run_cnt` of its program, \
@@ -1001,25 +999,31 @@ fn render(results: &Results) -> String {
         GROWTH_PASSES,
         thousands(results.growth.first().map_or(0, |run| run.frames_per_pass))
     );
-    let _ = writeln!(
-        out,
-        "| distinct names | first pass ns/query | later passes ns/query | frames sent | vres received | program runs | `totals.queries` | `totals.counted` |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut table = Table::new([
+        Column::right("distinct names"),
+        Column::right("first pass ns/query"),
+        Column::right("later passes ns/query"),
+        Column::right("frames sent"),
+        Column::right("vres received"),
+        Column::right("program runs"),
+        Column::right("`totals.queries`"),
+        Column::right("`totals.counted`"),
+    ]);
     for run in &results.growth {
-        let _ = writeln!(
-            out,
-            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+        table.row([
             thousands(run.distinct_names as u64),
-            run.first_pass_ns,
-            run.later_passes_ns,
+            format!("{:.1}", run.first_pass_ns),
+            format!("{:.1}", run.later_passes_ns),
             thousands(run.sent),
             thousands(run.received),
             thousands(run.program_runs),
             thousands(run.queries),
-            thousands(run.counted)
-        );
+            thousands(run.counted),
+        ]);
     }
-    let _ = writeln!(out, "\n{}", targets_table(&results.header.targets));
+    out.table(&table);
+    let _ = writeln!(out);
+    out.table(&targets_table(&results.header.targets));
+    let _ = writeln!(out);
     out
 }
