@@ -277,12 +277,14 @@ impl<const N: usize> Table<N> {
     /// Columns padded to line up, two spaces apart, a dashed line under the headers; a cell
     /// wider than [`TERMINAL_CELL_WIDTH`] wraps, and then a blank line parts the rows.
     pub fn terminal(&self) -> String {
+        let plain = |cell: &str| cell.replace("**", "");
+        let headers = self.columns.map(|column| plain(column.header));
         let wrapped: Vec<[Vec<String>; N]> = self
             .rows
             .iter()
-            .map(|row| row.each_ref().map(|cell| wrap(&cell.replace("**", ""))))
+            .map(|row| row.each_ref().map(|cell| wrap(&plain(cell))))
             .collect();
-        let mut widths = self.columns.map(|column| column.header.chars().count());
+        let mut widths = headers.each_ref().map(|header| header.chars().count());
         for row in &wrapped {
             for (width, lines) in widths.iter_mut().zip(row) {
                 for line in lines {
@@ -301,13 +303,9 @@ impl<const N: usize> Table<N> {
             }
             line.trim_end().to_owned() + "\n"
         };
-        let mut out = line(self.columns.map(|column| column.header));
-        out.push_str(&line(
-            widths
-                .map(|width| "-".repeat(width))
-                .each_ref()
-                .map(String::as_str),
-        ));
+        let mut out = line(headers.each_ref().map(String::as_str));
+        let rules = widths.map(|width| "-".repeat(width));
+        out.push_str(&line(rules.each_ref().map(String::as_str)));
         let parted = wrapped
             .iter()
             .any(|row| row.iter().any(|lines| lines.len() > 1));
@@ -667,7 +665,7 @@ mod tests {
     fn sample_table() -> Table<3> {
         let mut table = Table::new([
             Column::left("packet"),
-            Column::right("ns"),
+            Column::right("**ns**"),
             Column::left("note"),
         ]);
         table
@@ -680,7 +678,7 @@ mod tests {
     fn tables_render_as_markdown_with_alignment_and_escaped_pipes() {
         assert_eq!(
             sample_table().markdown(),
-            "| packet | ns | note |\n|---|---:|---|\n| typical | 59.0 | |\n| a \\| b | **1,234** | x |\n"
+            "| packet | **ns** | note |\n|---|---:|---|\n| typical | 59.0 | |\n| a \\| b | **1,234** | x |\n"
         );
     }
 
@@ -726,7 +724,7 @@ mod tests {
         let _ = write!(section, "\nend");
         let _ = writeln!(section, " of it");
         let markdown = section.markdown();
-        assert!(markdown.starts_with("intro\n\n| packet | ns | note |\n"));
+        assert!(markdown.starts_with("intro\n\n| packet | **ns** | note |\n"));
         assert!(markdown.ends_with("| x |\n\nend of it\n"));
         let terminal = section.terminal();
         assert!(terminal.starts_with("intro\n\npacket "));
