@@ -1,44 +1,42 @@
-//! What every part of `cargo xtask bench` shares: the machine and source a figure belongs to,
-//! targets judged the same way, the JSON file each part writes under `<target>/bench/`, and the
-//! part's own section of BENCHMARKS.md between `<!-- PART:begin -->` and `<!-- PART:end -->`.
-//! The bench summary (`dns-counter-bench-summary`) reads every part's JSON and prints one table.
+//! What every part of `cargo xtask bench` shares: its `main` and arguments, the machine and
+//! source a figure belongs to, targets judged the same way, loads sized from measured rates, its
+//! tables, the JSON file each part writes under `<target>/bench/`, and the part's own section of
+//! BENCHMARKS.md between `<!-- PART:begin -->` and `<!-- PART:end -->`. The bench summary
+//! (`dns-counter-bench-summary`) reads every part's JSON and prints one table.
 
 use std::{
-    fs,
+    fmt, fs,
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 
 use crate::prereq::{target_dir, workspace_root};
 
-/// The `main` of every bench binary: no argument or its one `flag` (`--quick`, `--write`), then
-/// `run(flag given)`. A bad argument exits 2 with the usage, a failed run 1 with its error.
-pub fn main_with_flag(usage: &str, flag: &str, run: impl FnOnce(bool) -> Result<()>) -> ExitCode {
-    let mut given = false;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                println!("{usage}");
-                return ExitCode::SUCCESS;
-            }
-            arg if arg == flag => given = true,
-            _ => {
-                eprintln!("error: unexpected argument `{arg}`\n{usage}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    match run(given) {
+/// The `main` of every bench binary: its arguments `A` from the command line (clap: `--help`
+/// prints the binary's doc, a bad argument exits 2 with the usage), then `run(args)`. A failed
+/// run exits 1 with its error.
+pub fn main<A: clap::Parser>(run: impl FnOnce(A) -> Result<()>) -> ExitCode {
+    match run(A::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The arguments of every part's binary (`cargo xtask bench` passes them), flattened into each
+/// binary's own.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct PartArgs {
+    /// A smoke run with small sizes: checks the plumbing; writes the part's JSON, never
+    /// BENCHMARKS.md (its figures mean nothing)
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Where the machine's figures came from; stated next to every table.
@@ -163,21 +161,241 @@ impl Target {
     }
 }
 
-/// A Markdown table of targets: target, figure (with its detail), verdict, and why a miss.
-pub fn targets_table(targets: &[Target]) -> String {
-    let mut out =
-        String::from("| target | figure | | why missed, what would fix it |\n|---|---|---|---|\n");
-    for target in targets {
-        out.push_str(&format!(
-            "| {} | {} ({}) | {} | {} |\n",
-            target.what,
-            figure(target.figure),
-            target.detail,
-            target.verdict(),
-            target.miss
-        ));
+/// The columns of a targets table: target, figure (with its detail), verdict, why a miss.
+pub const TARGET_COLUMNS: [Column; 4] = [
+    Column::left("target"),
+    Column::left("figure"),
+    Column::left(""),
+    Column::left("why missed, what would fix it"),
+];
+
+impl Target {
+    /// Its row of a targets table ([`TARGET_COLUMNS`]).
+    pub fn cells(&self) -> [String; 4] {
+        [
+            self.what.clone(),
+            format!("{} ({})", figure(self.figure), self.detail),
+            self.verdict().to_owned(),
+            self.miss.clone(),
+        ]
     }
-    out
+}
+
+/// A table of targets, one a row.
+pub fn targets_table(targets: &[Target]) -> Table<4> {
+    let mut table = Table::new(TARGET_COLUMNS);
+    for target in targets {
+        table.row(target.cells());
+    }
+    table
+}
+
+/// How a column's cells line up: text to the left, figures to the right.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A table's column: its header and how its cells line up.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    pub header: &'static str,
+    pub align: Align,
+}
+
+impl Column {
+    pub const fn left(header: &'static str) -> Self {
+        Self {
+            header,
+            align: Align::Left,
+        }
+    }
+
+    pub const fn right(header: &'static str) -> Self {
+        Self {
+            header,
+            align: Align::Right,
+        }
+    }
+}
+
+/// The widest a cell is in the terminal before it wraps onto more lines.
+const TERMINAL_CELL_WIDTH: usize = 40;
+
+/// A table of `N` columns, row by row, as Markdown (BENCHMARKS.md) or lined up as plain text (the
+/// terminal). Cells are Markdown (`**bold**`, `` `code` ``); the terminal shows them without the
+/// bold marks.
+#[derive(Clone, Debug)]
+pub struct Table<const N: usize> {
+    columns: [Column; N],
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    pub fn new(columns: [Column; N]) -> Self {
+        Self {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: [String; N]) -> &mut Self {
+        self.rows.push(cells);
+        self
+    }
+
+    /// `| a | b |`, the alignment row (`---`, `---:`), one line a row.
+    pub fn markdown(&self) -> String {
+        let line = |cells: [&str; N]| {
+            let mut line = String::from("|");
+            for cell in cells {
+                let cell = cell.replace('|', "\\|").replace('\n', " ");
+                if cell.is_empty() {
+                    line.push_str(" |");
+                } else {
+                    line.push_str(&format!(" {cell} |"));
+                }
+            }
+            line + "\n"
+        };
+        let mut out = line(self.columns.map(|column| column.header));
+        out.push('|');
+        for column in &self.columns {
+            out.push_str(match column.align {
+                Align::Left => "---|",
+                Align::Right => "---:|",
+            });
+        }
+        out.push('\n');
+        for row in &self.rows {
+            out.push_str(&line(row.each_ref().map(String::as_str)));
+        }
+        out
+    }
+
+    /// Columns padded to line up, two spaces apart, a dashed line under the headers; a cell
+    /// wider than [`TERMINAL_CELL_WIDTH`] wraps, and then a blank line parts the rows.
+    pub fn terminal(&self) -> String {
+        let plain = |cell: &str| cell.replace("**", "");
+        let headers = self.columns.map(|column| plain(column.header));
+        let wrapped: Vec<[Vec<String>; N]> = self
+            .rows
+            .iter()
+            .map(|row| row.each_ref().map(|cell| wrap(&plain(cell))))
+            .collect();
+        let mut widths = headers.each_ref().map(|header| header.chars().count());
+        for row in &wrapped {
+            for (width, lines) in widths.iter_mut().zip(row) {
+                for line in lines {
+                    *width = (*width).max(line.chars().count());
+                }
+            }
+        }
+        let line = |cells: [&str; N]| {
+            let mut line = String::new();
+            for ((cell, width), column) in cells.iter().zip(widths).zip(&self.columns) {
+                let pad = " ".repeat(width - cell.chars().count());
+                match column.align {
+                    Align::Left => line.push_str(&format!("{cell}{pad}  ")),
+                    Align::Right => line.push_str(&format!("{pad}{cell}  ")),
+                }
+            }
+            line.trim_end().to_owned() + "\n"
+        };
+        let mut out = line(headers.each_ref().map(String::as_str));
+        let rules = widths.map(|width| "-".repeat(width));
+        out.push_str(&line(rules.each_ref().map(String::as_str)));
+        let parted = wrapped
+            .iter()
+            .any(|row| row.iter().any(|lines| lines.len() > 1));
+        for (index, row) in wrapped.iter().enumerate() {
+            if parted && index > 0 {
+                out.push('\n');
+            }
+            let height = row.iter().map(Vec::len).max().unwrap_or(1);
+            for at in 0..height {
+                out.push_str(&line(
+                    row.each_ref()
+                        .map(|lines| lines.get(at).map_or("", String::as_str)),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// `text` in lines of at most [`TERMINAL_CELL_WIDTH`] characters, broken between words (a longer
+/// word gets a line of its own); at least one line.
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("never empty");
+        if last.is_empty() {
+            last.push_str(word);
+        } else if last.chars().count() + 1 + word.chars().count() <= TERMINAL_CELL_WIDTH {
+            last.push(' ');
+            last.push_str(word);
+        } else {
+            lines.push(word.to_owned());
+        }
+    }
+    lines
+}
+
+/// A part's output: Markdown prose, written with `write!`, and [`Table`]s. Its Markdown goes into
+/// BENCHMARKS.md; the terminal gets the same prose with the tables lined up.
+#[derive(Clone, Debug, Default)]
+pub struct Section {
+    blocks: Vec<Block>,
+}
+
+#[derive(Clone, Debug)]
+enum Block {
+    Text(String),
+    Table { markdown: String, terminal: String },
+}
+
+impl Section {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn table<const N: usize>(&mut self, table: &Table<N>) -> &mut Self {
+        self.blocks.push(Block::Table {
+            markdown: table.markdown(),
+            terminal: table.terminal(),
+        });
+        self
+    }
+
+    pub fn markdown(&self) -> String {
+        self.render(|markdown, _| markdown)
+    }
+
+    pub fn terminal(&self) -> String {
+        self.render(|_, terminal| terminal)
+    }
+
+    fn render(&self, pick: impl for<'a> Fn(&'a str, &'a str) -> &'a str) -> String {
+        self.blocks
+            .iter()
+            .map(|block| match block {
+                Block::Text(text) => text.as_str(),
+                Block::Table { markdown, terminal } => pick(markdown, terminal),
+            })
+            .collect()
+    }
+}
+
+impl fmt::Write for Section {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        match self.blocks.last_mut() {
+            Some(Block::Text(last)) => last.push_str(text),
+            _ => self.blocks.push(Block::Text(text.to_owned())),
+        }
+        Ok(())
+    }
 }
 
 /// A figure with as many decimals as it needs to read well: 0.93, 12.4, 1,234.
@@ -223,6 +441,40 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// How far a load may stray from the rate it was sized by: a 2-core machine shared with other
+/// work runs the same load several times faster or slower from one minute to the next.
+pub const RATE_HEADROOM: f64 = 4.0;
+/// What every time bound gets on top of its headroom: a thread starting, a slow first batch.
+pub const TIME_SLACK: Duration = Duration::from_secs(10);
+
+/// The count bound of a load meant to end at its time limit (dnsperf's runs through its
+/// datafile, a timed send): what `per_second` (measured on this machine) does in `duration`,
+/// [`RATE_HEADROOM`] times over, at least 1. The load's time limit, not this, ends it.
+pub fn count_bound(per_second: f64, duration: Duration) -> Result<u64> {
+    check_rate(per_second)?;
+    // A float-to-integer cast saturates: an absurd rate gives u64::MAX, still a bound.
+    Ok(((per_second * duration.as_secs_f64() * RATE_HEADROOM).ceil() as u64).max(1))
+}
+
+/// The time bound of a load meant to end at its count (every frame of a workload sent): how
+/// long `count` takes at `per_second` (measured on this machine), [`RATE_HEADROOM`] times over,
+/// plus [`TIME_SLACK`]. The count, not this, ends it.
+pub fn time_bound(count: u64, per_second: f64) -> Result<Duration> {
+    check_rate(per_second)?;
+    let expected = count as f64 / per_second;
+    Duration::try_from_secs_f64(expected * RATE_HEADROOM)
+        .map(|time| time + TIME_SLACK)
+        .with_context(|| format!("{count} at {per_second} per second takes too long to bound"))
+}
+
+fn check_rate(per_second: f64) -> Result<()> {
+    ensure!(
+        per_second.is_finite() && per_second > 0.0,
+        "a measured rate of {per_second} per second cannot size a load"
+    );
+    Ok(())
+}
+
 /// Pins the calling thread to `cpu`, so per-CPU maps and caches stay put between runs.
 pub fn pin_to_cpu(cpu: usize) -> Result<()> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in range for cpu < 1024.
@@ -263,6 +515,41 @@ pub struct PartHeader {
     pub targets: Vec<Target>,
 }
 
+impl PartHeader {
+    /// A header for a run made now from this tree, its targets still to judge.
+    pub fn new(schema: &str, machine: Machine, quick: bool) -> Self {
+        Self {
+            schema: schema.to_owned(),
+            date: now(),
+            revision: revision(),
+            machine,
+            quick,
+            targets: Vec::new(),
+        }
+    }
+
+    /// What every part's section says first: `<date>, source `<revision>`, <machine>`, and
+    /// whether it was a smoke run.
+    pub fn provenance(&self) -> String {
+        format!(
+            "{}, source `{}`, {}{}",
+            self.date,
+            self.revision.as_deref().unwrap_or("unknown"),
+            self.machine.describe(),
+            if self.quick {
+                ", **--quick smoke run**"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// Where part `part`'s section and its JSON come from, as the section says it.
+pub fn written_by(part: &str) -> String {
+    format!("Written by `cargo xtask bench`, with the JSON in `<target dir>/bench/{part}.json`.")
+}
+
 /// Replaces part `part`'s section of BENCHMARKS.md (appending the markers if missing).
 pub fn replace_section(part: &str, section: &str) -> Result<()> {
     let path = workspace_root().join("BENCHMARKS.md");
@@ -292,17 +579,17 @@ pub fn with_section(text: &str, part: &str, section: &str) -> Result<String> {
     }
 }
 
-/// Finishes a part: prints `section`, writes `results` to its JSON and, unless `quick`, the
-/// section into BENCHMARKS.md (a smoke run is not a measurement).
-pub fn publish(part: &str, section: &str, results: &impl Serialize, quick: bool) -> Result<()> {
-    println!("{section}");
+/// Finishes a part: prints `section` for the terminal, writes `results` to its JSON and, unless
+/// `quick`, the section's Markdown into BENCHMARKS.md (a smoke run is not a measurement).
+pub fn publish(part: &str, section: &Section, results: &impl Serialize, quick: bool) -> Result<()> {
+    println!("{}", section.terminal());
     let path = json_path(part);
     write_json(&path, results)?;
     println!("wrote {}", path.display());
     if quick {
         println!("--quick: BENCHMARKS.md left as it is (a smoke run is not a measurement)");
     } else {
-        replace_section(part, section)?;
+        replace_section(part, &section.markdown())?;
         println!("updated BENCHMARKS.md ({part} section)");
     }
     Ok(())
@@ -311,6 +598,39 @@ pub fn publish(part: &str, section: &str, results: &impl Serialize, quick: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_bound_feeds_a_machine_faster_than_the_old_fixed_datafile() {
+        // The veth part's old datafile: 250,000 lines per second of dnsperf's run, sent once.
+        // A machine that sends 300,000 queries a second used it up before the time limit.
+        let (rate, run) = (300_000.0, Duration::from_secs(10));
+        let old_fixed = 250_000 * run.as_secs();
+        let bound = count_bound(rate, run).unwrap();
+        assert!(bound > old_fixed, "{bound} queries");
+        assert!(bound as f64 >= rate * run.as_secs_f64() * RATE_HEADROOM);
+        assert_eq!(count_bound(1e-9, Duration::from_millis(1)).unwrap(), 1);
+    }
+
+    #[test]
+    fn time_bound_outlasts_a_sender_slower_than_the_old_fixed_limit() {
+        // The peers part's old bound for an unpaced send: 10 s × 10 + 30 s, whatever the count.
+        // A sender of 5,000 frames a second needs 250 s for the seeds' 1.25 M frames.
+        let (count, rate) = (1_250_000, 5_000.0);
+        let old_fixed = Duration::from_secs(130);
+        let bound = time_bound(count, rate).unwrap();
+        assert!(bound > old_fixed, "{bound:?}");
+        assert!(bound >= Duration::from_secs_f64(count as f64 / rate * RATE_HEADROOM));
+        assert_eq!(time_bound(0, 1.0).unwrap(), TIME_SLACK);
+    }
+
+    #[test]
+    fn a_rate_that_was_not_measured_sizes_nothing() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(count_bound(rate, Duration::from_secs(1)).is_err(), "{rate}");
+            assert!(time_bound(1, rate).is_err(), "{rate}");
+        }
+        assert!(time_bound(u64::MAX, 1e-300).is_err());
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
@@ -340,6 +660,75 @@ mod tests {
             Target::at_least("x", 0.5, 0.9, "").if_missed("slow").miss,
             "slow"
         );
+    }
+
+    fn sample_table() -> Table<3> {
+        let mut table = Table::new([
+            Column::left("packet"),
+            Column::right("**ns**"),
+            Column::left("note"),
+        ]);
+        table
+            .row(["typical".to_owned(), "59.0".to_owned(), String::new()])
+            .row(["a | b".to_owned(), "**1,234**".to_owned(), "x".to_owned()]);
+        table
+    }
+
+    #[test]
+    fn tables_render_as_markdown_with_alignment_and_escaped_pipes() {
+        assert_eq!(
+            sample_table().markdown(),
+            "| packet | **ns** | note |\n|---|---:|---|\n| typical | 59.0 | |\n| a \\| b | **1,234** | x |\n"
+        );
+    }
+
+    #[test]
+    fn tables_line_up_in_the_terminal() {
+        assert_eq!(
+            sample_table().terminal(),
+            "packet      ns  note\n\
+             -------  -----  ----\n\
+             typical   59.0\n\
+             a | b    1,234  x\n"
+        );
+    }
+
+    #[test]
+    fn long_cells_wrap_in_the_terminal_and_part_the_rows() {
+        let long = "word ".repeat(20);
+        let mut table = Table::new([Column::left("a"), Column::left("b")]);
+        table
+            .row(["1".to_owned(), long.clone()])
+            .row(["2".to_owned(), "short".to_owned()]);
+        let text = table.terminal();
+        assert!(
+            text.lines()
+                .all(|line| line.chars().count() <= 3 + TERMINAL_CELL_WIDTH)
+        );
+        assert_eq!(text.matches("word").count(), 20);
+        assert!(text.contains("\n\n2  short\n"), "{text}");
+        assert_eq!(wrap(""), vec![String::new()]);
+        let unbroken = "x".repeat(TERMINAL_CELL_WIDTH + 5);
+        assert_eq!(
+            wrap(&format!("a {unbroken}")),
+            vec!["a".to_owned(), unbroken]
+        );
+    }
+
+    #[test]
+    fn a_section_keeps_prose_and_renders_tables_either_way() {
+        use std::fmt::Write as _;
+        let mut section = Section::new();
+        let _ = writeln!(section, "intro\n");
+        section.table(&sample_table());
+        let _ = write!(section, "\nend");
+        let _ = writeln!(section, " of it");
+        let markdown = section.markdown();
+        assert!(markdown.starts_with("intro\n\n| packet | **ns** | note |\n"));
+        assert!(markdown.ends_with("| x |\n\nend of it\n"));
+        let terminal = section.terminal();
+        assert!(terminal.starts_with("intro\n\npacket "));
+        assert!(terminal.ends_with("1,234  x\n\nend of it\n"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use etherparse::PacketBuilder;
 use hickory_proto::op::{Message, MessageType, OpCode, Query as Question};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::bench::pin_to_cpu;
+use crate::bench::{count_bound, pin_to_cpu, time_bound};
 pub use crate::lab::QUIET_V4;
 use crate::lab::{CLIENT_IFACE, CLIENT_V4, Lab, RESOLVER_IFACE};
 use crate::prereq::program_path;
@@ -137,6 +137,53 @@ pub struct SendPlan {
     pub rate_pps: Option<u64>,
     pub time_limit: Duration,
     pub cpu: usize,
+}
+
+/// The count bound of [`SendPlan::calibration`], in frames per second of its duration: more than
+/// one thread sends, so the duration ends it.
+const CALIBRATION_BOUND_PPS: f64 = 100e6;
+
+impl SendPlan {
+    /// A first, short send that measures how fast this machine sends ([`Sent::pps`]): as fast
+    /// as the receiving side takes frames, for `duration`.
+    pub fn calibration(duration: Duration, cpu: usize) -> Self {
+        Self {
+            count: (CALIBRATION_BOUND_PPS * duration.as_secs_f64()).ceil() as u64,
+            rate_pps: None,
+            time_limit: duration,
+            cpu,
+        }
+    }
+
+    /// A send meant to end at its time limit, `duration`, as fast as the receiving side takes
+    /// frames: bounded in count by what a sender at `measured_pps` (seen on this machine) sends
+    /// in that time, with headroom ([`count_bound`]).
+    pub fn timed(duration: Duration, measured_pps: f64, cpu: usize) -> anyhow::Result<Self> {
+        Ok(Self {
+            count: count_bound(measured_pps, duration)?,
+            rate_pps: None,
+            time_limit: duration,
+            cpu,
+        })
+    }
+
+    /// A send meant to end at its count, every one of `count` frames, at most `rate_pps` per
+    /// second if given: bounded in time by what it takes at `measured_pps` (seen on this
+    /// machine) or at `rate_pps`, whichever is lower, with headroom ([`time_bound`]).
+    pub fn counted(
+        count: u64,
+        rate_pps: Option<u64>,
+        measured_pps: f64,
+        cpu: usize,
+    ) -> anyhow::Result<Self> {
+        let expected_pps = rate_pps.map_or(measured_pps, |rate| measured_pps.min(rate as f64));
+        Ok(Self {
+            count,
+            rate_pps,
+            time_limit: time_bound(count, expected_pps)?,
+            cpu,
+        })
+    }
 }
 
 /// What [`send`] did.
@@ -546,4 +593,39 @@ fn pin_pid_to_cpu(pid: u32, cpu: usize) -> anyhow::Result<()> {
         return Err(io::Error::last_os_error()).context("sched_setaffinity");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{RATE_HEADROOM, TIME_SLACK};
+
+    #[test]
+    fn a_counted_send_is_bounded_by_the_slower_of_its_pace_and_the_machine() {
+        // Paced below what the machine sends: the pace sets the time.
+        let paced = SendPlan::counted(1_000_000, Some(100_000), 1e6, 0).unwrap();
+        assert_eq!(
+            paced.time_limit,
+            Duration::from_secs_f64(10.0 * RATE_HEADROOM) + TIME_SLACK
+        );
+        // Asked for more than the machine sends: the machine does.
+        let fast = SendPlan::counted(1_000_000, Some(1_000_000), 50_000.0, 0).unwrap();
+        assert_eq!(
+            fast.time_limit,
+            Duration::from_secs_f64(20.0 * RATE_HEADROOM) + TIME_SLACK
+        );
+        assert_eq!(fast.count, 1_000_000);
+        assert!(SendPlan::counted(1, None, 0.0, 0).is_err());
+    }
+
+    #[test]
+    fn a_timed_send_is_bounded_in_count_past_what_the_machine_sends_in_its_time() {
+        // The veth part once sent a fixed 5,000,000 frames; at 2 Mpps that is 2.5 s, not 5.
+        let plan = SendPlan::timed(Duration::from_secs(5), 2e6, 0).unwrap();
+        assert_eq!(plan.time_limit, Duration::from_secs(5));
+        assert!(plan.count as f64 >= 2e6 * 5.0 * RATE_HEADROOM);
+        let calibration = SendPlan::calibration(Duration::from_millis(500), 0);
+        assert_eq!(calibration.time_limit, Duration::from_millis(500));
+        assert!(calibration.count >= 50_000_000);
+    }
 }

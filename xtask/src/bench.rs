@@ -50,6 +50,10 @@ impl Part {
 }
 
 const SUMMARY_BIN: &str = "dns-counter-bench-summary";
+/// The flags the binaries take (clap, in the tests crate): every part's `--quick`
+/// (`bench::PartArgs`), the summary's `--write`.
+const QUICK_FLAG: &str = "--quick";
+const WRITE_FLAG: &str = "--write";
 
 /// Runs `parts` (all when empty), then the summary. A part that cannot measure does not stop
 /// the others; the run fails at the end if any did. A missed target is a result, not a failure.
@@ -60,13 +64,12 @@ pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> 
         parts
     };
     let mut failed = Vec::new();
+    let flag = |name: &str, given: bool| -> Vec<OsString> {
+        if given { vec![name.into()] } else { Vec::new() }
+    };
     for &part in parts {
         println!("xtask: bench part {}", part.name());
-        let mut args: Vec<OsString> = Vec::new();
-        if quick {
-            args.push("--quick".into());
-        }
-        if let Err(err) = run_tests_bin(dns_counter, part.binary(), &args) {
+        if let Err(err) = run_tests_bin(dns_counter, part.binary(), &flag(QUICK_FLAG, quick)) {
             eprintln!(
                 "xtask: bench part {} could not measure: {err:#}",
                 part.name()
@@ -74,11 +77,7 @@ pub fn run_parts(dns_counter: &Path, parts: &[Part], quick: bool) -> Result<()> 
             failed.push(part.name());
         }
     }
-    let mut args: Vec<OsString> = Vec::new();
-    if !quick {
-        args.push("--write".into());
-    }
-    run_tests_bin(dns_counter, SUMMARY_BIN, &args)?;
+    run_tests_bin(dns_counter, SUMMARY_BIN, &flag(WRITE_FLAG, !quick))?;
     if !failed.is_empty() {
         bail!("bench parts that could not measure: {}", failed.join(", "));
     }

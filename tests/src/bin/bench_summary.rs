@@ -6,17 +6,28 @@
 use std::{fmt::Write as _, fs, process::ExitCode};
 
 use anyhow::{Context as _, Result};
-use dns_counter_tests::bench::{self, Machine, PartHeader, Target, figure};
+use dns_counter_tests::bench::{
+    self, Column, Machine, PartHeader, Section, TARGET_COLUMNS, Table, Target,
+};
 use serde::Serialize;
 
 /// Every part, in the order `cargo xtask bench` runs them.
 const PARTS: [&str; 4] = ["kernel-path", "drain", "veth", "peers"];
 const PART: &str = "summary";
 const JSON_SCHEMA: &str = "dns-counter/bench/summary/v1";
-const USAGE: &str = "usage: dns-counter-bench-summary [--write]  (`cargo xtask bench` runs it)";
+/// Reads every bench part's `<target>/bench/<part>.json` and prints one table of all their
+/// targets; `cargo xtask bench` runs it last.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-bench-summary")]
+struct Args {
+    /// Also write the table into BENCHMARKS.md's summary section (a full run does, a `--quick`
+    /// one does not)
+    #[arg(long)]
+    write: bool,
+}
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--write", summarize)
+    bench::main(|args: Args| summarize(args.write))
 }
 
 /// One part as its JSON left it, or why it is missing.
@@ -93,47 +104,48 @@ fn summarize(write: bool) -> Result<()> {
     bench::publish(PART, &section, &summary, !write).context("publishing the summary")
 }
 
-fn render(parts: &[PartResult]) -> String {
-    let mut out = String::new();
+fn render(parts: &[PartResult]) -> Section {
+    let mut out = Section::new();
     let _ = writeln!(out, "### Every target, from the latest run of each part\n");
     let _ = writeln!(
         out,
         "Written by `cargo xtask bench` from `<target dir>/bench/<part>.json`; each part's own \
          section below has the figures behind its targets.\n"
     );
-    let _ = writeln!(out, "| part | latest run | source |");
-    let _ = writeln!(out, "|---|---|---|");
+    let mut runs = Table::new([
+        Column::left("part"),
+        Column::left("latest run"),
+        Column::left("source"),
+    ]);
     for part in parts {
-        match &part.header {
-            Some(header) => {
-                let _ = writeln!(
-                    out,
-                    "| {} | {}{} | `{}` |",
-                    part.part,
+        runs.row(match &part.header {
+            Some(header) => [
+                part.part.to_owned(),
+                format!(
+                    "{}{}",
                     header.date,
                     if header.quick {
                         ", **--quick smoke run**"
                     } else {
                         ""
-                    },
-                    header.revision.as_deref().unwrap_or("unknown")
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "| {} | **not measured**: {} | |",
-                    part.part,
+                    }
+                ),
+                format!("`{}`", header.revision.as_deref().unwrap_or("unknown")),
+            ],
+            None => [
+                part.part.to_owned(),
+                format!(
+                    "**not measured**: {}",
                     part.problem.as_deref().unwrap_or("")
-                );
-            }
-        }
+                ),
+                String::new(),
+            ],
+        });
     }
-    let _ = writeln!(
-        out,
-        "\n| part | target | figure | | why missed, what would fix it |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    out.table(&runs);
+    let _ = writeln!(out);
+    let [target, figure, verdict, miss] = TARGET_COLUMNS;
+    let mut targets = Table::new([Column::left("part"), target, figure, verdict, miss]);
     let (mut met, mut missed) = (0, 0);
     for (part, header) in parts
         .iter()
@@ -145,17 +157,11 @@ fn render(parts: &[PartResult]) -> String {
             } else {
                 missed += 1;
             }
-            let _ = writeln!(
-                out,
-                "| {part} | {} | {} ({}) | {} | {} |",
-                target.what,
-                figure(target.figure),
-                target.detail,
-                target.verdict(),
-                target.miss
-            );
+            let [what, figure, verdict, miss] = target.cells();
+            targets.row([part.to_owned(), what, figure, verdict, miss]);
         }
     }
+    out.table(&targets);
     let machines: Vec<String> = {
         let mut machines: Vec<String> = parts
             .iter()

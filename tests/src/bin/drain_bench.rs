@@ -44,8 +44,8 @@ use dns_counter_common::maps::{
 use dns_counter_report::interval::Meta;
 use dns_counter_tests::{
     bench::{
-        Machine, PartHeader, Target, figure, median, pin_to_cpu, publish as publish_part, revision,
-        targets_table, thousands,
+        Column, Machine, PartArgs, PartHeader, Section, Table, Target, figure, median, pin_to_cpu,
+        publish as publish_part, targets_table, thousands, written_by,
     },
     map_memory::{MapMemory, program_maps},
     test_run::program,
@@ -54,8 +54,16 @@ use serde::Serialize;
 
 const PART: &str = "drain";
 const SCHEMA: &str = "dns-counter/bench/drain/v1";
-const USAGE: &str =
-    "usage: dns-counter-drain-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The bench's "drain" part: flip + drain + top-N + every format at 1 k to 5 M names, batch
+/// against per-entry map reads, kernel map memory per name. Needs root; `cargo xtask bench`
+/// runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-drain-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 /// The issue's targets.
 const BATCH_RATIO_LIMIT: f64 = 0.35;
@@ -64,6 +72,9 @@ const END_OF_INTERVAL_AT: u64 = 1_000_000;
 const BYTES_PER_NAME_LIMIT: f64 = 200.0;
 /// The possible CPUs of a large resolver, for what the maps would cost there.
 const MANY_CPUS: usize = 64;
+/// Column headers are static text: the heading of the memory column at [`MANY_CPUS`].
+const MANY_CPUS_HEADER: &str = "memlock bytes with 64 CPUs";
+const _: () = assert!(MANY_CPUS == 64, "change MANY_CPUS_HEADER with MANY_CPUS");
 
 /// Frames between two reads of the names ring buffer: ~100k records of ~56 bytes stay well
 /// inside its 32 MiB.
@@ -164,7 +175,7 @@ struct Results {
 }
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 fn bench(quick: bool) -> Result<()> {
@@ -199,14 +210,7 @@ fn bench(quick: bool) -> Result<()> {
     }
 
     let mut results = Results {
-        header: PartHeader {
-            schema: SCHEMA.to_owned(),
-            date: dns_counter_tests::bench::now(),
-            revision: revision(),
-            machine,
-            quick,
-            targets: Vec::new(),
-        },
+        header: PartHeader::new(SCHEMA, machine, quick),
         possible_cpus: nr_cpus,
         side_by_side,
         grace_period_s: median(&grace_runs),
@@ -591,21 +595,16 @@ fn memory_miss(memory: &Memory, cpus: usize) -> String {
     )
 }
 
-fn render(results: &Results) -> String {
+fn render(results: &Results) -> Section {
     let header = &results.header;
     let side = &results.side_by_side;
-    let mut out = String::from("## Drain, memory (part `drain`)\n\n");
+    let mut out = Section::new();
+    let _ = writeln!(out, "## Drain, memory (part `drain`)\n");
     let _ = writeln!(
         out,
-        "Measured {} on {} ({}){}. `dns-counter-drain-bench` pins itself to CPU 0.\n",
-        header.date,
-        header.machine.describe(),
-        header.revision.as_deref().unwrap_or("unknown revision"),
-        if header.quick {
-            ", **--quick smoke run**"
-        } else {
-            ""
-        }
+        "{}. `dns-counter-drain-bench` pins itself to CPU 0. {}\n",
+        header.provenance(),
+        written_by(PART)
     );
     let _ = writeln!(
         out,
@@ -617,7 +616,6 @@ fn render(results: &Results) -> String {
         thousands(side.entries.into()),
         side.rounds
     );
-    out.push_str("| drain | median s | runs s |\n|---|---|---|\n");
     let runs = |values: &[f64]| {
         values
             .iter()
@@ -625,21 +623,32 @@ fn render(results: &Results) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = writeln!(
-        out,
-        "| per-entry (keys + get + remove) | {:.3} | {} |",
-        side.per_entry_median_s,
-        runs(&side.per_entry_s)
-    );
-    let _ = writeln!(
-        out,
-        "| lookup-and-delete batch | {:.3} | {} |",
-        side.batch_median_s,
-        runs(&side.batch_s)
-    );
-    let _ = writeln!(out, "| **ratio** | **{}** | |\n", figure(side.ratio));
+    let mut table = Table::new([
+        Column::left("drain"),
+        Column::right("median s"),
+        Column::left("runs s"),
+    ]);
+    table
+        .row([
+            "per-entry (keys + get + remove)".to_owned(),
+            format!("{:.3}", side.per_entry_median_s),
+            runs(&side.per_entry_s),
+        ])
+        .row([
+            "lookup-and-delete batch".to_owned(),
+            format!("{:.3}", side.batch_median_s),
+            runs(&side.batch_s),
+        ])
+        .row([
+            "**ratio**".to_owned(),
+            format!("**{}**", figure(side.ratio)),
+            String::new(),
+        ]);
+    out.table(&table);
+    let _ = writeln!(out);
 
-    out.push_str(
+    let _ = write!(
+        out,
         "**End of an interval at scale.** The real program counts one generated query per distinct name \
          (the first 100 names more, so the top-N has an order) through BPF_PROG_TEST_RUN into its active \
          set, `--max-names` raised where needed; then the daemon's own calls: `Drainer::flip_and_drain` \
@@ -649,26 +658,36 @@ fn render(results: &Results) -> String {
          Then `Drainer::clear_idle` deletes the read entries from the idle set (a lookup-and-delete \
          batch), which the daemon does after the report, well before the next flip.\n\n",
     );
-    out.push_str("| distinct names | --max-names | flip + drain s | report s | write s | **total s** | clear after s | written | fill s |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut table = Table::new([
+        Column::right("distinct names"),
+        Column::right("--max-names"),
+        Column::right("flip + drain s"),
+        Column::right("report s"),
+        Column::right("write s"),
+        Column::right("**total s**"),
+        Column::right("clear after s"),
+        Column::right("written"),
+        Column::right("fill s"),
+    ]);
     for row in &results.scale {
         let names = if row.filled == row.names {
             thousands(row.names)
         } else {
             format!("{} (of {})", thousands(row.filled), thousands(row.names))
         };
-        let _ = writeln!(
-            out,
-            "| {names} | {} | {:.3} | {:.3} | {:.3} | **{:.3}** | {:.3} | {} KiB | {:.1} |",
+        table.row([
+            names,
             thousands(row.max_names.into()),
-            row.flip_drain_s,
-            row.report_s,
-            row.write_s,
-            row.total_s,
-            row.clear_s,
-            thousands(row.bytes_written / 1024),
-            row.fill_s
-        );
+            format!("{:.3}", row.flip_drain_s),
+            format!("{:.3}", row.report_s),
+            format!("{:.3}", row.write_s),
+            format!("**{:.3}**", row.total_s),
+            format!("{:.3}", row.clear_s),
+            format!("{} KiB", thousands(row.bytes_written / 1024)),
+            format!("{:.1}", row.fill_s),
+        ]);
     }
+    out.table(&table);
     let _ = writeln!(
         out,
         "\nThe grace period alone (one map-of-maps update) took {:.4} s (median of 5).\n",
@@ -708,32 +727,34 @@ fn render(results: &Results) -> String {
                 .bytes_per_name_many_cpus
                 .map_or_else(|| "?".to_owned(), |bytes| format!("{bytes:.1}")),
         );
-        let _ = writeln!(
-            out,
-            "| map | type | max entries | memlock bytes | per name | memlock bytes with {} CPUs | per name |\n\
-             |---|---|---|---|---|---|---|",
-            memory.many_cpus
-        );
+        let mut table = Table::new([
+            Column::left("map"),
+            Column::left("type"),
+            Column::right("max entries"),
+            Column::right("memlock bytes"),
+            Column::right("per name"),
+            Column::right(MANY_CPUS_HEADER),
+            Column::right("per name"),
+        ]);
         for MapFigures {
             map,
             memlock_bytes_many_cpus: many,
         } in &memory.maps
         {
             let per_name = |bytes: u64| bytes as f64 / f64::from(memory.max_names);
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1} | {} | {} |",
-                map.name,
-                map.map_type,
+            table.row([
+                map.name.clone(),
+                map.map_type.clone(),
                 thousands(map.max_entries.into()),
                 thousands(map.memlock_bytes),
-                per_name(map.memlock_bytes),
+                format!("{:.1}", per_name(map.memlock_bytes)),
                 many.map_or_else(|| "?".to_owned(), thousands),
                 many.map_or_else(|| "?".to_owned(), |bytes| format!("{:.1}", per_name(bytes))),
-            );
+            ]);
         }
-        out.push('\n');
+        out.table(&table);
+        let _ = writeln!(out);
     }
-    out.push_str(&targets_table(&header.targets));
+    out.table(&targets_table(&header.targets));
     out
 }

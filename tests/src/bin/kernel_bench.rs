@@ -24,7 +24,8 @@ use dns_counter_common::{
     testing::{Encapsulation, frame},
 };
 use dns_counter_tests::bench::{
-    Machine, Target, median, pin_to_cpu, publish, revision, targets_table, thousands,
+    Column, Machine, PartArgs, PartHeader, Section, Table, Target, median, pin_to_cpu, publish,
+    targets_table, thousands, written_by,
 };
 use serde::Serialize;
 
@@ -52,11 +53,17 @@ const HOT_NAME_CPUS: [usize; 2] = [0, 1];
 const PART: &str = "kernel-path";
 const JSON_SCHEMA: &str = "dns-counter/bench/kernel-path/v1";
 
-const USAGE: &str =
-    "usage: dns-counter-kernel-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+/// The bench's "kernel-path" part: the XDP program's cost per packet with BPF_PROG_TEST_RUN,
+/// against an empty and a count-only program. Needs root; `cargo xtask bench` runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-kernel-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 /// One packet the programs are timed on.
@@ -383,19 +390,14 @@ struct HotName {
 
 #[derive(Serialize)]
 struct Results {
-    schema: &'static str,
-    date: String,
-    /// `git describe --always --dirty` of the measured tree, if git could tell.
-    revision: Option<String>,
-    machine: Machine,
-    quick: bool,
+    #[serde(flatten)]
+    header: PartHeader,
     runs: usize,
     repeat: u32,
     packets: Vec<Packet>,
     measurements: Vec<Measurement>,
     /// Absent on a machine with fewer than two CPUs.
     hot_name: Option<HotName>,
-    targets: Vec<Target>,
 }
 
 impl Results {
@@ -472,11 +474,7 @@ fn bench(quick: bool) -> Result<()> {
     };
 
     let mut results = Results {
-        schema: JSON_SCHEMA,
-        date: dns_counter_tests::bench::now(),
-        revision: revision(),
-        machine,
-        quick,
+        header: PartHeader::new(JSON_SCHEMA, machine, quick),
         runs,
         repeat,
         packets: cases
@@ -489,9 +487,8 @@ fn bench(quick: bool) -> Result<()> {
             .collect(),
         measurements,
         hot_name,
-        targets: Vec::new(),
     };
-    results.targets = targets(&results);
+    results.header.targets = targets(&results);
 
     let section = render(&results, &cases);
     publish(PART, &section, &results, quick)
@@ -591,44 +588,37 @@ fn targets(results: &Results) -> Vec<Target> {
     targets
 }
 
-/// The BENCHMARKS.md section, also what the bench prints: Markdown reads well in a terminal too.
-fn render(results: &Results, cases: &[Case]) -> String {
-    let mut out = String::new();
-    let m = &results.machine;
-    // Writing to a String cannot fail.
+/// The BENCHMARKS.md section, also what the bench prints.
+fn render(results: &Results, cases: &[Case]) -> Section {
+    let mut out = Section::new();
+    // Writing to a Section cannot fail.
     let _ = writeln!(out, "### Last run: ns per packet\n");
     let _ = writeln!(
         out,
-        "{}, source `{}`, {} ({} CPUs), Linux {}: median of {} runs × {} repeats of the \
-         kernel's mean ns per packet (whole ns){}. Written by `cargo xtask bench`, with the JSON \
-         in `<target dir>/bench/kernel-path.json`.\n",
-        results.date,
-        results.revision.as_deref().unwrap_or("unknown"),
-        m.cpu,
-        m.cpus,
-        m.kernel,
+        "{}: median of {} runs × {} repeats of the kernel's mean ns per packet (whole ns). {}\n",
+        results.header.provenance(),
         results.runs,
         thousands(u64::from(results.repeat)),
-        if results.quick {
-            ", **--quick smoke run**"
-        } else {
-            ""
-        }
+        written_by(PART)
     );
-    let _ = writeln!(
-        out,
-        "| packet | empty | one counter | dns_counter | dns_counter ÷ empty |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let mut table = Table::new([
+        Column::left("packet"),
+        Column::right("empty"),
+        Column::right("one counter"),
+        Column::right("dns_counter"),
+        Column::right("dns_counter ÷ empty"),
+    ]);
     for case in cases {
         let [pass, count, ours] = PROGRAMS.map(|program| results.ns(program, case.key));
-        let _ = writeln!(
-            out,
-            "| {} | {pass:.1} | {count:.1} | {ours:.1} | {:.2}× |",
-            case.label,
-            ours / pass
-        );
+        table.row([
+            case.label.to_owned(),
+            format!("{pass:.1}"),
+            format!("{count:.1}"),
+            format!("{ours:.1}"),
+            format!("{:.2}×", ours / pass),
+        ]);
     }
+    out.table(&table);
     if let Some(hot) = &results.hot_name {
         let _ = writeln!(
             out,
@@ -637,7 +627,9 @@ fn render(results: &Results, cases: &[Case]) -> String {
             hot.one_core_median_ns, hot.cpus[0], hot.two_cores_median_ns, hot.cpus[0], hot.cpus[1]
         );
     }
-    let _ = writeln!(out, "\n{}", targets_table(&results.targets));
+    let _ = writeln!(out);
+    out.table(&targets_table(&results.header.targets));
+    let _ = writeln!(out);
     out
 }
 

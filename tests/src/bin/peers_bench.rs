@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use dns_counter_tests::bench::{
-    Machine, PartHeader, Target, figure, pin_to_cpu, publish, revision, targets_table, thousands,
+    Column, Machine, PartArgs, PartHeader, Section, Table, Target, figure, pin_to_cpu, publish,
+    targets_table, thousands, written_by,
 };
 use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled};
 use dns_counter_tests::counter::wait_for_room_in_interval;
@@ -37,8 +38,15 @@ use serde::Serialize;
 /// This part's name: its JSON file and its BENCHMARKS.md markers.
 const PART: &str = "peers";
 const JSON_SCHEMA: &str = "dns-counter/bench/peers/v1";
-const USAGE: &str =
-    "usage: dns-counter-peers-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The bench's "peers" part: tcpdump and dnstop against dns-counter on the same traffic, the
+/// seeds' workload, the daemon's peak RSS at 1 M names. Needs root; `cargo xtask bench` runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-peers-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 /// The sender runs on CPU 0; every tool (and the daemon) on CPU 1, so a tool never takes the
 /// sender's CPU and the sender never takes the tool's.
@@ -60,9 +68,12 @@ const RSS_NAMES: usize = 1_000_000;
 /// Map size for the RSS run: at least the names sent.
 const RSS_MAX_NAMES: usize = 1 << 20;
 const RSS_RATE: u64 = 200_000;
-/// The rate the room in the interval is planned for: a busy machine sends slower than asked.
-const RSS_PLANNED_RATE: u64 = 50_000;
+/// The RSS run's interval, longer if its send's time bound needs it (all names in one report).
 const RSS_INTERVAL: Duration = Duration::from_secs(60);
+/// Room in the RSS run's interval for the daemon to start, beside its send's time bound.
+const RSS_START_ROOM: Duration = Duration::from_secs(15);
+/// The first send, with no tool, which measures the rate every send's time bound is sized from.
+const CALIBRATION: Duration = Duration::from_secs(1);
 
 /// `--quick`: a smoke run of the plumbing; its figures mean nothing.
 const QUICK_NAMES: usize = 20_000;
@@ -73,10 +84,8 @@ const QUICK_RSS_NAMES: usize = 100_000;
 const QUICK_RSS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// dns-counter's interval for the peer runs: one day, so the only report is the one SIGTERM
-/// writes (the run first waits for room in the interval).
+/// writes (the run first waits for room in the interval: start, send, settle, stop).
 const LONG_INTERVAL: Duration = Duration::from_secs(86_400);
-/// The longest a run of one tool at one rate may take (start, send, settle, stop).
-const RUN_ROOM: Duration = Duration::from_secs(120);
 
 /// A tool has caught up once its CPU time has not grown by more than its noise floor per poll
 /// for [`QUIET_WINDOW`]: longer than libpcap's 1 s buffer timeout, after which the kernel hands
@@ -108,7 +117,7 @@ const TCPDUMP_FILTER: &str = "udp dst port 53";
 const PIPELINE: &str = r#"tcpdump -n -r "$1" 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i ~ /\?$/) { print tolower($(i + 1)); break } }' | sort | uniq -c | sort -rn | head -50 > "$2""#;
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -255,6 +264,13 @@ fn bench(quick: bool) -> Result<()> {
         thousands(names as u64)
     );
     let expected_top = exact_top(&workload);
+    let sender_pps = traffic::send(
+        &lab,
+        &frames,
+        &SendPlan::calibration(CALIBRATION, SENDER_CPU),
+    )?
+    .pps();
+    eprintln!("sender alone: {} pps", figure(sender_pps));
 
     let mut runs = Vec::new();
     let mut no_tool = Vec::new();
@@ -263,10 +279,10 @@ fn bench(quick: bool) -> Result<()> {
     for &rate in rates {
         let timed = rate == Some(seeds_rate);
         eprintln!("no tool at {}", describe_rate(rate));
-        let baseline = run_no_tool(&lab, &frames, &send_plan(queries, rate))?;
+        let plan = SendPlan::counted(queries, rate, sender_pps, SENDER_CPU)?;
+        let baseline = run_no_tool(&lab, &frames, &plan)?;
         for tool in Tool::ALL {
             eprintln!("{} at {}", tool.name(), describe_rate(rate));
-            let plan = send_plan(queries, rate);
             let run = match tool {
                 Tool::Tcpdump => {
                     let (run, capture) = run_tcpdump(&lab, &frames, &plan, scratch.path())?;
@@ -340,6 +356,7 @@ fn bench(quick: bool) -> Result<()> {
         &privileges.dns_counter,
         rss_names,
         rss_interval,
+        sender_pps,
         scratch.path(),
     )?;
     drop(lab);
@@ -347,12 +364,8 @@ fn bench(quick: bool) -> Result<()> {
     let targets = judge(&runs, &top_fifty, &peak_rss);
     let results = Results {
         header: PartHeader {
-            schema: JSON_SCHEMA.to_owned(),
-            date: dns_counter_tests::bench::now(),
-            revision: revision(),
-            machine,
-            quick,
             targets,
+            ..PartHeader::new(JSON_SCHEMA, machine, quick)
         },
         distinct_names: names,
         queries,
@@ -377,19 +390,6 @@ fn describe_rate(rate: Option<u64>) -> String {
     )
 }
 
-fn send_plan(count: u64, rate: Option<u64>) -> SendPlan {
-    // Generous: ten times the paced duration, plus slack for a slow start.
-    let paced = rate.map_or(Duration::from_secs(10), |pps| {
-        Duration::from_secs_f64(count as f64 / pps as f64)
-    });
-    SendPlan {
-        count,
-        rate_pps: rate,
-        time_limit: paced * 10 + Duration::from_secs(30),
-        cpu: SENDER_CPU,
-    }
-}
-
 /// A send: what went out, when the last frame did, and the machine's busy CPU around it.
 struct Sending {
     sent: Sent,
@@ -409,7 +409,8 @@ fn send(lab: &Lab, frames: &Frames, plan: &SendPlan) -> Result<Sending> {
     });
     ensure!(
         sent.frames == plan.count,
-        "the sender sent {} of {} frames within {:?}",
+        "the sender sent {} of {} frames within {:?}, a bound sized from the sender's rate \
+         with no tool",
         sent.frames,
         plan.count,
         plan.time_limit
@@ -845,7 +846,10 @@ fn run_dns_counter(
     let out_dir = tempfile::Builder::new()
         .prefix("reports-")
         .tempdir_in(dir)?;
-    wait_for_room_in_interval(LONG_INTERVAL, RUN_ROOM);
+    wait_for_room_in_interval(
+        LONG_INTERVAL,
+        START_TIMEOUT + plan.time_limit + SETTLE_TIMEOUT + STOP_TIMEOUT,
+    );
     let interval = format!("{}s", LONG_INTERVAL.as_secs());
     let top = TOP.to_string();
     let mut counter = Counter::start(
@@ -1029,20 +1033,23 @@ fn measure_peak_rss(
     dns_counter: &Path,
     names: usize,
     interval: Duration,
+    sender_pps: f64,
     dir: &Path,
 ) -> Result<PeakRss> {
     eprintln!("peak RSS at {} distinct names", thousands(names as u64));
     let workload = Workload::zipf(RSS_SEED, names, names as u64);
     let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
     drop(workload);
-    let plan = send_plan(names as u64, Some(RSS_RATE));
-    let send_time = Duration::from_secs_f64(names as f64 / RSS_PLANNED_RATE as f64);
+    let plan = SendPlan::counted(names as u64, Some(RSS_RATE), sender_pps, SENDER_CPU)?;
     let out_dir = tempfile::Builder::new()
         .prefix("rss-reports-")
         .tempdir_in(dir)?;
     let max_names = RSS_MAX_NAMES.max(names);
-    // All names in one interval: start with room for the start and the send.
-    wait_for_room_in_interval(interval, send_time + Duration::from_secs(15));
+    // All names in one interval: start with room for the start and the send's whole time
+    // bound, in an interval long enough to hold them.
+    let room = RSS_START_ROOM + plan.time_limit;
+    let interval = interval.max(Duration::from_secs(room.as_secs() + 1));
+    wait_for_room_in_interval(interval, room);
     let interval_arg = format!("{}s", interval.as_secs());
     let max_names_arg = max_names.to_string();
     let mut counter = Counter::start(
@@ -1214,25 +1221,14 @@ fn judge(runs: &[ToolRun], top: &TopFifty, rss: &PeakRss) -> Vec<Target> {
     targets
 }
 
-fn render(results: &Results) -> String {
+fn render(results: &Results) -> Section {
     let header = &results.header;
-    let mut out = String::new();
+    let mut out = Section::new();
     let _ = writeln!(
         out,
         "## Against the peers: tcpdump and dnstop on the same traffic\n"
     );
-    let _ = writeln!(
-        out,
-        "{} on {}, revision {}{}.\n",
-        header.date,
-        header.machine.describe(),
-        header.revision.as_deref().unwrap_or("unknown"),
-        if header.quick {
-            " (`--quick`: a smoke run, figures mean nothing)"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "{}. {}\n", header.provenance(), written_by(PART));
     let _ = writeln!(
         out,
         "The generator (AF_PACKET, `sendmmsg`, one thread pinned to CPU {SENDER_CPU}) sends the same {} pre-built \
@@ -1254,21 +1250,33 @@ fn render(results: &Results) -> String {
         results.dnstop_command,
         MACHINE_TAIL.as_secs(),
     );
-    let _ = writeln!(
-        out,
-        "| rate (asked) | tool | sent | achieved pps | seen | lost | veth drops | CPU s | CPU s per M queries | tool says | machine CPU s per M over no tool |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut table = Table::new([
+        Column::right("rate (asked)"),
+        Column::left("tool"),
+        Column::right("sent"),
+        Column::right("achieved pps"),
+        Column::right("seen"),
+        Column::right("lost"),
+        Column::right("veth drops"),
+        Column::right("CPU s"),
+        Column::right("CPU s per M queries"),
+        Column::left("tool says"),
+        Column::right("machine CPU s per M over no tool"),
+    ]);
     for baseline in &results.no_tool {
-        let _ = writeln!(
-            out,
-            "| {} | (no tool) | {} | {} | | | {} | | | | ({} s busy) |",
+        table.row([
             describe_rate(baseline.rate_pps),
+            "(no tool)".to_owned(),
             thousands(baseline.sent),
             thousands(baseline.achieved_pps.round() as u64),
+            String::new(),
+            String::new(),
             thousands(baseline.dropped_at_veth),
-            figure(baseline.machine_cpu_seconds)
-        );
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("({} s busy)", figure(baseline.machine_cpu_seconds)),
+        ]);
     }
     for run in &results.runs {
         let cpu = match run.program_cpu_seconds {
@@ -1280,22 +1288,22 @@ fn render(results: &Results) -> String {
             ),
             None => figure(run.cpu_seconds),
         };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {cpu} | {} | {} | {} |",
+        table.row([
             describe_rate(run.rate_pps),
-            run.tool.name(),
+            run.tool.name().to_owned(),
             thousands(run.sent),
             thousands(run.achieved_pps.round() as u64),
             thousands(run.seen),
             thousands(run.lost),
             thousands(run.dropped_at_veth),
+            cpu,
             figure(run.cpu_seconds_per_million),
-            run.tool_summary,
+            run.tool_summary.clone(),
             run.machine_extra_cpu_seconds_per_million
-                .map_or_else(String::new, figure)
-        );
+                .map_or_else(String::new, figure),
+        ]);
     }
+    out.table(&table);
     let top = &results.top_fifty;
     let _ = writeln!(
         out,
@@ -1323,7 +1331,7 @@ fn render(results: &Results) -> String {
         figure(rss.vm_hwm_kib as f64 / 1024.0),
         figure(rss.vm_rss_kib as f64 / 1024.0),
     );
-    out.push_str(&targets_table(&header.targets));
+    out.table(&targets_table(&header.targets));
     out
 }
 

@@ -9,12 +9,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use aya::maps::PerCpuArray;
 use aya::programs::{Xdp, XdpMode};
 use dns_counter::kernel::loader;
 use dns_counter_tests::bench::{
-    Machine, PartHeader, Target, figure, median, publish, revision, targets_table, thousands,
+    Column, Machine, PartArgs, PartHeader, Section, Table, Target, figure, median, publish,
+    targets_table, thousands, written_by,
 };
 use dns_counter_tests::bpf_stats::{self, BpfStatsEnabled, ProgramRunStats};
 use dns_counter_tests::counter::wait_for_room_in_interval;
@@ -27,8 +28,16 @@ use serde::Serialize;
 
 const PART: &str = "veth";
 const JSON_SCHEMA: &str = "dns-counter/bench/veth/v1";
-const USAGE: &str =
-    "usage: dns-counter-veth-bench [--quick]  (needs root; `cargo xtask bench` runs it)";
+
+/// The bench's "veth" part: packets per second on a veth with no program, a count-only program
+/// and dns-counter; dnsperf against unbound; kernel cost per query at 1 k and 1 M names. Needs
+/// root; `cargo xtask bench` runs it.
+#[derive(clap::Parser)]
+#[command(name = "dns-counter-veth-bench")]
+struct Args {
+    #[command(flatten)]
+    part: PartArgs,
+}
 
 /// The sender's CPU, and the other one, where the receiving side polls when it has a thread.
 const SENDER_CPU: usize = 0;
@@ -43,18 +52,21 @@ const COUNT_ONLY_MAX_NAMES: u32 = 1024;
 /// Line-rate runs: names in the frame set, frames in it (sent over and over).
 const RATE_NAMES: usize = 10_000;
 const RATE_FRAME_SET: u64 = 100_000;
+/// The first send, which warms the path and measures the rate the others are sized from.
+const WARM_UP: Duration = Duration::from_secs(1);
 /// Reports far longer than any run, so no flip happens while measuring (a run that straddles a
 /// boundary gets two reports, which are summed).
 const INTERVAL: Duration = Duration::from_secs(3600);
-/// Bound on any one send.
-const SEND_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// Room in a report interval for a counter to start and stop around its sends.
+const COUNTER_ROOM: Duration = Duration::from_secs(60);
 /// How long frames still queued after a send may take to arrive.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Names dnsperf draws from.
+/// Names dnsperf draws from, and the lines of its datafile, which it loops over until its time
+/// limit (its runs through the file are sized from a short run's rate).
 const DNSPERF_NAMES: usize = 10_000;
-/// Lines in dnsperf's datafile per second of its run: more than it can send on two cores, so it
-/// runs for its whole time limit.
-const DNSPERF_LINES_PER_SECOND: u64 = 250_000;
+const DNSPERF_LINES: u64 = 100_000;
+/// The short run that measures how fast dnsperf sends here: the datafile once, at most this long.
+const DNSPERF_CALIBRATION: Duration = Duration::from_secs(1);
 /// The small name set of the growth runs.
 const GROWTH_SMALL_NAMES: usize = 1_000;
 /// Passes over the large name set: the first inserts every name, the later ones find them.
@@ -62,27 +74,28 @@ const GROWTH_PASSES: usize = 3;
 
 /// What a full run and a `--quick` smoke run measure.
 struct Sizes {
-    frames_per_run: u64,
+    /// Each line-rate run sends for this long.
+    run_time: Duration,
     rounds: usize,
     dnsperf_seconds: u64,
     growth_large_names: usize,
 }
 
 const FULL: Sizes = Sizes {
-    frames_per_run: 5_000_000,
+    run_time: Duration::from_secs(5),
     rounds: 3,
     dnsperf_seconds: 10,
     growth_large_names: 1_000_000,
 };
 const QUICK: Sizes = Sizes {
-    frames_per_run: 500_000,
+    run_time: Duration::from_millis(500),
     rounds: 1,
     dnsperf_seconds: 3,
     growth_large_names: 100_000,
 };
 
 fn main() -> ExitCode {
-    dns_counter_tests::bench::main_with_flag(USAGE, "--quick", bench)
+    dns_counter_tests::bench::main(|args: Args| bench(args.part.quick))
 }
 
 /// What is on the resolver's veth end during a line-rate run.
@@ -160,13 +173,28 @@ struct RateCase {
 #[derive(Clone, Debug, Serialize)]
 struct DnsperfRun {
     receiver: Receiver,
+    /// The time limit; dnsperf's own run time is `run_seconds`.
     seconds: u64,
+    run_seconds: f64,
+    /// The bound on runs through the datafile, sized from the calibration's rate.
+    runs_through_datafile: u64,
     sent: u64,
     completed: u64,
     lost: u64,
     queries_per_second: f64,
+    /// Queries sent by runs before this one that used up their runs through the datafile
+    /// before the time limit (and were run again); dns-counter counted those too.
+    sent_by_earlier_runs: u64,
     /// dns-counter's counted total, beside dnsperf's sent.
     counted: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct DnsperfRuns {
+    lines: u64,
+    /// Queries per second of the calibration run, which sized the runs through the datafile.
+    calibration_qps: f64,
+    runs: Vec<DnsperfRun>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -197,7 +225,9 @@ struct Results {
     header: PartHeader,
     sender_cpu: usize,
     receiver_cpu: usize,
-    frames_per_run: u64,
+    /// Each line-rate run sends for this long, bounded in count from the warm-up's rate.
+    run_seconds: f64,
+    warm_up_pps: f64,
     rounds: usize,
     frame_bytes: usize,
     rate_runs: Vec<RateRun>,
@@ -206,7 +236,7 @@ struct Results {
     chosen_napi: Napi,
     generator_max_pps: f64,
     generator_capacity: GeneratorCapacity,
-    dnsperf: Vec<DnsperfRun>,
+    dnsperf: DnsperfRuns,
     growth: Vec<GrowthRun>,
 }
 
@@ -230,8 +260,11 @@ fn bench(quick: bool) -> Result<()> {
     let rate_workload = Workload::zipf(0x5eed, RATE_NAMES, RATE_FRAME_SET);
     let frames = Frames::queries(&lab, QUIET_V4, rate_workload.queries())?;
     let frame_bytes = frames.frame(0).len();
-    // Warms the path (ARP-free: the frames carry the MACs), the qdisc and the page allocator.
-    traffic::send(&lab, &frames, &plan(sizes.frames_per_run / 10))?;
+    // Warms the path (ARP-free: the frames carry the MACs), the qdisc and the page allocator,
+    // and measures the rate the line-rate runs' count bounds are sized from.
+    let warm_up_pps =
+        traffic::send(&lab, &frames, &SendPlan::calibration(WARM_UP, SENDER_CPU))?.pps();
+    let run_plan = SendPlan::timed(sizes.run_time, warm_up_pps, SENDER_CPU)?;
 
     let mut rate_runs = Vec::new();
     let cases = [
@@ -254,7 +287,7 @@ fn bench(quick: bool) -> Result<()> {
                 receiver,
                 napi,
                 round,
-                &sizes,
+                &run_plan,
             )
             .with_context(|| format!("{} with {}", receiver.label(), napi.label()))?;
             eprintln!(
@@ -291,23 +324,30 @@ fn bench(quick: bool) -> Result<()> {
         Napi::SenderCpu
     };
     let generator_max_pps = rate_runs.iter().map(|run| run.sent_pps).fold(0.0, f64::max);
-    let generator_capacity = generator_capacity(&lab, &frames, &sizes)?;
+    let generator_capacity = generator_capacity(&lab, &frames, &run_plan, sizes.rounds)?;
+    // The growth passes must send every frame: their time bounds are sized from dns-counter's
+    // own rate in the chosen mode.
+    let counter_pps = rate_cases
+        .iter()
+        .find(|case| case.receiver == Receiver::DnsCounter && case.napi == chosen_napi)
+        .map_or(f64::NAN, |case| case.sent_pps);
 
     let dnsperf = dnsperf_runs(&lab, dns_counter, out_root.path(), &sizes)?;
-    let growth = growth_runs(&lab, dns_counter, out_root.path(), &sizes, chosen_napi)?;
+    let growth = growth_runs(
+        &lab,
+        dns_counter,
+        out_root.path(),
+        &sizes,
+        chosen_napi,
+        counter_pps,
+    )?;
 
     let mut results = Results {
-        header: PartHeader {
-            schema: JSON_SCHEMA.to_owned(),
-            date: dns_counter_tests::bench::now(),
-            revision: revision(),
-            machine,
-            quick,
-            targets: Vec::new(),
-        },
+        header: PartHeader::new(JSON_SCHEMA, machine, quick),
         sender_cpu: SENDER_CPU,
         receiver_cpu: RECEIVER_CPU,
-        frames_per_run: sizes.frames_per_run,
+        run_seconds: sizes.run_time.as_secs_f64(),
+        warm_up_pps,
         rounds: sizes.rounds,
         frame_bytes,
         rate_runs,
@@ -323,13 +363,21 @@ fn bench(quick: bool) -> Result<()> {
     publish(PART, &section, &results, quick)
 }
 
-fn plan(count: u64) -> SendPlan {
-    SendPlan {
-        count,
-        rate_pps: None,
-        time_limit: SEND_TIME_LIMIT,
-        cpu: SENDER_CPU,
-    }
+/// Starts dns-counter on the resolver's veth end with a JSON report at most every [`INTERVAL`],
+/// once the interval has room left for `sends` and for the counter to start and stop, so the
+/// sends land in one interval (its report, or the one SIGTERM writes). `extra` is more arguments.
+fn start_counter(
+    dns_counter: &Path,
+    lab: &Lab,
+    out_dir: &Path,
+    sends: Duration,
+    extra: &[&str],
+) -> Result<Counter> {
+    wait_for_room_in_interval(INTERVAL, sends + COUNTER_ROOM);
+    let interval = humantime::format_duration(INTERVAL).to_string();
+    let mut args = vec!["--top", "10", "--interval", &interval, "--format", "json"];
+    args.extend_from_slice(extra);
+    Counter::start(dns_counter, lab, out_dir, &args)
 }
 
 /// The count-only program attached to the resolver's veth end; detached on drop.
@@ -381,7 +429,7 @@ fn rate_run(
     receiver: Receiver,
     napi: Napi,
     round: usize,
-    sizes: &Sizes,
+    plan: &SendPlan,
 ) -> Result<RateRun> {
     let mut count_only = None;
     let mut counter = None;
@@ -389,13 +437,12 @@ fn rate_run(
         Receiver::NoProgram => {}
         Receiver::CountOnly => count_only = Some(CountOnly::attach(lab)?),
         Receiver::DnsCounter => {
-            wait_for_room_in_interval(INTERVAL, Duration::from_secs(120));
-            let interval = humantime::format_duration(INTERVAL).to_string();
-            counter = Some(Counter::start(
+            counter = Some(start_counter(
                 dns_counter,
                 lab,
                 out_dir,
-                &["--top", "10", "--interval", &interval, "--format", "json"],
+                plan.time_limit + RECEIVE_TIMEOUT,
+                &[],
             )?);
         }
     }
@@ -415,7 +462,7 @@ fn rate_run(
         Napi::SenderCpu => {}
     }
     let program_before = count_only.as_ref().map(CountOnly::packets).transpose()?;
-    let (sent, links) = send_and_watch(lab, frames, &plan(sizes.frames_per_run))?;
+    let (sent, links) = send_and_watch(lab, frames, plan)?;
 
     let mut program_packets = None;
     let mut counted = None;
@@ -460,15 +507,20 @@ struct GeneratorCapacity {
 /// An Ethernet address no interface in the lab has (locally administered).
 const ANOTHER_HOST_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x53, 0x99];
 
-fn generator_capacity(lab: &Lab, frames: &Frames, sizes: &Sizes) -> Result<GeneratorCapacity> {
+fn generator_capacity(
+    lab: &Lab,
+    frames: &Frames,
+    plan: &SendPlan,
+    rounds: usize,
+) -> Result<GeneratorCapacity> {
     let frames = frames.addressed_to(ANOTHER_HOST_MAC);
     let count_only = CountOnly::attach(lab)?;
     traffic::receive_in_thread_on_cpu(lab, RECEIVER_CPU)?;
     let mut sent_pps = Vec::new();
     let mut all_received = true;
-    for round in 0..sizes.rounds {
+    for round in 0..rounds {
         let before = count_only.packets()?;
-        let (sent, _) = send_and_watch(lab, &frames, &plan(sizes.frames_per_run))?;
+        let (sent, _) = send_and_watch(lab, &frames, plan)?;
         all_received &= count_only.packets()? - before >= sent.frames;
         eprintln!(
             "round {round}: generator capacity: sent {} at {:.0} pps",
@@ -536,38 +588,46 @@ fn rate_case(runs: &[RateRun], receiver: Receiver, napi: Napi) -> RateCase {
 
 /// dnsperf against unbound for a fixed time, without and with dns-counter (the kernel's default
 /// receive path: dnsperf and unbound take both CPUs, there is none to spare for a NAPI thread).
+/// dnsperf loops over its datafile; a short run first measures how fast it sends, which sizes
+/// the runs through the file that bound the timed runs.
 fn dnsperf_runs(
     lab: &Lab,
     dns_counter: &Path,
     out_root: &Path,
     sizes: &Sizes,
-) -> Result<Vec<DnsperfRun>> {
-    let lines = DNSPERF_LINES_PER_SECOND * sizes.dnsperf_seconds;
-    let workload = Workload::zipf(0xd25, DNSPERF_NAMES, lines);
+) -> Result<DnsperfRuns> {
+    let workload = Workload::zipf(0xd25, DNSPERF_NAMES, DNSPERF_LINES);
     let datafile = lab.work_dir().join("dnsperf.queries");
     workload.write_datafile(&datafile)?;
-    let seconds = Duration::from_secs(sizes.dnsperf_seconds);
+    let calibration = Dnsperf::new(RESOLVER_V4, &datafile)
+        .time_limit(DNSPERF_CALIBRATION)
+        .run(lab)
+        .context("running dnsperf's calibration")?;
+    let calibration_qps = calibration.sent_per_second();
+    eprintln!("dnsperf calibration: {calibration:?}, {calibration_qps:.0} queries/s sent");
+    let dnsperf =
+        Dnsperf::new(RESOLVER_V4, &datafile).time_limit(Duration::from_secs(sizes.dnsperf_seconds));
     let mut runs = Vec::new();
     for receiver in [Receiver::NoProgram, Receiver::DnsCounter] {
         let mut counter = None;
         if receiver == Receiver::DnsCounter {
-            wait_for_room_in_interval(INTERVAL, Duration::from_secs(120));
-            let interval = humantime::format_duration(INTERVAL).to_string();
-            counter = Some(Counter::start(
+            counter = Some(start_counter(
                 dns_counter,
                 lab,
                 &out_root.join("dnsperf"),
-                &["--top", "10", "--interval", &interval, "--format", "json"],
+                dnsperf.longest_timed_run(),
+                &[],
             )?);
             traffic::set_receive_threaded(lab, false)?;
         }
-        let summary = Dnsperf::new(RESOLVER_V4, &datafile)
-            .time_limit(seconds)
-            .run(lab)
+        let timed = dnsperf
+            .run_for_time_limit(lab, DNSPERF_LINES, calibration_qps)
             .context("running dnsperf")?;
-        if summary.sent >= lines {
-            bail!(
-                "dnsperf sent its whole datafile ({lines} lines) before its time limit: make it longer"
+        for early in &timed.ended_early {
+            eprintln!(
+                "dnsperf, {}: used up its runs through the datafile before the time limit, run \
+                 again: {early:?}",
+                receiver.label()
             );
         }
         let counted = match counter {
@@ -577,19 +637,27 @@ fn dnsperf_runs(
             }
             None => None,
         };
+        let summary = timed.summary;
         let run = DnsperfRun {
             receiver,
             seconds: sizes.dnsperf_seconds,
+            run_seconds: summary.run_seconds,
+            runs_through_datafile: timed.runs_through_datafile,
             sent: summary.sent,
             completed: summary.completed,
             lost: summary.lost,
-            queries_per_second: summary.completed as f64 / seconds.as_secs_f64(),
+            queries_per_second: summary.completed as f64 / summary.run_seconds,
+            sent_by_earlier_runs: timed.ended_early.iter().map(|early| early.sent).sum(),
             counted,
         };
         eprintln!("dnsperf, {}: {run:?}", receiver.label());
         runs.push(run);
     }
-    Ok(runs)
+    Ok(DnsperfRuns {
+        lines: DNSPERF_LINES,
+        calibration_qps,
+        runs,
+    })
 }
 
 /// dns-counter's kernel cost per query (run_time_ns / run_cnt) over the same number of frames
@@ -600,9 +668,11 @@ fn growth_runs(
     out_root: &Path,
     sizes: &Sizes,
     napi: Napi,
+    counter_pps: f64,
 ) -> Result<Vec<GrowthRun>> {
     let large = sizes.growth_large_names;
     let frames_per_pass = large as u64;
+    let plan = SendPlan::counted(frames_per_pass, None, counter_pps, SENDER_CPU)?;
     let max_names = (large + large / 4).max(1_000_000).to_string();
     let _stats = BpfStatsEnabled::enable()?;
     let mut runs = Vec::new();
@@ -613,22 +683,12 @@ fn growth_runs(
         );
         let frames = Frames::queries(lab, QUIET_V4, workload.queries())?;
         drop(workload);
-        wait_for_room_in_interval(INTERVAL, Duration::from_secs(300));
-        let interval = humantime::format_duration(INTERVAL).to_string();
-        let mut counter = Counter::start(
+        let mut counter = start_counter(
             dns_counter,
             lab,
             &out_root.join(format!("growth-{names}")),
-            &[
-                "--top",
-                "10",
-                "--interval",
-                &interval,
-                "--format",
-                "json",
-                "--max-names",
-                &max_names,
-            ],
+            (plan.time_limit + RECEIVE_TIMEOUT) * GROWTH_PASSES as u32,
+            &["--max-names", &max_names],
         )?;
         // By id: another process may have a program of the same name loaded.
         let ours = [traffic::resolver_xdp_program_id(lab)?];
@@ -641,7 +701,14 @@ fn growth_runs(
         let (mut sent_total, mut received, mut dropped) = (0, 0, 0);
         for _ in 0..GROWTH_PASSES {
             let before = bpf_stats::run_stats_of(&ours)?;
-            let (sent, links) = send_and_watch(lab, &frames, &plan(frames_per_pass))?;
+            let (sent, links) = send_and_watch(lab, &frames, &plan)?;
+            ensure!(
+                sent.frames == frames_per_pass,
+                "a growth pass over {names} names sent {} of {frames_per_pass} frames within \
+                 {:?} (sized from dns-counter's {counter_pps:.0} pps in the line-rate runs)",
+                sent.frames,
+                plan.time_limit
+            );
             pass_stats.push(bpf_stats::run_stats_of(&ours)?.since(&before));
             pass_sent_pps.push(sent.pps());
             sent_total += sent.frames;
@@ -806,30 +873,20 @@ fn targets(results: &Results) -> Vec<Target> {
     targets
 }
 
-fn render(results: &Results) -> String {
-    let mut out = String::new();
-    let m = &results.header.machine;
+fn render(results: &Results) -> Section {
+    let mut out = Section::new();
     let _ = writeln!(out, "### Last run: line rate on veth, dnsperf, growth\n");
     let _ = writeln!(
         out,
-        "{}, source `{}`, {} ({} CPUs), Linux {}{}. Written by `cargo xtask bench`, with the \
-         JSON in `<target dir>/bench/veth.json`.\n",
-        results.header.date,
-        results.header.revision.as_deref().unwrap_or("unknown"),
-        m.cpu,
-        m.cpus,
-        m.kernel,
-        if results.header.quick {
-            ", **--quick smoke run**"
-        } else {
-            ""
-        }
+        "{}. {}\n",
+        results.header.provenance(),
+        written_by(PART)
     );
     let _ = writeln!(
         out,
         "The project's generator (`tests/src/traffic.rs`: an AF_PACKET socket on the client's veth \
          end, `sendmmsg` in batches of 64 from frames built once, one thread pinned to CPU {}) \
-         sends {} frames per run ({}-byte UDP/IPv4 queries over {} names, to a resolver address \
+         sends for {} s per run ({}-byte UDP/IPv4 queries over {} names, to a resolver address \
          nothing answers on) as fast as the receiving side takes them: a FIFO qdisc on the \
          sender's end holds frames while the veth's ring is full, so nothing is dropped and the \
          send rate is the receive rate. Received packets per second are vres `rx_packets` over \
@@ -838,18 +895,21 @@ fn render(results: &Results) -> String {
          CPU by default, or, threaded, in a kernel thread pinned to CPU {}; both are measured, \
          and the targets compare in the mode where the count-only program was fastest ({}).\n",
         results.sender_cpu,
-        thousands(results.frames_per_run),
+        results.run_seconds,
         results.frame_bytes,
         thousands(RATE_NAMES as u64),
         results.rounds,
         results.receiver_cpu,
         results.chosen_napi.label()
     );
-    let _ = writeln!(
-        out,
-        "| on vres | receive path | received pps | sent pps | program saw every frame | dropped |"
-    );
-    let _ = writeln!(out, "|---|---|---:|---:|---|---:|");
+    let mut table = Table::new([
+        Column::left("on vres"),
+        Column::left("receive path"),
+        Column::right("received pps"),
+        Column::right("sent pps"),
+        Column::left("program saw every frame"),
+        Column::right("dropped"),
+    ]);
     for case in &results.rate_cases {
         let napi = if case.receiver == Receiver::NoProgram {
             "per-CPU backlog, sender's CPU"
@@ -861,15 +921,16 @@ fn render(results: &Results) -> String {
             Some(true) => "yes, every run",
             Some(false) => "**no**",
         };
-        let _ = writeln!(
-            out,
-            "| {} | {napi} | {} | {} | {counted} | {} |",
-            case.receiver.label(),
+        table.row([
+            case.receiver.label().to_owned(),
+            napi.to_owned(),
             figure(case.received_pps),
             figure(case.sent_pps),
-            thousands(case.dropped)
-        );
+            counted.to_owned(),
+            thousands(case.dropped),
+        ]);
     }
+    out.table(&table);
     let capacity = &results.generator_capacity;
     let _ = writeln!(
         out,
@@ -894,25 +955,41 @@ fn render(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "\ndnsperf against unbound (answered, {} s each, the kernel's default receive path):\n",
-        results.dnsperf.first().map_or(0, |run| run.seconds)
+        "\ndnsperf against unbound (answered, {} s each, the kernel's default receive path; \
+         looping over a datafile of {} queries, its runs through it bounded from a first short \
+         run's {} queries/s):\n",
+        results.dnsperf.runs.first().map_or(0, |run| run.seconds),
+        thousands(results.dnsperf.lines),
+        figure(results.dnsperf.calibration_qps)
     );
-    let _ = writeln!(
-        out,
-        "| on vres | queries/s completed | sent | lost | dns-counter counted |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for run in &results.dnsperf {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            run.receiver.label(),
+    let mut table = Table::new([
+        Column::left("on vres"),
+        Column::right("queries/s completed"),
+        Column::right("sent"),
+        Column::right("lost"),
+        Column::right("dns-counter counted"),
+    ]);
+    for run in &results.dnsperf.runs {
+        let counted = run.counted.map_or("–".to_owned(), |counted| {
+            if run.sent_by_earlier_runs == 0 {
+                thousands(counted)
+            } else {
+                format!(
+                    "{} (of {} sent, with the runs that ended early)",
+                    thousands(counted),
+                    thousands(run.sent + run.sent_by_earlier_runs)
+                )
+            }
+        });
+        table.row([
+            run.receiver.label().to_owned(),
             figure(run.queries_per_second),
             thousands(run.sent),
             thousands(run.lost),
-            run.counted.map_or("–".to_owned(), thousands)
-        );
+            counted,
+        ]);
     }
+    out.table(&table);
     let _ = writeln!(
         out,
         "\nGrowth: dns-counter's kernel cost per query (`run_time_ns / run_cnt` of its program, \
@@ -922,25 +999,31 @@ fn render(results: &Results) -> String {
         GROWTH_PASSES,
         thousands(results.growth.first().map_or(0, |run| run.frames_per_pass))
     );
-    let _ = writeln!(
-        out,
-        "| distinct names | first pass ns/query | later passes ns/query | frames sent | vres received | program runs | `totals.packets` | `totals.counted` |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut table = Table::new([
+        Column::right("distinct names"),
+        Column::right("first pass ns/query"),
+        Column::right("later passes ns/query"),
+        Column::right("frames sent"),
+        Column::right("vres received"),
+        Column::right("program runs"),
+        Column::right("`totals.packets`"),
+        Column::right("`totals.counted`"),
+    ]);
     for run in &results.growth {
-        let _ = writeln!(
-            out,
-            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
+        table.row([
             thousands(run.distinct_names as u64),
-            run.first_pass_ns,
-            run.later_passes_ns,
+            format!("{:.1}", run.first_pass_ns),
+            format!("{:.1}", run.later_passes_ns),
             thousands(run.sent),
             thousands(run.received),
             thousands(run.program_runs),
             thousands(run.queries),
-            thousands(run.counted)
-        );
+            thousands(run.counted),
+        ]);
     }
-    let _ = writeln!(out, "\n{}", targets_table(&results.header.targets));
+    out.table(&table);
+    let _ = writeln!(out);
+    out.table(&targets_table(&results.header.targets));
+    let _ = writeln!(out);
     out
 }
