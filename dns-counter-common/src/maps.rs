@@ -68,11 +68,15 @@ pub const STAT_REASONS: u32 = 2;
 pub const STAT_CLIENTS_UNTRACKED: u32 = STAT_REASONS + crate::reason::REASON_COUNT;
 pub const STATS_PER_SET: u32 = STAT_CLIENTS_UNTRACKED + 1;
 
-/// Largest wire-form name (RFC 1035 3.1), terminating zero included.
-pub const MAX_NAME_LEN: usize = 255;
-/// Room for a name copied out of the packet: 32 words of 8 bytes.
-pub const NAME_WORDS: usize = 32;
-pub const NAME_BUF_LEN: usize = NAME_WORDS * 8;
+// The stats slots cannot overlap: the fixed ones first, then one per reason, then the clients'.
+const _: () = assert!(STAT_PACKETS < STAT_REASONS && STAT_COUNTED < STAT_REASONS);
+const _: () = assert!(STAT_PACKETS != STAT_COUNTED);
+const _: () = assert!(STAT_REASONS + crate::reason::REASON_COUNT <= STAT_CLIENTS_UNTRACKED);
+const _: () = assert!(STAT_CLIENTS_UNTRACKED < STATS_PER_SET);
+
+// Defined with the name they size; kept here too, beside the other layouts the program and the
+// daemon share.
+pub use crate::qname::{MAX_NAME_LEN, NAME_BUF_LEN, NAME_WORDS};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,11 +1,13 @@
 //! The question name in wire form, held as 32 little-endian words so every access is in range by
 //! construction (the verifier sees masked indices, never a slice bound to prove).
 
-use crate::{
-    Reason,
-    hash::SipHash13,
-    maps::{MAX_NAME_LEN, NAME_BUF_LEN, NAME_WORDS},
-};
+use crate::{Reason, hash::SipHash13};
+
+/// Largest wire-form name (RFC 1035 3.1), terminating zero included.
+pub const MAX_NAME_LEN: usize = 255;
+/// Room for a name copied out of the packet: 32 words of 8 bytes.
+pub const NAME_WORDS: usize = 32;
+pub const NAME_BUF_LEN: usize = NAME_WORDS * 8;
 
 /// A 255-byte name has at most 127 labels plus the root; the walk stops there.
 pub const MAX_LABELS: usize = 128;

@@ -7,8 +7,7 @@
 
 use crate::{
     Reason,
-    maps::{NAME_BUF_LEN, NAME_WORDS},
-    qname::{fold_and_hash, wire_len},
+    qname::{NAME_BUF_LEN, NAME_WORDS, fold_and_hash, wire_len},
 };
 
 /// VLAN tags followed (802.1Q and 802.1ad).
