@@ -162,6 +162,12 @@ struct Dirty {
     clients: bool,
 }
 
+/// One set's counts by name: wire name and count, and the count under names never announced.
+struct Named {
+    names: Vec<(Vec<u8>, u64)>,
+    unnamed: u64,
+}
+
 pub struct Drainer {
     config: Array<MapData, Config>,
     counts: [KernelHashMap<MapData, u64, u64>; 2],
@@ -264,41 +270,15 @@ impl Drainer {
         start: SystemTime,
         end: SystemTime,
     ) -> Result<Interval, DrainError> {
-        self.clear_idle()?;
-        let idle = self.current.active_set & 1;
-        self.current.active_set = idle ^ 1;
-        self.config
-            .set(0, self.current, 0)
-            .map_err(map_err(CONFIG_MAP))?;
-        self.grace.wait().map_err(DrainError::Grace)?;
-        self.read_names();
-        let mut announced = std::mem::take(&mut self.announced[idle as usize]);
-
-        let counts_map = COUNTS_MAPS[idle as usize];
-        // From here on the set holds what this interval counted until `clear_idle`.
+        let idle = self.flip()?;
+        // Counted only as the program was configured at the start (--clients).
         let count_clients = self.current.count_clients != 0;
+        // From here on the set holds what this interval counted until `clear_idle`.
         self.dirty = Some(Dirty {
             set: idle as usize,
             clients: count_clients,
         });
-        let counts = read_all::<u64>(self.counts[idle as usize].map(), counts_map, self.nr_cpus)?;
-        let mut unnamed = 0;
-        for (key, count) in counts {
-            match announced.index.get(&key) {
-                Some(&at) => announced.names[at].1 = count,
-                None => unnamed += count,
-            }
-        }
-        // In the order the names were announced, which is the order they lie in memory: whoever
-        // reads them all next (the report) streams through them instead of missing the cache on
-        // each. Moved, not copied: a million names are a million allocations otherwise.
-        let names: Vec<(Vec<u8>, u64)> = announced
-            .names
-            .into_iter()
-            .filter(|(_, count)| *count != 0)
-            .map(|(name, count)| (name.into_vec(), count))
-            .collect();
-
+        let Named { names, unnamed } = self.take_names(idle)?;
         let stats = take_slots(
             self.stats.map(),
             idle * STATS_PER_SET,
@@ -306,29 +286,12 @@ impl Drainer {
             self.nr_cpus,
             STATS_MAP,
         )?;
-        // Each qtype is counted in one map only: the low ones per CPU, the rest shared.
-        let mut qtypes = take_slots(
-            self.qtypes.map(),
-            idle * QTYPE_PER_CPU_SLOTS,
-            QTYPE_PER_CPU_SLOTS,
-            self.nr_cpus,
-            QTYPES_MAP,
-        )?;
-        qtypes.extend(take_slots(
-            self.qtypes_shared.map(),
-            idle * QTYPE_SLOTS + QTYPE_PER_CPU_SLOTS,
-            QTYPE_SLOTS - QTYPE_PER_CPU_SLOTS,
-            self.nr_cpus,
-            QTYPES_SHARED_MAP,
-        )?);
-
-        // Counted only as the program was configured at the start (--clients).
+        let qtypes = self.take_qtypes(idle)?;
         let clients = if count_clients {
-            let untracked = stats[STAT_CLIENTS_UNTRACKED as usize];
             Some(read_clients(
                 &self.clients[idle as usize],
                 CLIENTS_MAPS[idle as usize],
-                untracked,
+                stats[STAT_CLIENTS_UNTRACKED as usize],
                 self.nr_cpus,
             )?)
         } else {
@@ -354,13 +317,74 @@ impl Drainer {
             end,
             packets: stats[STAT_PACKETS as usize],
             names,
-            qtypes: (0..QTYPE_SLOTS)
-                .filter(|&qtype| qtypes[qtype as usize] != 0)
-                .map(|qtype| (qtype as u16, qtypes[qtype as usize]))
-                .collect(),
+            qtypes,
             uncounted,
             clients,
         })
+    }
+
+    /// Points the program at the other set and waits until no run still counts into the one it
+    /// left, which is returned, its names read.
+    fn flip(&mut self) -> Result<u32, DrainError> {
+        self.clear_idle()?;
+        let idle = self.current.active_set & 1;
+        self.current.active_set = idle ^ 1;
+        self.config
+            .set(0, self.current, 0)
+            .map_err(map_err(CONFIG_MAP))?;
+        self.grace.wait().map_err(DrainError::Grace)?;
+        self.read_names();
+        Ok(idle)
+    }
+
+    /// Set `idle`'s counts under their names, and what was counted under a name never announced.
+    fn take_names(&mut self, idle: u32) -> Result<Named, DrainError> {
+        let mut announced = std::mem::take(&mut self.announced[idle as usize]);
+        let counts = read_all::<u64>(
+            self.counts[idle as usize].map(),
+            COUNTS_MAPS[idle as usize],
+            self.nr_cpus,
+        )?;
+        let mut unnamed = 0;
+        for (key, count) in counts {
+            match announced.index.get(&key) {
+                Some(&at) => announced.names[at].1 = count,
+                None => unnamed += count,
+            }
+        }
+        // In the order the names were announced, which is the order they lie in memory: whoever
+        // reads them all next (the report) streams through them instead of missing the cache on
+        // each. Moved, not copied: a million names are a million allocations otherwise.
+        let names = announced
+            .names
+            .into_iter()
+            .filter(|(_, count)| *count != 0)
+            .map(|(name, count)| (name.into_vec(), count))
+            .collect();
+        Ok(Named { names, unnamed })
+    }
+
+    /// Set `idle`'s queries per qtype, those with a count.
+    fn take_qtypes(&self, idle: u32) -> Result<Vec<(u16, u64)>, DrainError> {
+        // Each qtype is counted in one map only: the low ones per CPU, the rest shared.
+        let mut qtypes = take_slots(
+            self.qtypes.map(),
+            idle * QTYPE_PER_CPU_SLOTS,
+            QTYPE_PER_CPU_SLOTS,
+            self.nr_cpus,
+            QTYPES_MAP,
+        )?;
+        qtypes.extend(take_slots(
+            self.qtypes_shared.map(),
+            idle * QTYPE_SLOTS + QTYPE_PER_CPU_SLOTS,
+            QTYPE_SLOTS - QTYPE_PER_CPU_SLOTS,
+            self.nr_cpus,
+            QTYPES_SHARED_MAP,
+        )?);
+        Ok((0..QTYPE_SLOTS)
+            .filter(|&qtype| qtypes[qtype as usize] != 0)
+            .map(|qtype| (qtype as u16, qtypes[qtype as usize]))
+            .collect())
     }
 
     /// Deletes the counts the last [`Self::flip_and_drain`] read from the idle set, so the
