@@ -1,7 +1,7 @@
 //! `dns-counter report` and `dns-counter merge`: saved reports read, merged and rendered.
 
 use std::io::{self, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dns_counter_report::{
     merge::{self, Omitted},
@@ -10,24 +10,21 @@ use dns_counter_report::{
     render::Format,
 };
 
-use crate::{
-    cli::{MergeArgs, ReportArgs},
-    sinks::files,
-};
+use crate::sinks::files;
 
 /// `dns-counter report`: a saved report, in the format asked for, on stdout.
-pub fn show_report(args: &ReportArgs) -> anyhow::Result<()> {
-    let saved = read_noting_conversion(&args.file)?;
-    if let Err(err) = read::check(&args.file, &saved) {
+pub fn show_report(file: &Path, format: Format) -> anyhow::Result<()> {
+    let saved = read_noting_conversion(file)?;
+    if let Err(err) = read::check(file, &saved) {
         tracing::warn!("{:#}", anyhow::Error::from(err));
     }
-    to_stdout(&saved.render(args.format.into()))
+    to_stdout(&saved.render(format))
 }
 
 /// `dns-counter merge`: the merged report (JSON) into `--output` or on stdout.
-pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
-    let mut inputs = Vec::with_capacity(args.files.len());
-    for path in &args.files {
+pub fn merge_reports(paths: &[PathBuf], output: Option<&Path>) -> anyhow::Result<()> {
+    let mut inputs = Vec::with_capacity(paths.len());
+    for path in paths {
         let saved = read_noting_conversion(path)?;
         read::check(path, &saved)?;
         inputs.push(saved);
@@ -37,13 +34,13 @@ pub fn merge_reports(args: &MergeArgs) -> anyhow::Result<()> {
         match omitted {
             Omitted::Missing { section, input } => tracing::warn!(
                 "{} has no {section} section: the merged report has none",
-                args.files[input - 1].display()
+                paths[input - 1].display()
             ),
             other => tracing::warn!("{other}"),
         }
     }
     let json = merged.render(Format::Json);
-    match &args.output {
+    match output {
         Some(path) => Ok(files::write_file(path, json.as_bytes())?),
         None => to_stdout(&json),
     }

@@ -25,8 +25,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => ReplayConfig::from_args(args)
             .map_err(anyhow::Error::from)
             .and_then(run_replay),
-        Command::Report(args) => commands::show_report(&args),
-        Command::Merge(args) => commands::merge_reports(&args),
+        Command::Report(args) => commands::show_report(&args.file, args.format.into()),
+        Command::Merge(args) => commands::merge_reports(&args.files, args.output.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
