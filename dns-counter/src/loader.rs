@@ -15,7 +15,7 @@ use crate::cli::{ClientPrefix, XdpModeArg};
 
 /// The program as `dns-counter/build.rs` built it.
 static PROGRAM_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter-ebpf"));
 
 #[derive(Debug, Error)]
 pub enum LoaderError {

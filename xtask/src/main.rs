@@ -123,13 +123,16 @@ fn build() -> Result<PathBuf> {
 
 /// cargo's own answer, so CARGO_TARGET_DIR and `build.target-dir` are respected.
 fn target_dir() -> Result<PathBuf> {
-    let metadata = read(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
-    let metadata: serde_json::Value = serde_json::from_str(&metadata)
-        .context("`cargo metadata` printed something other than JSON")?;
-    metadata["target_directory"]
+    workspace_metadata()?["target_directory"]
         .as_str()
         .map(PathBuf::from)
         .context("`cargo metadata` has no target_directory")
+}
+
+/// `cargo metadata` of the workspace's own packages.
+fn workspace_metadata() -> Result<serde_json::Value> {
+    let metadata = read(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
+    serde_json::from_str(&metadata).context("`cargo metadata` printed something other than JSON")
 }
 
 /// Becomes `dns-counter run ARGS...`; exec keeps its signals and exit code.
@@ -190,4 +193,59 @@ fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
         bail!("{}", failed.join("; "));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Each binary name that more than one target of `cargo metadata` uses, with the packages
+    /// that use it: cargo would put them all at the same `target/<profile>/<name>`.
+    fn shared_binary_names(metadata: &serde_json::Value) -> BTreeMap<String, Vec<String>> {
+        let mut packages_by_bin: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for package in metadata["packages"].as_array().into_iter().flatten() {
+            for target in package["targets"].as_array().into_iter().flatten() {
+                let is_bin = target["kind"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"));
+                if let (true, Some(name)) = (is_bin, target["name"].as_str()) {
+                    packages_by_bin
+                        .entry(name.to_owned())
+                        .or_default()
+                        .push(package["name"].as_str().unwrap_or("?").to_owned());
+                }
+            }
+        }
+        packages_by_bin.retain(|_, packages| packages.len() > 1);
+        packages_by_bin
+    }
+
+    /// The eBPF crate's binary was once also called `dns-counter`, so `cargo build --workspace`
+    /// warned of an output filename collision and target/release/dns-counter could be its stub.
+    #[test]
+    fn workspace_binaries_have_distinct_names() {
+        let metadata = workspace_metadata().expect("cargo metadata");
+        assert_eq!(shared_binary_names(&metadata), BTreeMap::new());
+    }
+
+    #[test]
+    fn shared_binary_names_finds_a_collision() {
+        let metadata = serde_json::json!({"packages": [
+            {"name": "dns-counter", "targets": [
+                {"name": "dns_counter", "kind": ["lib"]},
+                {"name": "dns-counter", "kind": ["bin"]},
+            ]},
+            {"name": "dns-counter-ebpf", "targets": [{"name": "dns-counter", "kind": ["bin"]}]},
+            {"name": "xtask", "targets": [{"name": "xtask", "kind": ["bin"]}]},
+        ]});
+        assert_eq!(
+            shared_binary_names(&metadata),
+            BTreeMap::from([(
+                "dns-counter".to_owned(),
+                vec!["dns-counter".to_owned(), "dns-counter-ebpf".to_owned()]
+            )])
+        );
+    }
 }
