@@ -78,8 +78,8 @@ fn main() -> ExitCode {
 
 fn run_task(task: Task) -> Result<()> {
     put_cargo_bin_on_path()?;
-    bootstrap::nightly_with_rust_src()?;
-    bootstrap::bpf_linker()?;
+    let nightly = bootstrap::pinned_nightly()?;
+    bootstrap::bpf_linker(nightly)?;
     match task {
         Task::Test { .. } | Task::Demo { .. } => {
             bootstrap::debian_packages(bootstrap::LAB_PACKAGES, "the lab")?
