@@ -230,6 +230,26 @@ mod tests {
         assert_eq!(shared_binary_names(&metadata), BTreeMap::new());
     }
 
+    /// dns-counter/build.rs once passed the nested eBPF build's ~48 lines of output on as
+    /// `cargo:warning`s, and cargo shows those again on every build, even one with nothing to do.
+    /// The release build is the one `cargo xtask` makes, so under `cargo xtask test` this is quick.
+    #[test]
+    fn fresh_build_prints_no_ebpf_build_output() {
+        for _ in 0..2 {
+            let output = cargo()
+                .args(["build", "--release", "-p", "dns-counter"])
+                .output()
+                .expect("cargo build");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "cargo build failed:\n{stderr}");
+            let warnings: Vec<&str> = stderr
+                .lines()
+                .filter(|line| line.starts_with("warning: dns-counter@"))
+                .collect();
+            assert!(warnings.is_empty(), "{}", warnings.join("\n"));
+        }
+    }
+
     #[test]
     fn shared_binary_names_finds_a_collision() {
         let metadata = serde_json::json!({"packages": [
