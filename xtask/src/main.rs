@@ -91,7 +91,7 @@ fn run_task(task: Task) -> Result<()> {
     match task {
         Task::Build => Ok(()),
         Task::Run { args } => run_dns_counter(&dns_counter, &args),
-        Task::Test { filters } => test(&dns_counter, &filters),
+        Task::Test { filters } => test(&dns_counter, nightly, &filters),
         Task::Bench { quick, parts } => bench::run_parts(&dns_counter, &parts, quick),
         Task::Demo { args } => run_tests_bin(&dns_counter, "dns-counter-demo", &args),
     }
@@ -148,11 +148,24 @@ fn run_dns_counter(dns_counter: &Path, args: &[OsString]) -> Result<()> {
     Err(exec(cmd.arg("run").args(args)))
 }
 
-/// The host tests, then the lab tests one at a time (each sets up its own namespaces and peers);
-/// both run even when the first fails, and cargo goes on past a failing test binary, so one CI
-/// run reports everything.
-fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
+/// Clippy on the XDP program as built, for the BPF target with the pinned `nightly`: the host
+/// workspace's clippy sees only the eBPF crate's empty host stub, and dns-counter/build.rs shows
+/// the program's compiler warnings only when its build fails.
+fn lint_ebpf(nightly: &str) -> Result<()> {
+    println!("xtask: linting the XDP program for bpfel-unknown-none");
+    run(cargo()
+        .arg(format!("+{nightly}"))
+        .args(["clippy", "-p", "dns-counter-ebpf"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
+        .args(["--", "-D", "warnings"]))
+}
+
+/// [`lint_ebpf`], the host tests, then the lab tests one at a time (each sets up its own namespaces
+/// and peers); each runs even when one before it fails, and cargo goes on past a failing test
+/// binary, so one CI run reports everything.
+fn test(dns_counter: &Path, nightly: &str, filters: &[String]) -> Result<()> {
     let mut tally = Tally::default();
+    let ebpf_lint = lint_ebpf(nightly);
     println!("xtask: running the host tests");
     let host = run_tests(
         cargo()
@@ -183,10 +196,14 @@ fn test(dns_counter: &Path, filters: &[String]) -> Result<()> {
         &mut tally,
     );
 
-    let failed: Vec<String> = [("host tests", host), ("lab tests", lab)]
-        .into_iter()
-        .filter_map(|(name, result)| result.err().map(|err| format!("{name}: {err:#}")))
-        .collect();
+    let failed: Vec<String> = [
+        ("eBPF clippy", ebpf_lint),
+        ("host tests", host),
+        ("lab tests", lab),
+    ]
+    .into_iter()
+    .filter_map(|(name, result)| result.err().map(|err| format!("{name}: {err:#}")))
+    .collect();
     // One closing line for every test run above, as CI reads it.
     println!("xtask: {} passed, {} failed", tally.passed, tally.failed);
     if !failed.is_empty() {
