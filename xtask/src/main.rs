@@ -97,8 +97,9 @@ fn run_task(task: Task) -> Result<()> {
     }
 }
 
-/// aya-build's nested cargo finds bpf-linker on PATH, and `cargo install` may just have put it in
-/// a directory that the caller's PATH lacks (CI shells often do not source ~/.cargo/env).
+/// The nested cargo of dns-counter/build.rs finds bpf-linker on PATH, and `cargo install` may just
+/// have put it in a directory that the caller's PATH lacks (CI shells often do not source
+/// ~/.cargo/env).
 fn put_cargo_bin_on_path() -> Result<()> {
     let bin_dir = cargo_bin_dir()?;
     let path = env::var_os("PATH").unwrap_or_default();
