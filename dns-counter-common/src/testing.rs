@@ -7,7 +7,7 @@ use hickory_proto::{
     op::{Message, MessageType, OpCode, Query},
     rr::{Name, RecordType},
 };
-use rand::{Rng, SeedableRng as _, rngs::StdRng, seq::IndexedRandom as _};
+use rand::{RngExt, SeedableRng as _, rngs::StdRng, seq::IndexedRandom as _};
 
 /// How a generated query is carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use dns_counter_common::{
     },
     walk::{IpVersion, Source, locate_question, read_source},
 };
-use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
 
 fn source_of(frame: &[u8]) -> Result<Source, Reason> {
     let question = locate_question(frame, |port| port == 53)?;

@@ -10,6 +10,11 @@
 #[cfg(target_arch = "bpf")]
 mod baseline;
 #[cfg(target_arch = "bpf")]
+#[expect(
+    clippy::needless_borrows_for_generic_args,
+    reason = "aya-ebpf's map methods take `impl Borrow<K>`; a key passed by value is copied to the \
+              stack for each call, which made count_client 27 instructions longer"
+)]
 mod program;
 
 #[cfg(not(target_arch = "bpf"))]

@@ -30,7 +30,7 @@ use dns_counter_report::{
 };
 use dns_counter_tests::require_root;
 use dns_counter_tests::test_run::{drain, program, run};
-use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
 
 fn clients_of(interval: &Interval) -> BTreeMap<IpAddr, u64> {
     let clients = interval.clients.as_ref().expect("clients counted");

@@ -12,6 +12,9 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::command::{cargo, home_dir, is_root, non_empty_var, read, run};
 
+#[path = "../../dns-counter-ebpf/nightly.rs"]
+mod nightly;
+
 /// Pinned: the version verified to build against nightly's own libLLVM (22) on Debian 12; a new
 /// bpf-linker may need a newer LLVM than nightly ships.
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -21,37 +24,55 @@ pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf"];
 /// The lab's, and the peers the bench compares dns-counter with.
 pub const BENCH_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "tcpdump", "dnstop"];
 
-/// Nightly with rust-src: aya-build builds the XDP program with `-Z build-std=core`.
-pub fn nightly_with_rust_src() -> Result<()> {
-    let toolchains = read(rustup().args(["toolchain", "list"]))
-        .context("dns-counter needs rustup (https://rustup.rs) to manage its nightly toolchain")?;
-    if !toolchains.lines().any(is_nightly) {
-        println!("xtask: installing the nightly toolchain with rust-src (for the eBPF program)");
-        return run(rustup().args([
-            "toolchain",
-            "install",
-            "nightly",
-            "--profile",
-            "minimal",
-            "--component",
-            "rust-src",
-        ]));
+/// The nightly pinned in dns-counter-ebpf/nightly.rs, with rust-src (dns-counter/build.rs builds
+/// the XDP program with `-Z build-std=core`) and clippy (`cargo xtask test` lints the program);
+/// returns the rustup toolchain that is that nightly, for `+toolchain`.
+///
+/// Only rustup can download a toolchain, and some machines reach no rustup server. So the pinned
+/// `nightly-<date>` is used when installed, and else the floating `nightly` when its `rustc -V` is
+/// the pinned build's; otherwise the dated one is installed, and when that fails the error says
+/// what to install.
+pub fn pinned_nightly() -> Result<&'static str> {
+    let toolchain = match nightly::installed_toolchain() {
+        Ok(toolchain) => toolchain,
+        Err(missing) => {
+            println!(
+                "xtask: installing {} with {} (for the eBPF program)",
+                nightly::NIGHTLY,
+                nightly::COMPONENTS.join(", ")
+            );
+            run(rustup().args(nightly::install_args())).context(missing)?;
+            nightly::installed_toolchain().map_err(anyhow::Error::msg)?
+        }
+    };
+    let installed =
+        read(rustup().args(["component", "list", "--installed", "--toolchain", toolchain]))?;
+    let missing: Vec<&str> = nightly::COMPONENTS
+        .iter()
+        .copied()
+        .filter(|component| !installed.lines().any(|line| is_component(line, component)))
+        .collect();
+    if missing.is_empty() {
+        println!(
+            "xtask: {} ({toolchain}) with {} ok",
+            nightly::NIGHTLY,
+            nightly::COMPONENTS.join(", ")
+        );
+        return Ok(toolchain);
     }
-    let components =
-        read(rustup().args(["component", "list", "--toolchain", "nightly", "--installed"]))?;
-    if components
-        .lines()
-        .any(|component| component.trim() == "rust-src")
-    {
-        println!("xtask: nightly with rust-src ok");
-        return Ok(());
-    }
-    println!("xtask: adding rust-src to the nightly toolchain (for the eBPF program)");
-    run(rustup().args(["component", "add", "rust-src", "--toolchain", "nightly"]))
+    println!(
+        "xtask: adding {} to {toolchain} (for the eBPF program)",
+        missing.join(", ")
+    );
+    run(rustup()
+        .args(["component", "add", "--toolchain", toolchain])
+        .args(&missing))?;
+    Ok(toolchain)
 }
 
-/// bpf-linker links the XDP program; aya-build finds it on PATH.
-pub fn bpf_linker() -> Result<()> {
+/// bpf-linker links the XDP program, linked itself to the libLLVM of `toolchain` (the pinned
+/// nightly); the nested cargo of dns-counter/build.rs finds it on PATH.
+pub fn bpf_linker(toolchain: &str) -> Result<()> {
     match bpf_linker_version() {
         Ok(version) if version == BPF_LINKER_VERSION => {
             println!("xtask: bpf-linker {BPF_LINKER_VERSION} ok");
@@ -60,7 +81,7 @@ pub fn bpf_linker() -> Result<()> {
         Ok(version) => println!("xtask: found bpf-linker {version}, need {BPF_LINKER_VERSION}"),
         Err(err) => println!("xtask: no working bpf-linker ({err:#})"),
     }
-    install_bpf_linker()?;
+    install_bpf_linker(toolchain)?;
     match bpf_linker_version() {
         Ok(version) if version == BPF_LINKER_VERSION => Ok(()),
         Ok(version) => bail!(
@@ -72,17 +93,18 @@ pub fn bpf_linker() -> Result<()> {
 }
 
 /// `cargo install bpf-linker` alone wants a system libLLVM as new as rustc's, and Debian 12 has
-/// only LLVM 14/15. So it is linked against the libLLVM that nightly ships, through symlinks in a
-/// directory we keep: cargo finds `libLLVM.so` there at link time, and the installed binary finds
-/// the versioned name there at run time (its RUNPATH). When nightly is updated that name changes,
-/// `bpf-linker --version` stops starting, and the next run reinstalls.
-fn install_bpf_linker() -> Result<()> {
-    let sysroot = read(rustc_nightly().args(["--print", "sysroot"]))?;
+/// only LLVM 14/15. So it is linked against the libLLVM that the pinned nightly ships, through
+/// symlinks in a directory we keep: cargo finds `libLLVM.so` there at link time, and the installed
+/// binary finds the versioned name there at run time (its RUNPATH). When the nightly it was linked
+/// to is updated or removed that name goes, `bpf-linker --version` stops starting, and the next
+/// run reinstalls.
+fn install_bpf_linker(toolchain: &str) -> Result<()> {
+    let sysroot = read(rustc(toolchain).args(["--print", "sysroot"]))?;
     let libllvm = nightly_libllvm(&Path::new(sysroot.trim()).join("lib"))?;
-    let llvm_major = llvm_major(&read(rustc_nightly().arg("-vV"))?)?;
+    let llvm_major = llvm_major(&read(rustc(toolchain).arg("-vV"))?)?;
     let prefix = llvm_prefix()?;
     println!(
-        "xtask: installing bpf-linker {BPF_LINKER_VERSION} linked to nightly's libLLVM {llvm_major} \
+        "xtask: installing bpf-linker {BPF_LINKER_VERSION} linked to {toolchain}'s libLLVM {llvm_major} \
          ({}, about 2 minutes)",
         libllvm.display()
     );
@@ -139,9 +161,10 @@ fn rustup() -> Command {
     Command::new("rustup")
 }
 
-fn rustc_nightly() -> Command {
+/// `rustc +toolchain`.
+fn rustc(toolchain: &str) -> Command {
     let mut cmd = Command::new("rustc");
-    cmd.arg("+nightly");
+    cmd.arg(format!("+{toolchain}"));
     cmd
 }
 
@@ -151,11 +174,12 @@ fn apt_get() -> Command {
     cmd
 }
 
-/// A line of `rustup toolchain list` naming the toolchain `+nightly` selects: "nightly-<host>",
-/// maybe followed by "(default)"; a dated "nightly-2025-01-01-<host>" is a different toolchain.
-fn is_nightly(line: &str) -> bool {
-    line.strip_prefix("nightly-")
-        .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+/// Whether a line of `rustup component list --installed` is `component`: "rust-src", or
+/// "clippy-x86_64-unknown-linux-gnu" for a component built per host.
+fn is_component(line: &str, component: &str) -> bool {
+    line.trim()
+        .strip_prefix(component)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 /// The LLVM major from `rustc -vV` ("LLVM version: 22.1.4" → "22"), which picks bpf-linker's
@@ -168,7 +192,7 @@ fn llvm_major(rustc_version: &str) -> Result<String> {
         .filter(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_owned)
         .with_context(|| {
-            format!("no \"LLVM version: N.N.N\" line in `rustc +nightly -vV`:\n{rustc_version}")
+            format!("no \"LLVM version: N.N.N\" line in `rustc -vV`:\n{rustc_version}")
         })
 }
 
@@ -192,8 +216,9 @@ fn nightly_libllvm(sysroot_lib: &Path) -> Result<PathBuf> {
     match <[PathBuf; 1]>::try_from(found) {
         Ok([libllvm]) => Ok(libllvm),
         Err(found) => bail!(
-            "expected one libLLVM.so.* in {}, found {found:?}; try `rustup toolchain install nightly --force`",
-            sysroot_lib.display()
+            "expected one libLLVM.so.* in {}, found {found:?}; try `rustup toolchain install {} --force`",
+            sysroot_lib.display(),
+            nightly::NIGHTLY
         ),
     }
 }
@@ -244,15 +269,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nightly_line_is_the_undated_toolchain() {
-        assert!(is_nightly("nightly-x86_64-unknown-linux-gnu"));
-        assert!(is_nightly(
-            "nightly-x86_64-unknown-linux-gnu (active, default)"
+    fn toolchain_lines_name_dated_and_floating_nightlies_apart() {
+        let floating = "nightly-x86_64-unknown-linux-gnu (active, default)";
+        let dated = "nightly-2026-05-20-x86_64-unknown-linux-gnu";
+        assert!(nightly::names_toolchain(floating, "nightly"));
+        assert!(!nightly::names_toolchain(dated, "nightly"));
+        assert!(nightly::names_toolchain(dated, "nightly-2026-05-20"));
+        assert!(!nightly::names_toolchain(dated, "nightly-2026-05-21"));
+        assert!(!nightly::names_toolchain(
+            "stable-x86_64-unknown-linux-gnu",
+            "nightly"
         ));
-        assert!(!is_nightly("nightly-2025-01-01-x86_64-unknown-linux-gnu"));
-        assert!(!is_nightly(
-            "stable-x86_64-unknown-linux-gnu (active, default)"
+    }
+
+    #[test]
+    fn installed_components_by_name() {
+        assert!(is_component("rust-src", "rust-src"));
+        assert!(is_component("clippy-x86_64-unknown-linux-gnu", "clippy"));
+        assert!(!is_component(
+            "rust-std-x86_64-unknown-linux-gnu",
+            "rust-src"
         ));
+    }
+
+    /// The README quotes the pin for people who build without xtask.
+    #[test]
+    fn readme_quotes_the_pinned_nightly() {
+        let readme = fs::read_to_string(crate::command::workspace_root().join("README.md"))
+            .expect("README.md");
+        for pin in [nightly::NIGHTLY, nightly::NIGHTLY_RUSTC] {
+            assert!(readme.contains(pin), "README.md does not quote {pin}");
+        }
     }
 
     #[test]

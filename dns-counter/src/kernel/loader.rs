@@ -15,7 +15,7 @@ use dns_counter_report::interval::ClientPrefix;
 
 /// The program as `dns-counter/build.rs` built it.
 static PROGRAM_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter"));
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter-ebpf"));
 
 /// A verifier rejection as one line naming a file with the verifier's log (hundreds of lines,
 /// which would bury the line saying what went wrong); other load errors as they are.

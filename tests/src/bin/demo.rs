@@ -15,7 +15,7 @@ use dns_counter_tests::prereq::{check_privileges, target_dir};
 use dns_counter_tests::workload::zipf_counts;
 use dns_counter_tests::{Counter, Dnsperf, Lab, ReportFile, Workload};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const SEED: u64 = 2024;
 /// The NTP name baked into the customers' routers: a fifth of all queries.
