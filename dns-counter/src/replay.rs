@@ -163,14 +163,20 @@ pub fn read_capture(path: &Path) -> Result<Vec<CapturedPacket>, ReplayError> {
         path: path.to_owned(),
         source,
     })?;
+    parse_capture(path, &data)
+}
+
+/// Every packet of the pcap or pcapng capture `data`, in file order; `path` is what errors name.
+/// It reads nothing beyond `data`, and copies out no more bytes than `data` holds.
+pub fn parse_capture(path: &Path, data: &[u8]) -> Result<Vec<CapturedPacket>, ReplayError> {
     let reader = Reader {
         path,
-        data: &data,
+        data,
         packets: Vec::new(),
     };
-    if parse_sectionheaderblock(&data).is_ok() {
+    if parse_sectionheaderblock(data).is_ok() {
         reader.pcapng()
-    } else if let Ok((_, header)) = parse_pcap_header(&data) {
+    } else if let Ok((_, header)) = parse_pcap_header(data) {
         reader.pcap(&header)
     } else {
         Err(ReplayError::NotACapture {

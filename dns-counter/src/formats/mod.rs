@@ -76,7 +76,12 @@ pub fn read(path: &Path) -> Result<SavedReport, ReadError> {
         path: path.to_owned(),
         source,
     })?;
-    let saved: SavedReport = serde_json::from_str(&text).map_err(|source| ReadError::Parse {
+    parse(path, &text)
+}
+
+/// [`read`] of a report's text; `path` is what errors name.
+pub fn parse(path: &Path, text: &str) -> Result<SavedReport, ReadError> {
+    let saved: SavedReport = serde_json::from_str(text).map_err(|source| ReadError::Parse {
         path: path.to_owned(),
         source,
     })?;
