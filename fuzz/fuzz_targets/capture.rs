@@ -1,0 +1,28 @@
+//! The capture reader on any bytes: it never panics; what it returns lies within the input (the
+//! frames, and the offset an error names); and every error renders.
+#![no_main]
+
+use std::path::Path;
+
+use dns_counter::replay::{ReplayError, parse_capture};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    match parse_capture(Path::new("fuzz.pcap"), data) {
+        Ok(packets) => {
+            let copied: usize = packets.iter().map(|packet| packet.frame.len()).sum();
+            assert!(
+                copied <= data.len(),
+                "{copied} bytes of frames from {}",
+                data.len()
+            );
+        }
+        Err(err) => {
+            if let ReplayError::Truncated { offset, .. } | ReplayError::Corrupt { offset, .. } = err
+            {
+                assert!(offset <= data.len(), "offset {offset} of {}", data.len());
+            }
+            assert!(!err.to_string().is_empty());
+        }
+    }
+});
