@@ -230,6 +230,10 @@ impl Reader<'_> {
             } else {
                 parse_block_le
             };
+            if short_process_information_block(rest, big_endian) {
+                let kind = ErrorKind::Verify;
+                return Err(self.corrupt(rest, Corruption::Unparsable { kind }));
+            }
             let (after, block) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
             match block {
                 Block::SectionHeader(section) => {
@@ -326,6 +330,22 @@ impl Reader<'_> {
 
 /// pcapng's Obsolete Packet Block, which pcap-parser reads as an unknown block.
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
+
+/// Whether `rest` starts with a Process Information Block whose length is below the 12 bytes
+/// every block has (its type, and its length twice): pcap-parser 0.17 checks that block's length
+/// against 4 and then takes 12 from it. It checks every other block's against 12 or more.
+fn short_process_information_block(rest: &[u8], big_endian: bool) -> bool {
+    const PROCESS_INFORMATION_BLOCK: u32 = 0x8000_0001;
+    let read = |at: usize| {
+        let bytes = *rest.get(at..)?.first_chunk::<4>()?;
+        Some(if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
+    };
+    read(0) == Some(PROCESS_INFORMATION_BLOCK) && read(4).is_some_and(|len| len < 12)
+}
 
 /// What a pcapng packet needs from its interface's description.
 struct Interface {
@@ -969,6 +989,30 @@ mod tests {
                 .contains("invalid timestamp resolution 0x14"),
             "{err}"
         );
+    }
+
+    /// Found by the `capture` fuzz target: pcap-parser 0.17 takes a Process Information Block of
+    /// 4 to 11 bytes for one and then subtracts 12 from its length, which panicked where overflow
+    /// is checked and told of a capture cut short where it is not.
+    #[test]
+    fn a_process_information_block_shorter_than_a_block_is_corrupt() {
+        for big_endian in [false, true] {
+            let mut capture = PcapNg::new();
+            capture.section(big_endian).interface(1, None, None);
+            let (kind, len) = (capture.u32(0x8000_0001), capture.u32(8));
+            capture.bytes.extend(kind.iter().chain(&len).chain(&len));
+            let err = parse_capture(Path::new("short.pcapng"), &capture.bytes).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ReplayError::Corrupt {
+                        problem: Corruption::Unparsable { .. },
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
