@@ -7,7 +7,8 @@
 //! at an Ethernet header, so a capture of another link type is refused, naming it.
 
 use std::{
-    fmt, fs, io,
+    fmt, fs,
+    io::{self, Read as _},
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -45,6 +46,9 @@ pub const MAX_TEST_RUN_FRAME: usize = 64 << 10;
 pub const SHORT_FRAME_REASON: Reason = Reason::TruncatedFrame;
 /// `XDP_PASS` (`enum xdp_action` in linux/bpf.h): the program's only verdict.
 const XDP_PASS: u32 = 2;
+/// The largest capture read: replay holds every packet in memory, so a bigger capture is better
+/// cut into parts first (`tcpdump -r big.pcap -w part.pcap -C 1000`).
+pub const MAX_CAPTURE_BYTES: u64 = 4 << 30;
 /// Reports one replay may write: a capture whose timestamps span more intervals than this is
 /// most likely mistimed, and a longer `--interval` will do.
 pub const MAX_REPORTS: u64 = 100_000;
@@ -61,6 +65,8 @@ pub struct CapturedPacket {
 pub enum ReplayError {
     #[error("cannot read capture {}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error("{} is larger than {} GiB: replay reads captures up to that size", path.display(), MAX_CAPTURE_BYTES >> 30)]
+    TooLarge { path: PathBuf },
     #[error("{} is neither a pcap nor a pcapng capture", path.display())]
     NotACapture { path: PathBuf },
     #[error(
@@ -157,18 +163,27 @@ impl fmt::Display for LinkTypeName {
     }
 }
 
-/// Reads every packet of a pcap or pcapng capture, in file order.
+/// Reads every packet of a pcap or pcapng capture of at most [`MAX_CAPTURE_BYTES`], in file
+/// order.
 pub fn read_capture(path: &Path) -> Result<Vec<CapturedPacket>, ReplayError> {
-    let data = fs::read(path).map_err(|source| ReplayError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    parse_capture(path, &data)
+    let mut data = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_CAPTURE_BYTES + 1).read_to_end(&mut data))
+        .map_err(|source| ReplayError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if data.len() as u64 > MAX_CAPTURE_BYTES {
+        return Err(ReplayError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    parse_capture(&data, path)
 }
 
-/// Every packet of the pcap or pcapng capture `data`, in file order; `path` is what errors name.
-/// It reads nothing beyond `data`, and copies out no more bytes than `data` holds.
-pub fn parse_capture(path: &Path, data: &[u8]) -> Result<Vec<CapturedPacket>, ReplayError> {
+/// Every packet of the pcap or pcapng capture `data`, in file order; `path` only names it in
+/// errors. It reads nothing beyond `data`, and copies out no more bytes than `data` holds.
+pub fn parse_capture(data: &[u8], path: &Path) -> Result<Vec<CapturedPacket>, ReplayError> {
     let reader = Reader {
         path,
         data,
@@ -1001,7 +1016,7 @@ mod tests {
             capture.section(big_endian).interface(1, None, None);
             let (kind, len) = (capture.u32(0x8000_0001), capture.u32(8));
             capture.bytes.extend(kind.iter().chain(&len).chain(&len));
-            let err = parse_capture(Path::new("short.pcapng"), &capture.bytes).unwrap_err();
+            let err = parse_capture(&capture.bytes, Path::new("short.pcapng")).unwrap_err();
             assert!(
                 matches!(
                     err,

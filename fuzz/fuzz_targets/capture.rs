@@ -8,7 +8,7 @@ use dns_counter::replay::{ReplayError, parse_capture};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match parse_capture(Path::new("fuzz.pcap"), data) {
+    match parse_capture(data, Path::new("fuzz.pcap")) {
         Ok(packets) => {
             let copied: usize = packets.iter().map(|packet| packet.frame.len()).sum();
             assert!(

@@ -34,8 +34,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn read(bytes: &[u8]) -> Option<SavedReport> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let saved = formats::parse(Path::new("fuzz.json"), text).ok()?;
+    let saved = formats::parse(bytes, Path::new("fuzz.json")).ok()?;
     render_all(&saved);
     Some(saved)
 }
@@ -57,7 +56,8 @@ fn merged(inputs: &[SavedReport]) -> SavedReport {
     }
     render_all(&merged);
     let json = merged.render(Format::Json);
-    let back = formats::parse(Path::new("merged.json"), &json).expect("a merged report reads");
+    let back =
+        formats::parse(json.as_bytes(), Path::new("merged.json")).expect("a merged report reads");
     assert_eq!(
         back, merged,
         "the merged report reads back otherwise from\n{json}"

@@ -76,12 +76,12 @@ pub fn read(path: &Path) -> Result<SavedReport, ReadError> {
         path: path.to_owned(),
         source,
     })?;
-    parse(path, &text)
+    parse(text.as_bytes(), path)
 }
 
-/// [`read`] of a report's text; `path` is what errors name.
-pub fn parse(path: &Path, text: &str) -> Result<SavedReport, ReadError> {
-    let saved: SavedReport = serde_json::from_str(text).map_err(|source| ReadError::Parse {
+/// A report from its JSON, checked as [`read`] checks it; `path` only names it in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<SavedReport, ReadError> {
+    let saved: SavedReport = serde_json::from_slice(bytes).map_err(|source| ReadError::Parse {
         path: path.to_owned(),
         source,
     })?;
