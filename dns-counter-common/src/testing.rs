@@ -1,13 +1,18 @@
 //! Generated DNS query frames for tests (feature `testing`): valid queries over every
-//! encapsulation the walk follows, and mutations and truncations of them.
+//! encapsulation the walk follows, and mutations and truncations of them; and the two readings of
+//! a frame's question that the differential test and the walk's fuzz target compare: the walk's
+//! ([`walk_question`]) and hickory-proto's ([`hickory_question`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::{
     op::{Message, MessageType, OpCode, Query},
     rr::{Name, RecordType},
+    serialize::binary::{BinDecodable as _, BinDecoder, BinEncodable as _},
 };
 use rand::{RngExt, SeedableRng as _, rngs::StdRng, seq::IndexedRandom as _};
+
+use crate::{Reason, maps::NAME_WORDS, walk::parse_query};
 
 /// How a generated query is carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,3 +326,33 @@ pub fn generated(count: usize, seed: u64) -> Vec<Generated> {
 /// The seed and size of the generated set the differential tests share.
 pub const DIFFERENTIAL_SEED: u64 = 7;
 pub const DIFFERENTIAL_FRAMES: usize = 100_000;
+
+/// A question as a test compares it: the name in wire form, folded to lower case, and the QTYPE.
+pub type WireQuestion = (Vec<u8>, u16);
+
+/// The SipHash key [`walk_question`] walks with (the hash plays no part in what it returns).
+const WALK_KEY: [u64; 2] = [0x1234_5678, 0x9abc_def0];
+
+/// The question of the DNS message `dns` as hickory-proto reads it, if the header makes it a
+/// countable query (QR clear, opcode QUERY, QDCOUNT 1).
+pub fn hickory_question(dns: &[u8]) -> Option<WireQuestion> {
+    if dns.len() < 12 || dns[2] & 0x80 != 0 || (dns[2] >> 3) & 0x0f != 0 || dns[4..6] != [0, 1] {
+        return None;
+    }
+    let mut decoder = BinDecoder::new(&dns[12..]);
+    let query = Query::read(&mut decoder).ok()?;
+    let name = query.name().to_lowercase().to_bytes().ok()?;
+    Some((name, u16::from(query.query_type())))
+}
+
+/// The question the shared walk counts in `frame` (DNS on port 53), or why it counts none.
+pub fn walk_question(frame: &[u8]) -> Result<WireQuestion, Reason> {
+    let mut words = [0u64; NAME_WORDS];
+    let query = parse_query(frame, |port| port == 53, WALK_KEY, &mut words)?;
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .take(query.name_len)
+        .collect();
+    Ok((bytes, query.qtype))
+}

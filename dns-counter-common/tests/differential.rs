@@ -4,42 +4,13 @@
 
 use dns_counter_common::{
     Reason,
-    maps::NAME_WORDS,
     testing::{
-        DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED, Encapsulation, frame, generated, random_query,
+        DIFFERENTIAL_FRAMES, DIFFERENTIAL_SEED, Encapsulation, frame, generated, hickory_question,
+        random_query, walk_question,
     },
-    walk::parse_query,
 };
-use hickory_proto::{
-    op::{Message, Query},
-    serialize::binary::{BinDecodable as _, BinDecoder, BinEncodable as _},
-};
+use hickory_proto::{op::Message, serialize::binary::BinEncodable as _};
 use rand::{SeedableRng, rngs::StdRng};
-
-const KEY: [u64; 2] = [0x1234_5678, 0x9abc_def0];
-
-/// The question as hickory reads it (name folded to lower case, in wire form), if the header
-/// makes it a countable query.
-fn hickory_question(dns: &[u8]) -> Option<(Vec<u8>, u16)> {
-    if dns.len() < 12 || dns[2] & 0x80 != 0 || (dns[2] >> 3) & 0x0f != 0 || dns[4..6] != [0, 1] {
-        return None;
-    }
-    let mut decoder = BinDecoder::new(&dns[12..]);
-    let query = Query::read(&mut decoder).ok()?;
-    let name = query.name().to_lowercase().to_bytes().ok()?;
-    Some((name, u16::from(query.query_type())))
-}
-
-fn ours(frame: &[u8]) -> Result<(Vec<u8>, u16), Reason> {
-    let mut words = [0u64; NAME_WORDS];
-    let query = parse_query(frame, |port| port == 53, KEY, &mut words)?;
-    let bytes: Vec<u8> = words
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .take(query.name_len)
-        .collect();
-    Ok((bytes, query.qtype))
-}
 
 /// The frames the kernel test runs too: where hickory reads a whole query, we count its
 /// question; where we count, hickory reads the same question; where we do not, we say why.
@@ -54,7 +25,7 @@ fn generated_frames_agree_with_hickory_or_give_a_reason() {
         let f = &g.frame;
         // Truncation may cut the DNS message; hickory sees what remains of it.
         let dns_seen = f.get(g.dns..).unwrap_or_default();
-        let ours = ours(f);
+        let ours = walk_question(f);
         if !g.damaged {
             let expected = Message::from_vec(dns_seen).expect("hickory reads what it wrote");
             let query = &expected.queries[0];
@@ -111,15 +82,19 @@ fn non_dns_and_other_ports_are_not_counted() {
     let (mut f, _) = frame(Encapsulation::Ipv4, &dns);
     let port_offset = 14 + 20 + 2;
     f[port_offset..port_offset + 2].copy_from_slice(&5353u16.to_be_bytes());
-    assert_eq!(ours(&f), Err(Reason::OtherPort));
+    assert_eq!(walk_question(&f), Err(Reason::OtherPort));
     f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-    assert_eq!(ours(&f), Err(Reason::NotIp));
+    assert_eq!(walk_question(&f), Err(Reason::NotIp));
     let (mut f, _) = frame(Encapsulation::Ipv4, &dns);
     f[14 + 9] = 1; // ICMP
-    assert_eq!(ours(&f), Err(Reason::OtherProtocol));
+    assert_eq!(walk_question(&f), Err(Reason::OtherProtocol));
     let (mut f, _) = frame(Encapsulation::Ipv4, &dns);
     f[14 + 6..14 + 8].copy_from_slice(&0x0010u16.to_be_bytes());
-    assert_eq!(ours(&f), Err(Reason::IpFragment), "non-first fragment");
+    assert_eq!(
+        walk_question(&f),
+        Err(Reason::IpFragment),
+        "non-first fragment"
+    );
 }
 
 #[test]
@@ -130,13 +105,13 @@ fn tcp_segments_without_a_query_give_their_reason() {
     let mut ack = f[..offset - 2].to_vec();
     let ip_total = (ack.len() - 14) as u16;
     ack[16..18].copy_from_slice(&ip_total.to_be_bytes());
-    assert_eq!(ours(&ack), Err(Reason::TcpNoPayload));
+    assert_eq!(walk_question(&ack), Err(Reason::TcpNoPayload));
     let mut bad_offset = f.clone();
     bad_offset[14 + 20 + 12] = 0x40; // data offset 16 bytes
-    assert_eq!(ours(&bad_offset), Err(Reason::BadTcpHeader));
+    assert_eq!(walk_question(&bad_offset), Err(Reason::BadTcpHeader));
     let mut other_port = f;
     other_port[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&853u16.to_be_bytes());
-    assert_eq!(ours(&other_port), Err(Reason::OtherPort));
+    assert_eq!(walk_question(&other_port), Err(Reason::OtherPort));
 }
 
 #[test]
@@ -146,7 +121,7 @@ fn ipv6_fragments_and_long_extension_chains_give_their_reason() {
     // The fragment header is the fourth extension header: 14 + 40 + 24 bytes in.
     let mut later_fragment = f.clone();
     later_fragment[14 + 40 + 24 + 2..14 + 40 + 24 + 4].copy_from_slice(&0x0008u16.to_be_bytes());
-    assert_eq!(ours(&later_fragment), Err(Reason::IpFragment));
+    assert_eq!(walk_question(&later_fragment), Err(Reason::IpFragment));
     // Seven destination-options headers, one more than the walk follows.
     let (plain, _) = frame(Encapsulation::Ipv6, &dns);
     let mut long_chain = plain[..14 + 40].to_vec();
@@ -158,5 +133,8 @@ fn ipv6_fragments_and_long_extension_chains_give_their_reason() {
     long_chain.extend_from_slice(&plain[14 + 40..]);
     let payload_len = (long_chain.len() - 14 - 40) as u16;
     long_chain[14 + 4..14 + 6].copy_from_slice(&payload_len.to_be_bytes());
-    assert_eq!(ours(&long_chain), Err(Reason::TooManyExtensionHeaders));
+    assert_eq!(
+        walk_question(&long_chain),
+        Err(Reason::TooManyExtensionHeaders)
+    );
 }

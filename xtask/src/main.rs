@@ -4,6 +4,7 @@
 mod bench;
 mod bootstrap;
 mod command;
+mod fuzz;
 
 use std::{
     env,
@@ -39,7 +40,8 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
-    /// Build, then run the host tests and the privileged lab tests (root, network namespaces).
+    /// Build, then run the host tests, each fuzz target briefly, and the privileged lab tests
+    /// (root, network namespaces).
     Test {
         /// Test name filters for both test runs, e.g. `cargo xtask test -- exact_count`.
         #[arg(last = true)]
@@ -63,6 +65,8 @@ enum Task {
         #[arg(long = "part", value_enum)]
         parts: Vec<bench::Part>,
     },
+    /// Run the cargo-fuzz targets in fuzz/ (nightly, libFuzzer; installs cargo-fuzz).
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +90,7 @@ fn run_task(task: Task) -> Result<()> {
         }
         Task::Bench { .. } => bootstrap::debian_packages(bootstrap::BENCH_PACKAGES, "the bench")?,
         Task::Build | Task::Run { .. } => {}
+        Task::Fuzz(args) => return fuzz::run_targets(&args),
     }
     let dns_counter = build()?;
     match task {
@@ -94,6 +99,7 @@ fn run_task(task: Task) -> Result<()> {
         Task::Test { filters } => test(&dns_counter, nightly, &filters),
         Task::Bench { quick, parts } => bench::run_parts(&dns_counter, &parts, quick),
         Task::Demo { args } => run_tests_bin(&dns_counter, "dns-counter-demo", &args),
+        Task::Fuzz(_) => unreachable!("fuzzing returned above, before the build"),
     }
 }
 
@@ -181,6 +187,8 @@ fn test(dns_counter: &Path, nightly: &str, filters: &[String]) -> Result<()> {
             .args(filters),
         &mut tally,
     );
+    println!("xtask: running each fuzz target for {:?}", fuzz::TEST_TIME);
+    let fuzz = fuzz::test_targets(filters, &mut tally);
     println!("xtask: running the lab tests (root, network namespaces, unbound, dnsperf)");
     let lab = run_tests(
         cargo()
@@ -200,6 +208,7 @@ fn test(dns_counter: &Path, nightly: &str, filters: &[String]) -> Result<()> {
     let failed: Vec<String> = [
         ("eBPF clippy", ebpf_lint),
         ("host tests", host),
+        ("fuzz", fuzz),
         ("lab tests", lab),
     ]
     .into_iter()

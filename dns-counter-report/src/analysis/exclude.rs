@@ -219,7 +219,7 @@ pub fn normalize(name: &str) -> Result<String, NameError> {
 }
 
 /// Presentation form to wire form, with the length limits checked.
-fn parse(name: &str) -> Result<Vec<u8>, NameError> {
+pub fn parse(name: &str) -> Result<Vec<u8>, NameError> {
     match name {
         "" => return Err(NameError::Empty),
         "." => return Ok(vec![0]),

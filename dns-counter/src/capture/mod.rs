@@ -4,7 +4,8 @@
 //! naming it.
 
 use std::{
-    fmt, fs, io,
+    fmt, fs,
+    io::{self, Read as _},
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -30,6 +31,8 @@ pub struct CapturedPacket {
 pub enum CaptureError {
     #[error("cannot read capture {}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error("{} is larger than {} GiB: replay reads captures up to that size", path.display(), MAX_CAPTURE_BYTES >> 30)]
+    TooLarge { path: PathBuf },
     #[error("{} is neither a pcap nor a pcapng capture", path.display())]
     NotACapture { path: PathBuf },
     #[error(
@@ -101,20 +104,39 @@ impl fmt::Display for LinkTypeName {
     }
 }
 
-/// Reads every packet of a pcap or pcapng capture, in file order.
+/// The largest capture read: replay holds every packet in memory, so a bigger capture is better
+/// cut into parts first (`tcpdump -r big.pcap -w part.pcap -C 1000`).
+pub const MAX_CAPTURE_BYTES: u64 = 4 << 30;
+
+/// Reads every packet of a pcap or pcapng capture of at most [`MAX_CAPTURE_BYTES`], in file
+/// order.
 pub fn read_capture(path: &Path) -> Result<Vec<CapturedPacket>, CaptureError> {
-    let data = fs::read(path).map_err(|source| CaptureError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let mut data = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| file.take(MAX_CAPTURE_BYTES + 1).read_to_end(&mut data))
+        .map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if data.len() as u64 > MAX_CAPTURE_BYTES {
+        return Err(CaptureError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    parse_capture(&data, path)
+}
+
+/// Every packet of the pcap or pcapng capture `data`, in file order; `path` only names it in
+/// errors. It reads nothing beyond `data`, and copies out no more bytes than `data` holds.
+pub fn parse_capture(data: &[u8], path: &Path) -> Result<Vec<CapturedPacket>, CaptureError> {
     let reader = Reader {
         path,
-        data: &data,
+        data,
         packets: Vec::new(),
     };
-    if parse_sectionheaderblock(&data).is_ok() {
+    if parse_sectionheaderblock(data).is_ok() {
         reader.pcapng()
-    } else if let Ok((_, header)) = parse_pcap_header(&data) {
+    } else if let Ok((_, header)) = parse_pcap_header(data) {
         reader.pcap(&header)
     } else {
         Err(CaptureError::NotACapture {
@@ -168,6 +190,10 @@ impl Reader<'_> {
             } else {
                 parse_block_le
             };
+            if short_process_information_block(rest, big_endian) {
+                let kind = ErrorKind::Verify;
+                return Err(self.corrupt(rest, Corruption::Unparsable { kind }));
+            }
             let (after, block) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
             match block {
                 Block::SectionHeader(section) => {
@@ -264,6 +290,22 @@ impl Reader<'_> {
 
 /// pcapng's Obsolete Packet Block, which pcap-parser reads as an unknown block.
 const OBSOLETE_PACKET_BLOCK: u32 = 2;
+
+/// Whether `rest` starts with a Process Information Block whose length is below the 12 bytes
+/// every block has (its type, and its length twice): pcap-parser 0.17 checks that block's length
+/// against 4 and then takes 12 from it. It checks every other block's against 12 or more.
+fn short_process_information_block(rest: &[u8], big_endian: bool) -> bool {
+    const PROCESS_INFORMATION_BLOCK: u32 = 0x8000_0001;
+    let read = |at: usize| {
+        let bytes = *rest.get(at..)?.first_chunk::<4>()?;
+        Some(if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
+    };
+    read(0) == Some(PROCESS_INFORMATION_BLOCK) && read(4).is_some_and(|len| len < 12)
+}
 
 /// What a pcapng packet needs from its interface's description.
 struct Interface {

@@ -422,3 +422,27 @@ fn link_types_are_named_as_tcpdump_names_them() {
     assert_eq!(LinkTypeName(0).to_string(), "NULL (0, BSD loopback)");
     assert_eq!(LinkTypeName(147).to_string(), "147");
 }
+
+/// Found by the `capture` fuzz target: pcap-parser 0.17 takes a Process Information Block of 4 to
+/// 11 bytes for one and then subtracts 12 from its length, which panicked where overflow is
+/// checked and told of a capture cut short where it is not.
+#[test]
+fn a_process_information_block_shorter_than_a_block_is_corrupt() {
+    for big_endian in [false, true] {
+        let mut capture = PcapNg::new();
+        capture.section(big_endian).interface(1, None, None);
+        let (kind, len) = (capture.u32(0x8000_0001), capture.u32(8));
+        capture.bytes.extend(kind.iter().chain(&len).chain(&len));
+        let err = parse_capture(&capture.bytes, Path::new("short.pcapng")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CaptureError::Corrupt {
+                    problem: Corruption::Unparsable { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}

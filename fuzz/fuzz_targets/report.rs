@@ -1,0 +1,61 @@
+//! Saved reports on any bytes: one report, or two separated by a NUL byte (which JSON text cannot
+//! hold). Every report that reads is rendered in every format, as `dns-counter report` renders
+//! even one that does not add up. Those that add up are merged as `dns-counter merge` does: each
+//! with itself, the two together, and that merge with the first again. A merge never panics, adds
+//! up, renders in every format, and its JSON reads back as the same report.
+#![no_main]
+
+use std::path::Path;
+
+use dns_counter_report::{merge::merge, model::SavedReport, read, render::Format};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(2, |&byte| byte == 0);
+    let Some(first) = parts.next().and_then(read) else {
+        return;
+    };
+    let second = parts.next().and_then(read);
+    if !adds_up(&first) {
+        return;
+    }
+    merged(&[first.clone(), first.clone()]);
+    if let Some(second) = second.filter(adds_up) {
+        merged(&[second.clone(), second.clone()]);
+        let both = merged(&[first.clone(), second]);
+        merged(&[both, first]);
+    }
+});
+
+fn read(bytes: &[u8]) -> Option<SavedReport> {
+    let saved = read::parse(bytes, Path::new("fuzz.json")).ok()?.saved;
+    render_all(&saved);
+    Some(saved)
+}
+
+fn adds_up(saved: &SavedReport) -> bool {
+    saved.report.check_invariants().is_ok()
+}
+
+fn render_all(saved: &SavedReport) {
+    for format in Format::ALL {
+        saved.render(format);
+    }
+}
+
+fn merged(inputs: &[SavedReport]) -> SavedReport {
+    let (merged, _omitted) = merge(inputs).expect("read reports have valid times");
+    if let Err(err) = merged.report.check_invariants() {
+        panic!("the merged report does not add up: {err}");
+    }
+    render_all(&merged);
+    let json = merged.render(Format::Json);
+    let back = read::parse(json.as_bytes(), Path::new("merged.json"))
+        .expect("a merged report reads")
+        .saved;
+    assert_eq!(
+        back, merged,
+        "the merged report reads back otherwise from\n{json}"
+    );
+    merged
+}
