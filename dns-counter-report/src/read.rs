@@ -234,8 +234,8 @@ mod tests {
             report.totals.counted + report.totals.excluded
         );
         assert_eq!(
-            report.top[0].share,
-            model::share(report.top[0].count, report.totals.queries)
+            report.names.top[0].share,
+            model::share(report.names.top[0].count, report.totals.queries)
         );
     }
 
