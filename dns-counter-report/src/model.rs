@@ -1,11 +1,18 @@
-//! The report for one interval: the `dns-counter/report/v1` JSON contract, its invariants, and its
-//! renderings as JSON and as a table for people.
+//! The report for one interval: the `dns-counter/report/v2` JSON contract and its invariants; its
+//! ranked lists are one type ([`Ranked`], in `ranked`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+mod ranked;
+
+pub use self::ranked::{
+    ByClient, ByDomain, ByName, ByOrg, Counts, Entry, InvariantError, ListKind, Of, Ranked, Rest,
+    Sum, share,
+};
 
 /// The value of [`Report::schema`]; changes only with an incompatible change of the JSON.
 pub const SCHEMA: &str = "dns-counter/report/v2";
@@ -26,10 +33,10 @@ pub struct Report {
     /// `end - start` with sub-second precision; negative if the wall clock stepped back.
     pub seconds: f64,
     pub totals: Totals,
-    /// The most queried names, most first, ties by name.
-    pub top: Vec<TopEntry>,
-    /// The names counted but not in `top`.
-    pub rest: Rest,
+    /// The most queried names (`top`), most first, ties by name, and the names counted but not
+    /// listed (`rest`).
+    #[serde(flatten)]
+    pub names: Ranked<ByName>,
     /// Query types, most first, ties by type value.
     pub qtypes: Vec<QtypeCount>,
     /// Excluded names that were seen, most first, ties by name.
@@ -52,25 +59,8 @@ pub struct Report {
 pub struct Domains {
     /// `"psl"` (registered domain under the Public Suffix List) or `"labels:N"` (--domain-depth N).
     pub grouping: String,
-    pub top: Vec<DomainEntry>,
-    pub rest: DomainRest,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct DomainEntry {
-    pub rank: u64,
-    pub domain: String,
-    pub count: u64,
-    /// Distinct names counted under the domain.
-    pub names: u64,
-    pub share: f64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
-pub struct DomainRest {
-    pub domains: u64,
-    pub count: u64,
-    pub names: u64,
+    #[serde(flatten)]
+    pub list: Ranked<ByDomain>,
 }
 
 /// Counted queries grouped by organisation (--org-file). Invariants:
@@ -78,26 +68,10 @@ pub struct DomainRest {
 /// with `totals.distinct_names`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Orgs {
-    pub top: Vec<OrgEntry>,
-    pub rest: OrgRest,
+    #[serde(flatten)]
+    pub list: Ranked<ByOrg>,
     /// Queries for names under no suffix of the file.
     pub unassigned: Unassigned,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct OrgEntry {
-    pub rank: u64,
-    pub org: String,
-    pub count: u64,
-    pub names: u64,
-    pub share: f64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrgRest {
-    pub orgs: u64,
-    pub count: u64,
-    pub names: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
@@ -115,25 +89,10 @@ pub struct Clients {
     pub prefix_v6: u8,
     /// Prefixes are written as keyed hashes, stable for one run (--anonymize).
     pub anonymized: bool,
-    pub top: Vec<ClientEntry>,
-    pub rest: ClientRest,
+    #[serde(flatten)]
+    pub list: Ranked<ByClient>,
     /// Queries whose client could not be recorded (the kernel's client table was full).
     pub untracked: u64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct ClientEntry {
-    pub rank: u64,
-    /// `192.0.2.0/24`, `2001:db8:0:100::/56`, or with --anonymize a hash like `anon-3f9a…`.
-    pub client: String,
-    pub count: u64,
-    pub share: f64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientRest {
-    pub prefixes: u64,
-    pub count: u64,
 }
 
 /// Invariants: `packets = queries + sum(not_queries)` and
@@ -167,23 +126,6 @@ impl Uncounted {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct TopEntry {
-    /// From 1.
-    pub rank: u64,
-    /// Presentation form, see [`crate::names::presentation`].
-    pub name: String,
-    pub count: u64,
-    /// `count / totals.queries` rounded to 9 decimal places, 0 when there were no queries; see [`share`].
-    pub share: f64,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct Rest {
-    pub names: u64,
-    pub count: u64,
-}
-
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct QtypeCount {
     /// Mnemonic such as `AAAA`, or `TYPE65280` for a type without one (RFC 3597).
@@ -197,25 +139,16 @@ pub struct ExcludedName {
     pub count: u64,
 }
 
-/// A report whose totals disagree with its parts.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{rule} does not hold: {left} != {right}")]
-pub struct InvariantError {
-    pub rule: &'static str,
-    pub left: u128,
-    pub right: u128,
-}
-
 impl Report {
     /// Checks that the totals agree with each other and with the lists. Sums are taken in `u128`, so a
     /// report read from anywhere cannot make this overflow.
     pub fn check_invariants(&self) -> Result<(), InvariantError> {
         let totals = &self.totals;
-        let sum = |counts: &mut dyn Iterator<Item = u64>| counts.map(u128::from).sum::<u128>();
-        let check = |rule, left: u128, right: u128| {
+        let check = |rule: &str, left: u128, right: u128| {
             if left == right {
                 Ok(())
             } else {
+                let rule = rule.to_owned();
                 Err(InvariantError { rule, left, right })
             }
         };
@@ -230,126 +163,50 @@ impl Report {
             u128::from(totals.counted) + u128::from(totals.excluded) + totals.uncounted.total(),
         )?;
         check(
-            "counted = sum(top[].count) + rest.count",
-            totals.counted.into(),
-            sum(&mut self.top.iter().map(|entry| entry.count)) + u128::from(self.rest.count),
-        )?;
-        check(
-            "distinct_names = len(top) + rest.names",
-            totals.distinct_names.into(),
-            self.top.len() as u128 + u128::from(self.rest.names),
-        )?;
-        check(
             "excluded = sum(excluded[].count)",
             totals.excluded.into(),
-            sum(&mut self.excluded.iter().map(|entry| entry.count)),
+            self.excluded
+                .iter()
+                .map(|entry| u128::from(entry.count))
+                .sum(),
         )?;
-        for (index, entry) in self.top.iter().enumerate() {
-            check(
-                "top ranks are 1, 2, 3, ...",
-                entry.rank.into(),
-                index as u128 + 1,
-            )?;
-        }
+        let counted = Sum::new(Of::Count, "counted", totals.counted.into());
+        let distinct = |of| Sum::new(of, "distinct_names", totals.distinct_names.into());
+        self.names.check(&[counted, distinct(Of::Keys)])?;
         if let Some(domains) = &self.domains {
-            check(
-                "counted = sum(domains.top[].count) + domains.rest.count",
-                totals.counted.into(),
-                sum(&mut domains.top.iter().map(|entry| entry.count))
-                    + u128::from(domains.rest.count),
-            )?;
-            check(
-                "distinct_names = sum(domains.top[].names) + domains.rest.names",
-                totals.distinct_names.into(),
-                sum(&mut domains.top.iter().map(|entry| entry.names))
-                    + u128::from(domains.rest.names),
-            )?;
-            for (index, entry) in domains.top.iter().enumerate() {
-                check(
-                    "domains.top ranks are 1, 2, 3, ...",
-                    entry.rank.into(),
-                    index as u128 + 1,
-                )?;
-            }
+            domains.list.check(&[counted, distinct(Of::Names)])?;
         }
         if let Some(orgs) = &self.orgs {
-            check(
-                "counted = sum(orgs.top[].count) + orgs.rest.count + orgs.unassigned.count",
-                totals.counted.into(),
-                sum(&mut orgs.top.iter().map(|entry| entry.count))
-                    + u128::from(orgs.rest.count)
-                    + u128::from(orgs.unassigned.count),
-            )?;
-            check(
-                "distinct_names = sum(orgs.top[].names) + orgs.rest.names + orgs.unassigned.names",
-                totals.distinct_names.into(),
-                sum(&mut orgs.top.iter().map(|entry| entry.names))
-                    + u128::from(orgs.rest.names)
-                    + u128::from(orgs.unassigned.names),
-            )?;
-            for (index, entry) in orgs.top.iter().enumerate() {
-                check(
-                    "orgs.top ranks are 1, 2, 3, ...",
-                    entry.rank.into(),
-                    index as u128 + 1,
-                )?;
-            }
+            let unassigned = &orgs.unassigned;
+            orgs.list.check(&[
+                counted.beside("unassigned.count", unassigned.count),
+                distinct(Of::Names).beside("unassigned.names", unassigned.names),
+            ])?;
         }
         if let Some(clients) = &self.clients {
             // The kernel counts a client for every query it counts by name; exclusions come later.
-            check(
-                "counted + excluded = sum(clients.top[].count) + clients.rest.count + clients.untracked",
-                u128::from(totals.counted) + u128::from(totals.excluded),
-                sum(&mut clients.top.iter().map(|entry| entry.count))
-                    + u128::from(clients.rest.count)
-                    + u128::from(clients.untracked),
-            )?;
-            for (index, entry) in clients.top.iter().enumerate() {
-                check(
-                    "clients.top ranks are 1, 2, 3, ...",
-                    entry.rank.into(),
-                    index as u128 + 1,
-                )?;
-            }
+            let seen = u128::from(totals.counted) + u128::from(totals.excluded);
+            let seen = Sum::new(Of::Count, "counted + excluded", seen);
+            clients
+                .list
+                .check(&[seen.beside("untracked", clients.untracked)])?;
         }
         Ok(())
     }
-}
 
-impl Report {
     /// Sets every list's `share` to its count over `totals.queries`.
     pub fn reshare(&mut self) {
         let queries = self.totals.queries;
-        for entry in &mut self.top {
-            entry.share = share(entry.count, queries);
-        }
+        self.names.reshare(queries);
         if let Some(domains) = &mut self.domains {
-            for entry in &mut domains.top {
-                entry.share = share(entry.count, queries);
-            }
+            domains.list.reshare(queries);
         }
         if let Some(orgs) = &mut self.orgs {
-            for entry in &mut orgs.top {
-                entry.share = share(entry.count, queries);
-            }
+            orgs.list.reshare(queries);
         }
         if let Some(clients) = &mut self.clients {
-            for entry in &mut clients.top {
-                entry.share = share(entry.count, queries);
-            }
+            clients.list.reshare(queries);
         }
-    }
-}
-
-/// `count / queries` rounded to 9 decimal places (0 when `queries` is 0).
-///
-/// Rounded so that the value survives JSON exactly: serde_json, without its `float_roundtrip` feature,
-/// may read a 17-digit float back one bit off (14/15 does), while a float of at most 15 significant digits
-/// always reads back exactly. Nine decimals still tell one query in a billion.
-pub fn share(count: u64, queries: u64) -> f64 {
-    match queries {
-        0 => 0.0,
-        _ => (count as f64 / queries as f64 * 1e9).round() / 1e9,
     }
 }
 
@@ -465,6 +322,17 @@ mod tests {
     use super::*;
     use crate::render::{json::to_json, text::to_text};
 
+    /// An entry of a list of 10 queries.
+    fn entry(rank: u64, key: &str, count: u64, names: u64) -> Entry {
+        Entry {
+            rank,
+            key: key.into(),
+            count,
+            names,
+            share: share(count, 10),
+        }
+    }
+
     fn sample() -> Report {
         Report {
             schema: SCHEMA.into(),
@@ -482,21 +350,14 @@ mod tests {
                 not_queries: Uncounted(vec![("not_dns".into(), 1)]),
                 uncounted: Uncounted(vec![("truncated".into(), 1)]),
             },
-            top: vec![
-                TopEntry {
-                    rank: 1,
-                    name: "a.example".into(),
-                    count: 4,
-                    share: 0.4,
+            names: Ranked::new(
+                vec![entry(1, "a.example", 4, 0), entry(2, "b.example", 2, 0)],
+                Rest {
+                    keys: 1,
+                    count: 1,
+                    names: 0,
                 },
-                TopEntry {
-                    rank: 2,
-                    name: "b.example".into(),
-                    count: 2,
-                    share: 0.2,
-                },
-            ],
-            rest: Rest { names: 1, count: 1 },
+            ),
             qtypes: vec![QtypeCount {
                 qtype: "A".into(),
                 count: 9,
@@ -546,22 +407,25 @@ mod tests {
             "queries = counted + excluded + sum(uncounted)"
         );
         assert_eq!(
-            broken(|r| r.rest.count += 1),
+            broken(|r| r.names.rest.count += 1),
             "counted = sum(top[].count) + rest.count"
         );
         assert_eq!(
-            broken(|r| r.top[0].count -= 1),
+            broken(|r| r.names.top[0].count -= 1),
             "counted = sum(top[].count) + rest.count"
         );
         assert_eq!(
-            broken(|r| r.rest.names = 0),
+            broken(|r| r.names.rest.keys = 0),
             "distinct_names = len(top) + rest.names"
         );
         assert_eq!(
             broken(|r| r.excluded[0].count = 1),
             "excluded = sum(excluded[].count)"
         );
-        assert_eq!(broken(|r| r.top.swap(0, 1)), "top ranks are 1, 2, 3, ...");
+        assert_eq!(
+            broken(|r| r.names.top.swap(0, 1)),
+            "top ranks are 1, 2, 3, ..."
+        );
         let mut report = sample();
         report.excluded.push(ExcludedName {
             name: "x".into(),
@@ -576,31 +440,19 @@ mod tests {
     /// [`sample`] with a `domains` and an `orgs` section that add up.
     fn sample_with_sections() -> Report {
         let mut report = sample();
-        let domain = |rank, domain: &str, count| DomainEntry {
-            rank,
-            domain: domain.into(),
-            count,
-            names: 1,
-            share: share(count, 10),
-        };
         report.domains = Some(Domains {
             grouping: "psl".into(),
-            top: vec![domain(1, "a.example", 4), domain(2, "b.example", 2)],
-            rest: DomainRest {
-                domains: 1,
-                count: 1,
-                names: 1,
-            },
+            list: Ranked::new(
+                vec![entry(1, "a.example", 4, 1), entry(2, "b.example", 2, 1)],
+                Rest {
+                    keys: 1,
+                    count: 1,
+                    names: 1,
+                },
+            ),
         });
         report.orgs = Some(Orgs {
-            top: vec![OrgEntry {
-                rank: 1,
-                org: "Example Org".into(),
-                count: 6,
-                names: 2,
-                share: 0.6,
-            }],
-            rest: OrgRest::default(),
+            list: Ranked::new(vec![entry(1, "Example Org", 6, 2)], Rest::default()),
             unassigned: Unassigned { count: 1, names: 1 },
         });
         report
@@ -620,19 +472,19 @@ mod tests {
                 .rule
         };
         assert_eq!(
-            broken(|d, _| d.rest.count += 1),
+            broken(|d, _| d.list.rest.count += 1),
             "counted = sum(domains.top[].count) + domains.rest.count"
         );
         assert_eq!(
-            broken(|d, _| d.top[1].count = 1),
+            broken(|d, _| d.list.top[1].count = 1),
             "counted = sum(domains.top[].count) + domains.rest.count"
         );
         assert_eq!(
-            broken(|d, _| d.top[0].names = 2),
+            broken(|d, _| d.list.top[0].names = 2),
             "distinct_names = sum(domains.top[].names) + domains.rest.names"
         );
         assert_eq!(
-            broken(|d, _| d.top.swap(0, 1)),
+            broken(|d, _| d.list.top.swap(0, 1)),
             "domains.top ranks are 1, 2, 3, ..."
         );
         assert_eq!(
@@ -640,23 +492,17 @@ mod tests {
             "counted = sum(orgs.top[].count) + orgs.rest.count + orgs.unassigned.count"
         );
         assert_eq!(
-            broken(|_, o| o.rest.names = 1),
+            broken(|_, o| o.list.rest.names = 1),
             "distinct_names = sum(orgs.top[].names) + orgs.rest.names + orgs.unassigned.names"
         );
         assert_eq!(
-            broken(|_, o| o.top[0].rank = 2),
+            broken(|_, o| o.list.top[0].rank = 2),
             "orgs.top ranks are 1, 2, 3, ..."
         );
         // An excluded name counted under a domain breaks the sums too.
         let mut report = sample_with_sections();
         if let Some(domains) = report.domains.as_mut() {
-            domains.top.push(DomainEntry {
-                rank: 3,
-                domain: "corp.example".into(),
-                count: 2,
-                names: 1,
-                share: 0.2,
-            });
+            domains.list.top.push(entry(3, "corp.example", 2, 1));
         }
         assert_eq!(
             report.check_invariants().map_err(|e| e.to_string()),
@@ -794,12 +640,10 @@ rank  count   share  names  organisation
         // Sections present but empty (nothing counted) print nothing.
         report.domains = Some(Domains {
             grouping: "psl".into(),
-            top: vec![],
-            rest: DomainRest::default(),
+            list: Ranked::default(),
         });
         report.orgs = Some(Orgs {
-            top: vec![],
-            rest: OrgRest::default(),
+            list: Ranked::default(),
             unassigned: Unassigned::default(),
         });
         let text = to_text(&report);
@@ -814,7 +658,7 @@ rank  count   share  names  organisation
         let mut report = sample();
         report.host = "evil\u{1b}]0;pwned\u{7}".into();
         report.interfaces = vec!["v\nr0".into(), "\u{202e}x".into()];
-        report.top[0].name = "bad\u{1b}[2J".into();
+        report.names.top[0].key = "bad\u{1b}[2J".into();
         let text = to_text(&report);
         assert!(
             text.chars()
@@ -838,8 +682,7 @@ rank  count   share  names  organisation
             not_queries: Uncounted(vec![("not_dns".into(), 0)]),
             uncounted: Uncounted(vec![("truncated".into(), 0)]),
         };
-        report.top.clear();
-        report.rest = Rest { names: 0, count: 0 };
+        report.names = Ranked::default();
         report.qtypes.clear();
         report.excluded.clear();
         report.interfaces.clear();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use dns_counter_common::{Reason, reason::ReasonKind};
 use serde_json::{Map, Value};
 
-use crate::model::{self, InvariantError, SavedReport, Uncounted};
+use crate::model::{self, InvariantError, MergeInfo, Report, SavedReport, Uncounted};
 
 /// The largest report file read: a report of every name of a full default table (1,000,000
 /// names) is about 100 MB of JSON.
@@ -83,11 +83,19 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Read, ReadError> {
     }
     let Schema { schema } = serde_json::from_slice(bytes).map_err(parse_error)?;
     let (saved, converted_from) = match schema.as_str() {
-        // Straight into the model: a map of reasons keeps its order only that way.
-        model::SCHEMA => (
-            serde_json::from_slice::<SavedReport>(bytes).map_err(parse_error)?,
-            None,
-        ),
+        // Straight into the model: a map of reasons keeps its order only that way. The report
+        // and its `merge` section apart: through `SavedReport`, which flattens the report, the
+        // report's own flattened names list would be buffered twice.
+        model::SCHEMA => {
+            #[derive(serde::Deserialize)]
+            struct Merge {
+                #[serde(default)]
+                merge: Option<MergeInfo>,
+            }
+            let report: Report = serde_json::from_slice(bytes).map_err(parse_error)?;
+            let Merge { merge } = serde_json::from_slice(bytes).map_err(parse_error)?;
+            (SavedReport { report, merge }, None)
+        }
         model::SCHEMA_V1 => {
             let mut value: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
             v1_totals_to_v2(&mut value);
@@ -234,8 +242,8 @@ mod tests {
             report.totals.counted + report.totals.excluded
         );
         assert_eq!(
-            report.top[0].share,
-            model::share(report.top[0].count, report.totals.queries)
+            report.names.top[0].share,
+            model::share(report.names.top[0].count, report.totals.queries)
         );
     }
 

@@ -197,16 +197,16 @@ fn a_full_client_table_counts_the_rest_as_untracked_and_the_report_adds_up() {
         assert_eq!((report.totals.counted, report.totals.excluded), (19 * 6, 6));
         assert_eq!(
             (
-                section.top.len(),
-                section.rest.prefixes,
-                section.rest.count,
+                section.list.top.len(),
+                section.list.rest.keys,
+                section.list.rest.count,
                 section.untracked
             ),
             (3, 5, 30, 72)
         );
         assert_eq!(section.anonymized, anonymizer.is_some());
         if anonymizer.is_none() {
-            assert_eq!(section.top[0].client, "198.51.0.0/24");
+            assert_eq!(section.list.top[0].key, "198.51.0.0/24");
         }
     }
 

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use siphasher::sip::SipHasher24;
 
 use crate::interval::{ClientCounts, ClientPrefix};
-use crate::model::{self, ClientEntry, ClientRest, Clients};
+use crate::model::{Clients, Ranked};
 
 /// How client prefixes are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,54 +87,50 @@ pub fn section(
         *total = total.saturating_add(count);
     }
     let ClientPrefix { v4, v6 } = options.prefix;
-    let mut rows: Vec<(String, IpAddr, u64)> = by_prefix
+    let listed: Vec<(Listed, u64)> = by_prefix
         .into_iter()
         .map(|(prefix, count)| {
             let len = if prefix.is_ipv4() { v4 } else { v6 };
-            let client = match &options.anonymizer {
-                Some(anonymizer) => anonymizer.name(prefix, len),
-                None => format!("{prefix}/{len}"),
+            let listed = match &options.anonymizer {
+                Some(anonymizer) => Listed {
+                    address: None,
+                    client: anonymizer.name(prefix, len),
+                },
+                None => Listed {
+                    address: Some(prefix),
+                    client: format!("{prefix}/{len}"),
+                },
             };
-            (client, prefix, count)
+            (listed, count)
         })
         .collect();
-    if options.anonymizer.is_some() {
-        rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    } else {
-        rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
-    }
-    let listed = match top {
-        0 => rows.len(),
-        top => top.min(rows.len()),
-    };
-    let rest = rows.split_off(listed);
     Clients {
         prefix_v4: v4,
         prefix_v6: v6,
         anonymized: options.anonymizer.is_some(),
-        top: rows
-            .into_iter()
-            .zip(1..)
-            .map(|((client, _, count), rank)| ClientEntry {
-                rank,
-                client,
-                count,
-                share: model::share(count, queries),
-            })
-            .collect(),
-        rest: ClientRest {
-            prefixes: rest.len() as u64,
-            count: rest
-                .iter()
-                .fold(0u64, |sum, (_, _, count)| sum.saturating_add(*count)),
-        },
+        list: Ranked::cut(listed, top, queries),
         untracked: counts.untracked,
+    }
+}
+
+/// A prefix as listed, ordered as ties in the list go: by address, or when anonymized by the
+/// hash alone, so that the order says nothing about addresses.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Listed {
+    address: Option<IpAddr>,
+    client: String,
+}
+
+impl From<Listed> for String {
+    fn from(listed: Listed) -> String {
+        listed.client
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{self, Rest};
 
     const PREFIX: ClientPrefix = ClientPrefix { v4: 24, v6: 56 };
 
@@ -165,9 +161,10 @@ mod tests {
     fn prefixes_by_count_then_address_cut_at_top() {
         let clients = section(&counts(), &plain(), 3, 200);
         let listed: Vec<(u64, &str, u64)> = clients
+            .list
             .top
             .iter()
-            .map(|e| (e.rank, e.client.as_str(), e.count))
+            .map(|e| (e.rank, e.key.as_str(), e.count))
             .collect();
         assert_eq!(
             listed,
@@ -178,10 +175,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            clients.rest,
-            ClientRest {
-                prefixes: 2,
-                count: 7 + 3
+            clients.list.rest,
+            Rest {
+                keys: 2,
+                count: 7 + 3,
+                names: 0
             }
         );
         assert_eq!(
@@ -193,11 +191,11 @@ mod tests {
             ),
             (9, 24, 56, false)
         );
-        assert_eq!(clients.top[0].share, 0.35);
+        assert_eq!(clients.list.top[0].share, 0.35);
         let all = section(&counts(), &plain(), 0, 200);
-        assert_eq!(all.top.len(), 5);
-        assert_eq!(all.rest, ClientRest::default());
-        let total: u64 = all.top.iter().map(|e| e.count).sum::<u64>() + all.untracked;
+        assert_eq!(all.list.top.len(), 5);
+        assert_eq!(all.list.rest, Rest::default());
+        let total: u64 = all.list.top.iter().map(|e| e.count).sum::<u64>() + all.untracked;
         assert_eq!(total, 40 + 40 + 70 + 7 + 3 + 9);
     }
 
@@ -213,23 +211,23 @@ mod tests {
         assert_eq!(first, again, "the same key names the same prefixes alike");
         assert!(first.anonymized);
         let plain = section(&counts(), &plain(), 0, 200);
-        let mut anonymized_counts: Vec<u64> = first.top.iter().map(|e| e.count).collect();
-        let mut plain_counts: Vec<u64> = plain.top.iter().map(|e| e.count).collect();
+        let mut anonymized_counts: Vec<u64> = first.list.top.iter().map(|e| e.count).collect();
+        let mut plain_counts: Vec<u64> = plain.list.top.iter().map(|e| e.count).collect();
         anonymized_counts.sort_unstable();
         plain_counts.sort_unstable();
         assert_eq!(anonymized_counts, plain_counts);
-        for entry in &first.top {
-            let hex = entry.client.strip_prefix("anon-").expect("anon- prefix");
+        for entry in &first.list.top {
+            let hex = entry.key.strip_prefix("anon-").expect("anon- prefix");
             assert!(
                 hex.len() == 16
                     && hex
                         .bytes()
                         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             );
-            assert!(!entry.client.contains('.') && !entry.client.contains(':'));
+            assert!(!entry.key.contains('.') && !entry.key.contains(':'));
         }
         // Ties go by the hash, not by the address.
-        assert!(first.top[1].client < first.top[2].client);
+        assert!(first.list.top[1].key < first.list.top[2].key);
 
         let prefix: IpAddr = "192.0.2.0".parse().expect("an address");
         assert_eq!(anonymizer.name(prefix, 24), anonymizer.name(prefix, 24));
@@ -281,10 +279,10 @@ mod tests {
         let report = fixture_report(fixture_clients(), plain(), 2);
         assert_eq!(report.check_invariants(), Ok(()));
         let clients = report.clients.as_ref().expect("with --clients");
-        assert_eq!(clients.top[0].client, "192.0.2.0/24");
-        assert_eq!(clients.top[0].count, 40 + 963);
-        assert_eq!(clients.top[0].share, model::share(1_003, 1_134));
-        assert_eq!(clients.rest.prefixes, 3);
+        assert_eq!(clients.list.top[0].key, "192.0.2.0/24");
+        assert_eq!(clients.list.top[0].count, 40 + 963);
+        assert_eq!(clients.list.top[0].share, model::share(1_003, 1_134));
+        assert_eq!(clients.list.rest.keys, 3);
 
         let mut broken = report.clone();
         broken.clients.as_mut().expect("clients").untracked += 1;
@@ -295,7 +293,13 @@ mod tests {
             "{err}"
         );
         let mut broken = report.clone();
-        broken.clients.as_mut().expect("clients").top.swap(0, 1);
+        broken
+            .clients
+            .as_mut()
+            .expect("clients")
+            .list
+            .top
+            .swap(0, 1);
         assert_eq!(
             broken.check_invariants().expect_err("ranks").rule,
             "clients.top ranks are 1, 2, 3, ..."
@@ -373,10 +377,7 @@ mod tests {
     #[test]
     fn nothing_counted_is_an_empty_section() {
         let clients = section(&ClientCounts::default(), &plain(), 10, 0);
-        assert!(clients.top.is_empty());
-        assert_eq!(
-            (clients.rest, clients.untracked),
-            (ClientRest::default(), 0)
-        );
+        assert!(clients.list.top.is_empty());
+        assert_eq!((clients.list.rest, clients.untracked), (Rest::default(), 0));
     }
 }

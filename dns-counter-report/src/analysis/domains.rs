@@ -9,14 +9,11 @@
 //! `--org-file` can still name whom such a domain belongs to.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hash;
 
 use psl::{List, Psl as _, Type};
 
-use crate::model::{self, DomainEntry, DomainRest, Domains};
+use crate::model::{Counts, Domains, Ranked};
 use crate::names;
 
 /// How names are grouped into domains.
@@ -159,105 +156,21 @@ fn labels_in(labels: &[impl AsRef<[u8]>], bytes: usize) -> usize {
 /// The report's `domains` section from the counted names (excluded ones left out before), each
 /// once, in canonical presentation form.
 pub fn domains(counted: &[(&str, u64)], grouping: Grouping, top: usize, queries: u64) -> Domains {
-    let ranked = ranked(
+    let per_domain = Counts::per_key(
         counted
             .iter()
             .map(|(name, count)| (grouping.domain_of(name), *count)),
-        top,
     );
-    let (listed, rest) = ranked.split_at(listed(top, ranked.len()));
     Domains {
         grouping: grouping.to_string(),
-        top: listed
-            .iter()
-            .zip(1..)
-            .map(|((domain, tally), rank)| DomainEntry {
-                rank,
-                domain: (*domain).to_owned(),
-                count: tally.count,
-                names: tally.names,
-                share: model::share(tally.count, queries),
-            })
-            .collect(),
-        rest: DomainRest {
-            domains: rest.len() as u64,
-            count: Tally::sum(rest).count,
-            names: Tally::sum(rest).names,
-        },
-    }
-}
-
-/// Queries and distinct names of one group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Tally {
-    pub count: u64,
-    pub names: u64,
-}
-
-impl Tally {
-    pub(crate) fn add(&mut self, count: u64) {
-        self.count = self.count.saturating_add(count);
-        self.names += 1;
-    }
-
-    pub(crate) fn sum<K>(groups: &[(K, Tally)]) -> Tally {
-        groups
-            .iter()
-            .fold(Tally::default(), |sum, (_, tally)| Tally {
-                count: sum.count.saturating_add(tally.count),
-                names: sum.names + tally.names,
-            })
-    }
-}
-
-/// Names (given once each, with their counts) tallied per group key. The first
-/// `listed(top, len)` groups are the most queried, in order (most queries first, ties by key); the
-/// rest follow in no order.
-pub(crate) fn ranked<K: Ord + Hash>(
-    keyed: impl Iterator<Item = (K, u64)>,
-    top: usize,
-) -> Vec<(K, Tally)> {
-    let mut groups: HashMap<K, Tally> = HashMap::new();
-    for (key, count) in keyed {
-        groups.entry(key).or_default().add(count);
-    }
-    let mut ranked: Vec<(K, Tally)> = groups.into_iter().collect();
-    let shown = listed(top, ranked.len());
-    sort_top(&mut ranked, shown, |a, b| {
-        b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0))
-    });
-    ranked
-}
-
-/// Puts the first `listed` entries of `entries` in `order`, each smaller than every entry after
-/// them, which stay in no order: a partial sort, so a top list of 50 out of a million entries costs
-/// one pass rather than a full sort. `order` must be total (no two entries equal), as it is for
-/// unique keys.
-pub(crate) fn sort_top<T>(
-    entries: &mut [T],
-    listed: usize,
-    mut order: impl FnMut(&T, &T) -> Ordering,
-) {
-    if listed == 0 {
-        return;
-    }
-    if listed < entries.len() {
-        entries.select_nth_unstable_by(listed - 1, &mut order);
-    }
-    entries[..listed].sort_unstable_by(order);
-}
-
-/// How many of `len` entries a top list of `top` shows; 0 shows all.
-pub(crate) fn listed(top: usize, len: usize) -> usize {
-    match top {
-        0 => len,
-        top => top.min(len),
+        list: Ranked::cut(per_domain, top, queries),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Rest;
 
     fn psl(name: &str) -> &str {
         Grouping::Psl.domain_of(name)
@@ -414,18 +327,19 @@ mod tests {
         let section = domains(&names, Grouping::Psl, 2, 200);
         assert_eq!(section.grouping, "psl");
         let top: Vec<(u64, &str, u64, u64, f64)> = section
+            .list
             .top
             .iter()
-            .map(|d| (d.rank, d.domain.as_str(), d.count, d.names, d.share))
+            .map(|d| (d.rank, d.key.as_str(), d.count, d.names, d.share))
             .collect();
         assert_eq!(
             top,
             [(1, "example.com", 80, 2, 0.4), (2, "github.io", 80, 2, 0.4)]
         );
         assert_eq!(
-            section.rest,
-            DomainRest {
-                domains: 3,
+            section.list.rest,
+            Rest {
+                keys: 3,
                 count: 16,
                 names: 3
             }
@@ -433,15 +347,16 @@ mod tests {
 
         let all = domains(&names, Grouping::Labels(1), 0, 200);
         let listed: Vec<(&str, u64)> = all
+            .list
             .top
             .iter()
-            .map(|d| (d.domain.as_str(), d.names))
+            .map(|d| (d.key.as_str(), d.names))
             .collect();
         assert_eq!(listed, [("com", 2), ("io", 2), ("uk", 2), (".", 1)]);
-        assert_eq!(all.rest, DomainRest::default());
+        assert_eq!(all.list.rest, Rest::default());
 
         let empty = domains(&[], Grouping::Psl, 10, 0);
-        assert!(empty.top.is_empty());
-        assert_eq!(empty.rest, DomainRest::default());
+        assert!(empty.list.top.is_empty());
+        assert_eq!(empty.list.rest, Rest::default());
     }
 }

@@ -17,7 +17,7 @@ use self::domains::Grouping;
 use self::exclude::Exclusions;
 use self::orgs::OrgMap;
 use crate::interval::{Interval, Meta};
-use crate::model::{self, ExcludedName, QtypeCount, Report, Rest, TopEntry, Totals, Uncounted};
+use crate::model::{self, ExcludedName, QtypeCount, Ranked, Report, Totals, Uncounted};
 use crate::names;
 
 #[derive(Debug, Clone, Copy)]
@@ -61,10 +61,8 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
     let mut excluded: Vec<(&str, u64)> = counted
         .extract_if(.., |(name, _)| options.exclusions.contains_canonical(name))
         .collect();
-    let listed = domains::listed(options.top, counted.len());
-    // Only the listed names need an order; the rest is summed. Excluded names are all listed.
-    domains::sort_top(&mut counted, listed, most_first);
-    excluded.sort_unstable_by(most_first);
+    // Excluded names are all listed.
+    excluded.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
 
     let sum = |entries: &[(&str, u64)]| {
         entries
@@ -93,17 +91,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         .orgs
         .map(|map| orgs::orgs(&counted, map, options.top, queries));
 
-    let rest = counted.split_off(listed);
-    let top = counted
-        .into_iter()
-        .zip(1..)
-        .map(|((name, count), rank)| TopEntry {
-            rank,
-            name: name.to_owned(),
-            count,
-            share: model::share(count, queries),
-        })
-        .collect();
+    let names = Ranked::cut(counted, options.top, queries);
 
     Report {
         schema: model::SCHEMA.to_owned(),
@@ -113,11 +101,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         end: model::rfc3339_utc(interval.end),
         seconds: seconds_between(interval.start, interval.end),
         totals,
-        top,
-        rest: Rest {
-            names: rest.len() as u64,
-            count: sum(&rest),
-        },
+        names,
         qtypes: qtypes(&interval.qtypes),
         excluded: excluded
             .into_iter()
@@ -133,10 +117,6 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
             .zip(interval.clients.as_ref())
             .map(|(how, counts)| clients::section(counts, &how, options.top, queries)),
     }
-}
-
-fn most_first(a: &(&str, u64), b: &(&str, u64)) -> std::cmp::Ordering {
-    b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0))
 }
 
 /// Every name with a non-zero count in canonical presentation form, one after the other in one
@@ -255,6 +235,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
+    use crate::model::Rest;
     use crate::testing::{fixture, fixture_report, wire};
 
     #[test]
@@ -262,7 +243,10 @@ mod tests {
         for top in 0..15 {
             let report = fixture_report(top);
             assert_eq!(report.check_invariants(), Ok(()), "top {top}");
-            assert_eq!(report.top.len(), if top == 0 { 11 } else { top.min(11) });
+            assert_eq!(
+                report.names.top.len(),
+                if top == 0 { 11 } else { top.min(11) }
+            );
         }
     }
 
@@ -270,9 +254,10 @@ mod tests {
     fn sorted_by_count_then_name_and_cut() {
         let report = fixture_report(4);
         let top: Vec<(u64, &str, u64)> = report
+            .names
             .top
             .iter()
-            .map(|e| (e.rank, e.name.as_str(), e.count))
+            .map(|e| (e.rank, e.key.as_str(), e.count))
             .collect();
         // The tie at 120 goes by name: '\' (0x5c) sorts after 'a'.
         assert_eq!(
@@ -285,15 +270,16 @@ mod tests {
             ]
         );
         assert_eq!(
-            report.rest,
+            report.names.rest,
             Rest {
-                names: 7,
-                count: 75 + 60 + 45 + 30 + 30 + 12 + 7
+                keys: 7,
+                count: 75 + 60 + 45 + 30 + 30 + 12 + 7,
+                names: 0
             }
         );
         assert_eq!(report.totals.counted, 1_089);
         assert_eq!(report.totals.distinct_names, 11);
-        assert_eq!(report.top[0].share, 0.440917108);
+        assert_eq!(report.names.top[0].share, 0.440917108);
     }
 
     #[test]
@@ -315,16 +301,18 @@ mod tests {
         assert_eq!(report.totals.excluded, 43);
         assert!(
             report
+                .names
                 .top
                 .iter()
-                .all(|e| !e.name.contains("corp") && !e.name.contains("health"))
+                .all(|e| !e.key.contains("corp") && !e.key.contains("health"))
         );
         // A name with a zero count was not seen.
         assert!(
             report
+                .names
                 .top
                 .iter()
-                .all(|e| e.name != "never-excluded.example")
+                .all(|e| e.key != "never-excluded.example")
         );
     }
 
@@ -334,9 +322,10 @@ mod tests {
         let domains = report.domains.as_ref().expect("always written");
         assert_eq!(domains.grouping, "psl");
         let listed: Vec<(&str, u64, u64)> = domains
+            .list
             .top
             .iter()
-            .map(|d| (d.domain.as_str(), d.count, d.names))
+            .map(|d| (d.key.as_str(), d.count, d.names))
             .collect();
         // Each `X.example` name is a domain of its own (`example` is no public suffix, so the
         // list's default rule makes it one); `_dmarc.mail-1.example` is under `mail-1.example`.
@@ -350,13 +339,14 @@ mod tests {
                 .iter()
                 .all(|(d, ..)| *d != "corp.example" && *d != "example.net")
         );
-        assert_eq!(domains.rest, model::DomainRest::default());
+        assert_eq!(domains.list.rest, Rest::default());
 
         let orgs = report.orgs.as_ref().expect("with an org map");
         let listed: Vec<(&str, u64, u64)> = orgs
+            .list
             .top
             .iter()
-            .map(|o| (o.org.as_str(), o.count, o.names))
+            .map(|o| (o.key.as_str(), o.count, o.names))
             .collect();
         assert_eq!(listed, [("Example Com Inc", 500, 1), ("Mail One", 12, 1)]);
         assert_eq!(
@@ -370,17 +360,17 @@ mod tests {
 
         let cut = fixture_report(1);
         let orgs = cut.orgs.as_ref().expect("with an org map");
-        assert_eq!(orgs.top.len(), 1);
+        assert_eq!(orgs.list.top.len(), 1);
         assert_eq!(
-            orgs.rest,
-            model::OrgRest {
-                orgs: 1,
+            orgs.list.rest,
+            Rest {
+                keys: 1,
                 count: 12,
                 names: 1
             }
         );
         let domains = cut.domains.as_ref().expect("always written");
-        assert_eq!((domains.top.len(), domains.rest.domains), (1, 10));
+        assert_eq!((domains.list.top.len(), domains.list.rest.keys), (1, 10));
         assert_eq!(cut.check_invariants(), Ok(()));
         // Without an org file there is no orgs section.
         let (interval, meta, exclusions) = fixture();
@@ -433,13 +423,14 @@ mod tests {
             [("a.cdn.example.com", 20), ("b.cdn.example.com", 15)]
         );
         // The wildcard's own domain is not under it.
-        assert!(report.top.iter().any(|e| e.name == "cdn.example.com"));
+        assert!(report.names.top.iter().any(|e| e.key == "cdn.example.com"));
         let domains = report.domains.expect("always written");
         assert_eq!(domains.grouping, "labels:3");
         let listed: Vec<(&str, u64, u64)> = domains
+            .list
             .top
             .iter()
-            .map(|d| (d.domain.as_str(), d.count, d.names))
+            .map(|d| (d.key.as_str(), d.count, d.names))
             .collect();
         assert_eq!(
             listed,
@@ -452,7 +443,7 @@ mod tests {
             .map(|(domain, count)| (domain, count, 1))
         );
         let orgs = report.orgs.expect("with an org map");
-        assert_eq!((orgs.top[0].count, orgs.top[0].names), (55, 3));
+        assert_eq!((orgs.list.top[0].count, orgs.list.top[0].names), (55, 3));
         assert_eq!(
             orgs.unassigned,
             model::Unassigned {
@@ -519,8 +510,9 @@ mod tests {
             (report.totals.packets, report.totals.queries),
             (2_000, 1_000)
         );
-        assert_eq!(report.top[0].share, 1.0);
-        assert_eq!(report.domains.as_ref().expect("domains").top[0].share, 1.0);
+        assert_eq!(report.names.top[0].share, 1.0);
+        let domains = report.domains.as_ref().expect("domains");
+        assert_eq!(domains.list.top[0].share, 1.0);
     }
 
     #[test]
@@ -575,8 +567,8 @@ mod tests {
         );
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!(
-            (report.top.len(), report.rest.clone(), report.seconds),
-            (0, Rest { names: 0, count: 0 }, 0.0)
+            (report.names.top.len(), report.names.rest, report.seconds),
+            (0, Rest::default(), 0.0)
         );
     }
 
@@ -601,11 +593,11 @@ mod tests {
             &ReportOptions::new(0, &Exclusions::default()),
         );
         // Three queries, all for one name, whatever the kernel's packet count says.
-        assert_eq!(report.top[0].share, 1.0);
+        assert_eq!(report.names.top[0].share, 1.0);
         // The kernel's total disagrees with its names, and the check says so.
         assert_eq!(
             report.check_invariants().map_err(|err| err.rule),
-            Err("packets = queries + sum(not_queries)")
+            Err("packets = queries + sum(not_queries)".to_owned())
         );
     }
 
@@ -634,7 +626,7 @@ mod tests {
             &ReportOptions::new(0, &Exclusions::default()),
         );
         assert_eq!(report.check_invariants(), Ok(()));
-        assert_eq!((report.top.len(), report.top[0].count), (1, 7));
+        assert_eq!((report.names.top.len(), report.names.top[0].count), (1, 7));
         assert_eq!(
             report.qtypes,
             [QtypeCount {
@@ -679,7 +671,7 @@ mod tests {
         let report = build_report(&interval, &meta, &ReportOptions::new(0, &exclusions));
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!(
-            (report.top[0].name.as_str(), report.top[0].count),
+            (report.names.top[0].key.as_str(), report.names.top[0].count),
             ("www.corp", 3)
         );
         assert_eq!(

@@ -20,9 +20,8 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::domains::{Tally, listed, ranked};
 use crate::analysis::exclude::{NameError, normalize, strip_comment};
-use crate::model::{self, OrgEntry, OrgRest, Orgs, Unassigned};
+use crate::model::{Counts, Orgs, Ranked, Unassigned};
 use crate::names;
 
 /// Suffixes and the organisations they belong to, as read from an `--org-file`.
@@ -216,33 +215,14 @@ pub fn orgs(counted: &[(&str, u64)], map: &OrgMap, top: usize, queries: u64) -> 
                 None
             }
         });
-    let ranked = ranked(assigned, top);
-    let (listed, rest) = ranked.split_at(listed(top, ranked.len()));
-    let rest_tally = Tally::sum(rest);
-    Orgs {
-        top: listed
-            .iter()
-            .zip(1..)
-            .map(|((org, tally), rank)| OrgEntry {
-                rank,
-                org: (*org).to_owned(),
-                count: tally.count,
-                names: tally.names,
-                share: model::share(tally.count, queries),
-            })
-            .collect(),
-        rest: OrgRest {
-            orgs: rest.len() as u64,
-            count: rest_tally.count,
-            names: rest_tally.names,
-        },
-        unassigned,
-    }
+    let list = Ranked::cut(Counts::per_key(assigned), top, queries);
+    Orgs { list, unassigned }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Entry, Rest};
 
     fn parse(text: &str) -> Result<OrgMap, OrgFileError> {
         OrgMap::parse(text.as_bytes(), Path::new("orgs.txt"))
@@ -432,19 +412,19 @@ mod tests {
         ];
         let section = orgs(&counted, &map, 1, 200);
         assert_eq!(
-            section.top,
-            [OrgEntry {
+            section.list.top,
+            [Entry {
                 rank: 1,
-                org: "Meta".into(),
+                key: "Meta".into(),
                 count: 50,
                 names: 2,
                 share: 0.25
             }]
         );
         assert_eq!(
-            section.rest,
-            OrgRest {
-                orgs: 2,
+            section.list.rest,
+            Rest {
+                keys: 2,
                 count: 45,
                 names: 2
             }
@@ -457,8 +437,8 @@ mod tests {
             }
         );
         let all = orgs(&counted, &map, 0, 200);
-        let listed: Vec<&str> = all.top.iter().map(|o| o.org.as_str()).collect();
+        let listed: Vec<&str> = all.list.top.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(listed, ["Meta", "Google LLC", "Gmail Team"]);
-        assert_eq!(all.rest, OrgRest::default());
+        assert_eq!(all.list.rest, Rest::default());
     }
 }

@@ -17,11 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use crate::model::SavedReport;
 use crate::model::{
-    self, ClientEntry, ClientRest, Clients, DomainEntry, DomainRest, Domains, EntryBound,
-    ExcludedName, Input, ListBounds, MergeInfo, OrgEntry, OrgRest, Orgs, QtypeCount, Report, Rest,
-    TopEntry, Totals, Unassigned, Uncounted,
+    self, Clients, Domains, Entry, EntryBound, ExcludedName, Input, ListBounds, ListKind,
+    MergeInfo, Orgs, QtypeCount, Ranked, Report, Rest, SavedReport, Totals, Unassigned, Uncounted,
 };
 use crate::names;
 
@@ -105,23 +103,10 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     let name_lists: Vec<InList<'_>> = inputs
         .iter()
         .map(|input| {
-            let report = &input.report;
-            let bounds = input.merge.as_ref().map(|merge| &merge.names);
-            InList::new(
-                report
-                    .top
-                    .iter()
-                    .map(|entry| (entry.name.as_str(), entry.count, None)),
-                bounds,
-                report.rest.names,
-                report.rest.count,
-            )
-            .with_rest_keys_error(
-                input
-                    .merge
-                    .as_ref()
-                    .map_or(0, |merge| merge.distinct_names_max_error),
-            )
+            let merge = input.merge.as_ref();
+            let rest_keys_error = merge.map_or(0, |merge| merge.distinct_names_max_error);
+            InList::new(&input.report.names, merge.map(|merge| &merge.names))
+                .with_rest_keys_error(rest_keys_error)
         })
         .collect();
     let names = merge_list(&name_lists, counted, by_text);
@@ -147,24 +132,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 .iter()
                 .all(|domains| domains.grouping == all[0].grouping) =>
         {
-            let lists: Vec<InList<'_>> =
-                all.iter()
-                    .zip(inputs)
-                    .map(|(domains, input)| {
-                        let bounds = input
-                            .merge
-                            .as_ref()
-                            .and_then(|merge| merge.domains.as_ref());
-                        InList::new(
-                            domains.top.iter().map(|entry| {
-                                (entry.domain.as_str(), entry.count, Some(entry.names))
-                            }),
-                            bounds,
-                            domains.rest.domains,
-                            domains.rest.count,
-                        )
-                    })
-                    .collect();
+            let lists = in_lists(inputs, &all, |d| &d.list, |merge| merge.domains.as_ref());
             let mut merged = merge_list(&lists, counted, by_text);
             merged.bound_names(duplicates);
             if names_complete {
@@ -191,21 +159,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         let unassigned_count = all
             .iter()
             .fold(0u64, |sum, orgs| sum.saturating_add(orgs.unassigned.count));
-        let lists: Vec<InList<'_>> = all
-            .iter()
-            .zip(inputs)
-            .map(|(orgs, input)| {
-                let bounds = input.merge.as_ref().and_then(|merge| merge.orgs.as_ref());
-                InList::new(
-                    orgs.top
-                        .iter()
-                        .map(|entry| (entry.org.as_str(), entry.count, Some(entry.names))),
-                    bounds,
-                    orgs.rest.orgs,
-                    orgs.rest.count,
-                )
-            })
-            .collect();
+        let lists = in_lists(inputs, &all, |o| &o.list, |merge| merge.orgs.as_ref());
         let mut merged = merge_list(&lists, counted.saturating_sub(unassigned_count), by_text);
         merged.bound_names(duplicates);
         // Unassigned names: as an organisation's, with no list to be missing from.
@@ -223,54 +177,34 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     });
 
     // Clients: only when every input counted them alike.
+    let alike = |a: &Clients, b: &Clients| {
+        (a.prefix_v4, a.prefix_v6, a.anonymized) == (b.prefix_v4, b.prefix_v6, b.anonymized)
+    };
     let clients = match sections(
         inputs,
         |report| report.clients.as_ref(),
         "clients",
         &mut omitted,
     ) {
-        Some(all) => {
-            let alike = |a: &Clients, b: &Clients| {
-                (a.prefix_v4, a.prefix_v6, a.anonymized) == (b.prefix_v4, b.prefix_v6, b.anonymized)
-            };
-            match all.iter().position(|clients| !alike(clients, all[0])) {
-                Some(other) => {
-                    omitted.push(Omitted::ClientSettings {
-                        first: 1,
-                        other: other + 1,
-                    });
-                    None
-                }
-                None => {
-                    let untracked = all
-                        .iter()
-                        .fold(0u64, |sum, clients| sum.saturating_add(clients.untracked));
-                    let lists: Vec<InList<'_>> = all
-                        .iter()
-                        .zip(inputs)
-                        .map(|(clients, input)| {
-                            let bounds = input
-                                .merge
-                                .as_ref()
-                                .and_then(|merge| merge.clients.as_ref());
-                            InList::new(
-                                clients
-                                    .top
-                                    .iter()
-                                    .map(|entry| (entry.client.as_str(), entry.count, None)),
-                                bounds,
-                                clients.rest.prefixes,
-                                clients.rest.count,
-                            )
-                        })
-                        .collect();
-                    let total = counted
-                        .saturating_add(excluded_total)
-                        .saturating_sub(untracked);
-                    Some((all[0], untracked, merge_list(&lists, total, by_address)))
-                }
+        Some(all) => match all.iter().position(|clients| !alike(clients, all[0])) {
+            Some(other) => {
+                omitted.push(Omitted::ClientSettings {
+                    first: 1,
+                    other: other + 1,
+                });
+                None
             }
-        }
+            None => {
+                let untracked = all
+                    .iter()
+                    .fold(0u64, |sum, clients| sum.saturating_add(clients.untracked));
+                let lists = in_lists(inputs, &all, |c| &c.list, |merge| merge.clients.as_ref());
+                let total = counted
+                    .saturating_add(excluded_total)
+                    .saturating_sub(untracked);
+                Some((all[0], untracked, merge_list(&lists, total, by_address)))
+            }
+        },
         None => None,
     };
 
@@ -290,7 +224,6 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         });
     let distinct_error = distinct_upper.saturating_sub(distinct);
 
-    let share = |count| model::share(count, queries);
     let report = Report {
         schema: model::SCHEMA.to_owned(),
         host: hosts.join(","),
@@ -307,65 +240,31 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
             not_queries: reasons(&reports, |totals| &totals.not_queries),
             uncounted: reasons(&reports, |totals| &totals.uncounted),
         },
-        top: names
-            .entries
-            .iter()
-            .zip(1..)
-            .map(|(entry, rank)| TopEntry {
-                rank,
-                name: entry.key.to_owned(),
-                count: entry.count,
-                share: share(entry.count),
-            })
-            .collect(),
-        rest: Rest {
-            names: distinct.saturating_sub(names.entries.len() as u64),
-            count: names.rest_count,
-        },
+        names: names.ranked(
+            queries,
+            distinct.saturating_sub(names.entries.len() as u64),
+            0,
+        ),
         qtypes: qtypes(&reports),
         excluded: excluded(&reports),
         domains: domains.as_ref().map(|(grouping, domains)| Domains {
             grouping: grouping.clone(),
-            top: domains
-                .entries
-                .iter()
-                .zip(1..)
-                .map(|(entry, rank)| DomainEntry {
-                    rank,
-                    domain: entry.key.to_owned(),
-                    count: entry.count,
-                    names: entry.names.lower,
-                    share: share(entry.count),
-                })
-                .collect(),
-            rest: DomainRest {
-                domains: domains.rest_keys(),
-                count: domains.rest_count,
-                names: distinct.saturating_sub(domains.names_lower()),
-            },
+            list: domains.ranked(
+                queries,
+                domains.rest_keys(),
+                distinct.saturating_sub(domains.names_lower()),
+            ),
         }),
         orgs: orgs
             .as_ref()
             .map(|(unassigned_count, unassigned, orgs)| Orgs {
-                top: orgs
-                    .entries
-                    .iter()
-                    .zip(1..)
-                    .map(|(entry, rank)| OrgEntry {
-                        rank,
-                        org: entry.key.to_owned(),
-                        count: entry.count,
-                        names: entry.names.lower,
-                        share: share(entry.count),
-                    })
-                    .collect(),
-                rest: OrgRest {
-                    orgs: orgs.rest_keys(),
-                    count: orgs.rest_count,
-                    names: distinct
+                list: orgs.ranked(
+                    queries,
+                    orgs.rest_keys(),
+                    distinct
                         .saturating_sub(orgs.names_lower())
                         .saturating_sub(unassigned.lower),
-                },
+                ),
                 unassigned: Unassigned {
                     count: *unassigned_count,
                     names: unassigned.lower,
@@ -377,21 +276,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 prefix_v4: settings.prefix_v4,
                 prefix_v6: settings.prefix_v6,
                 anonymized: settings.anonymized,
-                top: clients
-                    .entries
-                    .iter()
-                    .zip(1..)
-                    .map(|(entry, rank)| ClientEntry {
-                        rank,
-                        client: entry.key.to_owned(),
-                        count: entry.count,
-                        share: share(entry.count),
-                    })
-                    .collect(),
-                rest: ClientRest {
-                    prefixes: clients.rest_keys(),
-                    count: clients.rest_count,
-                },
+                list: clients.ranked(queries, clients.rest_keys(), 0),
                 untracked: *untracked,
             }),
     };
@@ -449,6 +334,20 @@ fn sections<'a, T>(
             None
         }
     }
+}
+
+/// Each input's list of a section every input has (`all`, in the order of `inputs`), with what a
+/// merged input says of the list's bounds.
+fn in_lists<'a, T, K: ListKind>(
+    inputs: &'a [SavedReport],
+    all: &[&'a T],
+    list: fn(&'a T) -> &'a Ranked<K>,
+    bounds: fn(&'a MergeInfo) -> Option<&'a ListBounds>,
+) -> Vec<InList<'a>> {
+    all.iter()
+        .zip(inputs)
+        .map(|(section, input)| InList::new(list(section), input.merge.as_ref().and_then(bounds)))
+        .collect()
 }
 
 /// The earliest start and the latest end.
@@ -570,12 +469,7 @@ struct InEntry<'a> {
 impl<'a> InList<'a> {
     /// `bounds` is what a merged input says of the list; `None` for a report of one interval,
     /// whose counts are exact.
-    fn new(
-        listed: impl Iterator<Item = (&'a str, u64, Option<u64>)>,
-        bounds: Option<&ListBounds>,
-        rest_keys: u64,
-        rest_count: u64,
-    ) -> Self {
+    fn new<K: ListKind>(list: &'a Ranked<K>, bounds: Option<&ListBounds>) -> Self {
         let errors: HashMap<u64, &EntryBound> = bounds
             .map(|bounds| {
                 bounds
@@ -585,19 +479,26 @@ impl<'a> InList<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        let entries: Vec<InEntry<'a>> = listed
+        let entries: Vec<InEntry<'a>> = list
+            .top
+            .iter()
             .zip(1..)
-            .map(|((key, count, names), rank)| {
+            .map(|(entry, rank)| {
                 let bound = errors.get(&rank);
                 InEntry {
-                    key,
-                    count,
+                    key: &entry.key,
+                    count: entry.count,
                     count_error: bound.map_or(0, |bound| bound.max_error),
-                    names: names.unwrap_or(0),
+                    names: entry.names,
                     names_error: bound.map_or(0, |bound| bound.names_max_error),
                 }
             })
             .collect();
+        let Rest {
+            keys: rest_keys,
+            count: rest_count,
+            ..
+        } = list.rest;
         let unlisted_max = match bounds {
             Some(bounds) => bounds.unlisted_max,
             // Listed most first: an entry not listed had at most the last one's count.
@@ -687,6 +588,29 @@ struct OutList<'a> {
 }
 
 impl OutList<'_> {
+    /// The merged list as a report writes it, `share`s over `queries`, with the rest's keys and
+    /// names as the merge bounds them.
+    fn ranked<K: ListKind>(&self, queries: u64, rest_keys: u64, rest_names: u64) -> Ranked<K> {
+        let top = self
+            .entries
+            .iter()
+            .zip(1..)
+            .map(|(entry, rank)| Entry {
+                rank,
+                key: entry.key.to_owned(),
+                count: entry.count,
+                names: if K::NAMES { entry.names.lower } else { 0 },
+                share: model::share(entry.count, queries),
+            })
+            .collect();
+        let rest = Rest {
+            keys: rest_keys,
+            count: self.rest_count,
+            names: rest_names,
+        };
+        Ranked::new(top, rest)
+    }
+
     fn rest_keys(&self) -> u64 {
         self.keys_lower - self.entries.len() as u64
     }

@@ -266,14 +266,16 @@ fn organisations_names_are_bounded_when_names_are_shared() {
     );
     assert_eq!(
         merged_orgs
+            .list
             .top
             .iter()
-            .map(|o| (&o.org, o.count))
+            .map(|o| (&o.key, o.count))
             .collect::<Vec<_>>(),
         true_orgs
+            .list
             .top
             .iter()
-            .map(|o| (&o.org, o.count))
+            .map(|o| (&o.key, o.count))
             .collect::<Vec<_>>()
     );
     assert_bounds(&merged, &truth);
@@ -292,9 +294,10 @@ fn cut_reports_mark_lower_bounds_with_their_error_bounds() {
     let merged = merged(&[report(&a, "res1", 2, None), report(&b, "res2", 2, None)]);
     let top: Vec<(&str, u64)> = merged
         .report
+        .names
         .top
         .iter()
-        .map(|e| (e.name.as_str(), e.count))
+        .map(|e| (e.key.as_str(), e.count))
         .collect();
     assert_eq!(
         top,
@@ -305,10 +308,11 @@ fn cut_reports_mark_lower_bounds_with_their_error_bounds() {
         ]
     );
     assert_eq!(
-        merged.report.rest,
+        merged.report.names.rest,
         Rest {
-            names: 1,
-            count: 65
+            keys: 1,
+            count: 65,
+            names: 0
         }
     );
     let merge = merged.merge.as_ref().expect("merge");
@@ -349,7 +353,7 @@ fn a_list_cut_in_one_input_only_bounds_what_that_input_did_not_list() {
     let merged = merged(&[report(&a, "res1", 3, None), report(&b, "res2", 0, None)]);
     let merge = merged.merge.as_ref().expect("merge");
     // Names host A listed are exact: B listed all of its names.
-    for entry in merged.report.top.iter().take(2) {
+    for entry in merged.report.names.top.iter().take(2) {
         assert!(
             merge
                 .names
@@ -464,7 +468,7 @@ fn bounds_hold_for_many_random_merges() {
         assert_eq!(twice.report.check_invariants(), Ok(()), "trial {trial}");
         assert_bounds(&twice, &truth);
         // Every input listed everything: exact.
-        if inputs.iter().all(|input| input.rest.names == 0) {
+        if inputs.iter().all(|input| input.names.rest.keys == 0) {
             assert_eq!(
                 all.merge.as_ref().expect("merge").distinct_names_max_error,
                 0
@@ -497,57 +501,14 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
         truth.totals.distinct_names
     );
 
-    let names = |entries: Vec<(String, u64, u64)>| entries;
-    check_list(
-        "names",
-        &names(
-            report
-                .top
-                .iter()
-                .map(|e| (e.name.clone(), e.count, 0))
-                .collect(),
-        ),
-        &names(
-            truth
-                .top
-                .iter()
-                .map(|e| (e.name.clone(), e.count, 0))
-                .collect(),
-        ),
-        &merge.names,
-    );
+    check_list(&report.names, &truth.names, &merge.names);
     if let (Some(domains), Some(truth_domains)) = (&report.domains, &truth.domains) {
-        check_list(
-            "domains",
-            &domains
-                .top
-                .iter()
-                .map(|e| (e.domain.clone(), e.count, e.names))
-                .collect::<Vec<_>>(),
-            &truth_domains
-                .top
-                .iter()
-                .map(|e| (e.domain.clone(), e.count, e.names))
-                .collect::<Vec<_>>(),
-            merge.domains.as_ref().expect("domain bounds"),
-        );
+        let bounds = merge.domains.as_ref().expect("domain bounds");
+        check_list(&domains.list, &truth_domains.list, bounds);
     }
     if let (Some(orgs), Some(truth_orgs)) = (&report.orgs, &truth.orgs) {
         let bounds = merge.orgs.as_ref().expect("org bounds");
-        check_list(
-            "orgs",
-            &orgs
-                .top
-                .iter()
-                .map(|e| (e.org.clone(), e.count, e.names))
-                .collect::<Vec<_>>(),
-            &truth_orgs
-                .top
-                .iter()
-                .map(|e| (e.org.clone(), e.count, e.names))
-                .collect::<Vec<_>>(),
-            bounds,
-        );
+        check_list(&orgs.list, &truth_orgs.list, bounds);
         assert_eq!(orgs.unassigned.count, truth_orgs.unassigned.count);
         let names_error = bounds.names_max_error.expect("orgs have names");
         assert!(
@@ -556,20 +517,8 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
         );
     }
     if let (Some(clients), Some(truth_clients)) = (&report.clients, &truth.clients) {
-        check_list(
-            "clients",
-            &clients
-                .top
-                .iter()
-                .map(|e| (e.client.clone(), e.count, 0))
-                .collect::<Vec<_>>(),
-            &truth_clients
-                .top
-                .iter()
-                .map(|e| (e.client.clone(), e.count, 0))
-                .collect::<Vec<_>>(),
-            merge.clients.as_ref().expect("client bounds"),
-        );
+        let bounds = merge.clients.as_ref().expect("client bounds");
+        check_list(&clients.list, &truth_clients.list, bounds);
         assert_eq!(clients.untracked, truth_clients.untracked);
     }
     if merge.exact {
@@ -577,19 +526,20 @@ fn assert_bounds(merged: &SavedReport, truth: &Report) {
     }
 }
 
-/// `merged` and `truth` entries as (key, count, names); `truth` lists every entry.
-fn check_list(
-    list: &str,
-    merged: &[(String, u64, u64)],
-    truth: &[(String, u64, u64)],
-    bounds: &ListBounds,
-) {
+/// Checks a merged list against the truth, which lists every entry.
+fn check_list<K: ListKind>(merged: &Ranked<K>, truth: &Ranked<K>, bounds: &ListBounds) {
+    let list = K::NOUNS[1];
+    let entries = |list: &Ranked<K>| -> Vec<(String, u64, u64)> {
+        let entries = list.top.iter();
+        entries.map(|e| (e.key.clone(), e.count, e.names)).collect()
+    };
+    let (merged, truth) = (entries(merged), entries(truth));
     let errors: HashMap<u64, &EntryBound> = bounds
         .lower_bounds
         .iter()
         .map(|bound| (bound.rank, bound))
         .collect();
-    for (rank, (key, count, names)) in (1..).zip(merged) {
+    for (rank, (key, count, names)) in (1..).zip(&merged) {
         let (count_error, names_error) = errors
             .get(&rank)
             .map_or((0, 0), |bound| (bound.max_error, bound.names_max_error));
@@ -750,6 +700,8 @@ fn a_merged_report_reads_back_and_renders_alike() {
     let json = merged.render(Format::Json);
     let back: SavedReport = serde_json::from_str(&json).expect("parse");
     assert_eq!(back, merged);
+    let read = crate::read::parse(json.as_bytes(), std::path::Path::new("merged.json"));
+    assert_eq!(read.expect("reads").saved, merged);
     for format in [Format::Json, Format::Csv, Format::Txt, Format::Prom] {
         assert_eq!(back.render(format), merged.render(format), "{format:?}");
     }

@@ -44,10 +44,10 @@ pub fn to_csv(report: &Report, merge: Option<&MergeInfo>) -> String {
     }
     // Writing into a Vec cannot fail.
     writer.write_record(&header).expect("CSV into memory");
-    for entry in &report.top {
+    for entry in &report.names.top {
         let mut record = vec![
             entry.rank.to_string(),
-            spreadsheet_safe(&entry.name).into_owned(),
+            spreadsheet_safe(&entry.key).into_owned(),
             entry.count.to_string(),
             entry.share.to_string(),
         ];

@@ -22,7 +22,7 @@ pub use self::csv::{spreadsheet_safe, to_csv};
 pub use self::prom::to_prom;
 use std::borrow::Cow;
 
-use crate::model::{MergeInfo, Report, SavedReport};
+use crate::model::{Entry, MergeInfo, Report, SavedReport};
 use crate::names;
 
 /// A report file format.
@@ -76,11 +76,13 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
     let free = |text: &str| names::escape_unprintable(text, true).into_owned();
     let is_name = |text: &str| matches!(names::escape_unprintable(text, false), Cow::Borrowed(_));
     let is_free = |text: &str| matches!(names::escape_unprintable(text, true), Cow::Borrowed(_));
+    // Names and domains are names; organisations and client prefixes free text.
+    let keys_are = |list: &[Entry], is: &dyn Fn(&str) -> bool| list.iter().all(|e| is(&e.key));
     let clean = is_free(&report.host)
         && is_free(&report.start)
         && is_free(&report.end)
         && report.interfaces.iter().all(|i| is_free(i))
-        && report.top.iter().all(|e| is_name(&e.name))
+        && keys_are(&report.names.top, &is_name)
         && report.excluded.iter().all(|e| is_name(&e.name))
         && report.qtypes.iter().all(|q| is_free(&q.qtype))
         && [&report.totals.not_queries, &report.totals.uncounted]
@@ -89,18 +91,23 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
         && report
             .domains
             .as_ref()
-            .is_none_or(|d| is_free(&d.grouping) && d.top.iter().all(|e| is_name(&e.domain)))
+            .is_none_or(|d| is_free(&d.grouping) && keys_are(&d.list.top, &is_name))
         && report
             .orgs
             .as_ref()
-            .is_none_or(|o| o.top.iter().all(|e| is_free(&e.org)))
+            .is_none_or(|o| keys_are(&o.list.top, &is_free))
         && report
             .clients
             .as_ref()
-            .is_none_or(|c| c.top.iter().all(|e| is_free(&e.client)));
+            .is_none_or(|c| keys_are(&c.list.top, &is_free));
     if clean {
         return Cow::Borrowed(report);
     }
+    let escape_keys = |list: &mut [Entry], escape: &dyn Fn(&str) -> String| {
+        for entry in list {
+            entry.key = escape(&entry.key);
+        }
+    };
     let mut report = report.clone();
     report.host = free(&report.host);
     report.start = free(&report.start);
@@ -108,9 +115,7 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
     for interface in &mut report.interfaces {
         *interface = free(interface);
     }
-    for entry in &mut report.top {
-        entry.name = name(&entry.name);
-    }
+    escape_keys(&mut report.names.top, &name);
     for entry in &mut report.excluded {
         entry.name = name(&entry.name);
     }
@@ -124,19 +129,13 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
     }
     if let Some(domains) = &mut report.domains {
         domains.grouping = free(&domains.grouping);
-        for entry in &mut domains.top {
-            entry.domain = name(&entry.domain);
-        }
+        escape_keys(&mut domains.list.top, &name);
     }
     if let Some(orgs) = &mut report.orgs {
-        for entry in &mut orgs.top {
-            entry.org = free(&entry.org);
-        }
+        escape_keys(&mut orgs.list.top, &free);
     }
     if let Some(clients) = &mut report.clients {
-        for entry in &mut clients.top {
-            entry.client = free(&entry.client);
-        }
+        escape_keys(&mut clients.list.top, &free);
     }
     Cow::Owned(report)
 }

@@ -9,8 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::MergeInfo;
-use crate::model::Report;
+use crate::model::{Entry, ListKind, MergeInfo, Ranked, Report};
 
 /// The report as a Prometheus textfile.
 pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
@@ -103,27 +102,7 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         "Distinct names counted, excluded names not included.",
         count(totals.distinct_names),
     );
-    out.family(
-        "dnscounter_name_queries",
-        "Queries for each listed (top) name.",
-        labelled(
-            "name",
-            report
-                .top
-                .iter()
-                .map(|entry| (entry.name.as_str(), entry.count)),
-        ),
-    );
-    out.family(
-        "dnscounter_unlisted_names",
-        "Names counted but not listed.",
-        count(report.rest.names),
-    );
-    out.family(
-        "dnscounter_unlisted_name_queries",
-        "Queries for names counted but not listed.",
-        count(report.rest.count),
-    );
+    out.list(&report.names, &NAMES);
     out.family(
         "dnscounter_qtype_queries",
         "Queries counted by name, by query type.",
@@ -148,80 +127,10 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     );
 
     if let Some(domains) = &report.domains {
-        out.family(
-            "dnscounter_domain_queries",
-            "Queries for each listed domain.",
-            labelled(
-                "domain",
-                domains
-                    .top
-                    .iter()
-                    .map(|entry| (entry.domain.as_str(), entry.count)),
-            ),
-        );
-        out.family(
-            "dnscounter_domain_names",
-            "Distinct names under each listed domain.",
-            labelled(
-                "domain",
-                domains
-                    .top
-                    .iter()
-                    .map(|entry| (entry.domain.as_str(), entry.names)),
-            ),
-        );
-        out.family(
-            "dnscounter_unlisted_domains",
-            "Domains counted but not listed.",
-            count(domains.rest.domains),
-        );
-        out.family(
-            "dnscounter_unlisted_domain_queries",
-            "Queries for domains not listed.",
-            count(domains.rest.count),
-        );
-        out.family(
-            "dnscounter_unlisted_domain_names",
-            "Distinct names under domains not listed.",
-            count(domains.rest.names),
-        );
+        out.list(&domains.list, &DOMAINS);
     }
     if let Some(orgs) = &report.orgs {
-        out.family(
-            "dnscounter_org_queries",
-            "Queries for each listed organisation.",
-            labelled(
-                "org",
-                orgs.top
-                    .iter()
-                    .map(|entry| (entry.org.as_str(), entry.count)),
-            ),
-        );
-        out.family(
-            "dnscounter_org_names",
-            "Distinct names of each listed organisation.",
-            labelled(
-                "org",
-                orgs.top
-                    .iter()
-                    .map(|entry| (entry.org.as_str(), entry.names)),
-            ),
-        );
-        out.family(
-            "dnscounter_unlisted_orgs",
-            "Organisations counted but not listed.",
-            count(orgs.rest.orgs),
-        );
-        out.family(
-            "dnscounter_unlisted_org_queries",
-            "Queries for organisations not listed.",
-            count(orgs.rest.count),
-        );
-        out.family(
-            "dnscounter_unlisted_org_names",
-            "Distinct names of organisations not listed.",
-            count(orgs.rest.names),
-        );
+        out.list(&orgs.list, &ORGS);
         out.family(
             "dnscounter_unassigned_queries",
             "Queries for names of no organisation.",
@@ -234,27 +143,7 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
         );
     }
     if let Some(clients) = &report.clients {
-        out.family(
-            "dnscounter_client_queries",
-            "Queries from each listed client prefix.",
-            labelled(
-                "client",
-                clients
-                    .top
-                    .iter()
-                    .map(|entry| (entry.client.as_str(), entry.count)),
-            ),
-        );
-        out.family(
-            "dnscounter_unlisted_clients",
-            "Client prefixes counted but not listed.",
-            count(clients.rest.prefixes),
-        );
-        out.family(
-            "dnscounter_unlisted_client_queries",
-            "Queries from client prefixes not listed.",
-            count(clients.rest.count),
-        );
+        out.list(&clients.list, &CLIENTS);
         out.family(
             "dnscounter_untracked_client_queries",
             "Queries whose client prefix could not be recorded.",
@@ -298,10 +187,62 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
     out.text
 }
 
+/// What the families of a list say: its entries' queries and (in lists that count them) names,
+/// then the entries not listed, their queries and their names.
+struct ListHelp {
+    queries: &'static str,
+    names: &'static str,
+    unlisted: &'static str,
+    unlisted_queries: &'static str,
+    unlisted_names: &'static str,
+}
+
+const NAMES: ListHelp = ListHelp {
+    queries: "Queries for each listed (top) name.",
+    names: "",
+    unlisted: "Names counted but not listed.",
+    unlisted_queries: "Queries for names counted but not listed.",
+    unlisted_names: "",
+};
+
+const DOMAINS: ListHelp = ListHelp {
+    queries: "Queries for each listed domain.",
+    names: "Distinct names under each listed domain.",
+    unlisted: "Domains counted but not listed.",
+    unlisted_queries: "Queries for domains not listed.",
+    unlisted_names: "Distinct names under domains not listed.",
+};
+
+const ORGS: ListHelp = ListHelp {
+    queries: "Queries for each listed organisation.",
+    names: "Distinct names of each listed organisation.",
+    unlisted: "Organisations counted but not listed.",
+    unlisted_queries: "Queries for organisations not listed.",
+    unlisted_names: "Distinct names of organisations not listed.",
+};
+
+const CLIENTS: ListHelp = ListHelp {
+    queries: "Queries from each listed client prefix.",
+    names: "",
+    unlisted: "Client prefixes counted but not listed.",
+    unlisted_queries: "Queries from client prefixes not listed.",
+    unlisted_names: "",
+};
+
 /// One sample: the `host` label, at most one more, and the value as written.
 struct Sample {
     label: Option<(&'static str, String)>,
     value: String,
+}
+
+impl Sample {
+    /// A sample with no label but `host`.
+    fn of(value: u64) -> Self {
+        Self {
+            label: None,
+            value: value.to_string(),
+        }
+    }
 }
 
 fn labelled<'a>(label: &'static str, values: impl Iterator<Item = (&'a str, u64)>) -> Vec<Sample> {
@@ -329,6 +270,42 @@ struct Exposition<'a> {
 }
 
 impl Exposition<'_> {
+    /// A list's families, named after its key: `dnscounter_domain_queries` (labelled `domain`),
+    /// `dnscounter_domain_names`, `dnscounter_unlisted_domains`, ...
+    fn list<K: ListKind>(&mut self, list: &Ranked<K>, help: &ListHelp) {
+        let key = K::KEY;
+        let listed = |value: fn(&Entry) -> u64| {
+            let values = list
+                .top
+                .iter()
+                .map(|entry| (entry.key.as_str(), value(entry)));
+            labelled(key, values)
+        };
+        let one = |value: u64| vec![Sample::of(value)];
+        self.family(
+            &format!("dnscounter_{key}_queries"),
+            help.queries,
+            listed(|entry| entry.count),
+        );
+        if K::NAMES {
+            let names = listed(|entry| entry.names);
+            self.family(&format!("dnscounter_{key}_names"), help.names, names);
+        }
+        let rest = &list.rest;
+        let unlisted = format!("dnscounter_unlisted_{key}");
+        self.family(&format!("{unlisted}s"), help.unlisted, one(rest.keys));
+        let queries = one(rest.count);
+        self.family(
+            &format!("{unlisted}_queries"),
+            help.unlisted_queries,
+            queries,
+        );
+        if K::NAMES {
+            let names = one(rest.names);
+            self.family(&format!("{unlisted}_names"), help.unlisted_names, names);
+        }
+    }
+
     /// Writes a gauge family: HELP, TYPE and its samples; nothing if it has no samples.
     fn family(&mut self, name: &str, help: &str, samples: Vec<Sample>) {
         if samples.is_empty() {

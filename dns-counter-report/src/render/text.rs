@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::{Clients, Domains, MergeInfo, Orgs, Report, Uncounted};
+use crate::model::{ListKind, MergeInfo, Ranked, Report, Unassigned, Uncounted};
 
 /// An aligned, plain-ASCII table for people: the totals, the top names, the rest, the domains and
 /// (with an org file) organisations, query types and excluded names.
@@ -63,247 +63,155 @@ pub fn to_text(report: &Report) -> String {
         let _ = writeln!(out, "{key:key_width$}  {value}");
     }
 
-    out.push('\n');
-    if report.top.is_empty() && report.rest.names == 0 {
-        out.push_str("no names counted\n");
-    } else {
-        let mut rows: Vec<[String; 4]> = report
-            .top
-            .iter()
-            .map(|e| {
-                [
-                    e.rank.to_string(),
-                    e.count.to_string(),
-                    percent(e.count),
-                    safe(&e.name).into_owned(),
-                ]
-            })
-            .collect();
-        if report.rest.names != 0 || report.rest.count != 0 {
-            let other = match report.rest.names {
-                1 => "(1 other name)".to_owned(),
-                n => format!("({n} other names)"),
-            };
-            rows.push([
-                "rest".into(),
-                report.rest.count.to_string(),
-                percent(report.rest.count),
-                other,
-            ]);
-        }
-        table(&mut out, ["rank", "count", "share", "name"], &rows, 3);
+    if !list_table(&mut out, &report.names, "name", None, &percent) {
+        out.push_str("\nno names counted\n");
     }
-
     if let Some(domains) = &report.domains {
-        domains_table(&mut out, domains, &percent);
+        let heading = match domains.grouping.as_str() {
+            "psl" => "registered domain".to_owned(),
+            "labels:1" => "domain (last label)".to_owned(),
+            other => match other.strip_prefix("labels:") {
+                Some(depth) => format!("domain (last {} labels)", safe(depth)),
+                None => format!("domain ({})", safe(other)),
+            },
+        };
+        list_table(&mut out, &domains.list, &heading, None, &percent);
     }
     if let Some(orgs) = &report.orgs {
-        orgs_table(&mut out, orgs, &percent);
+        let Unassigned { count, names } = orgs.unassigned;
+        let unassigned = (count != 0 || names != 0).then_some(Beside {
+            count,
+            names,
+            what: "(unassigned)",
+        });
+        list_table(&mut out, &orgs.list, "organisation", unassigned, &percent);
     }
     if let Some(clients) = &report.clients {
-        clients_table(&mut out, clients, &percent);
+        let untracked = (clients.untracked != 0).then_some(Beside {
+            count: clients.untracked,
+            names: 0,
+            what: "(untracked: the kernel's client table was full)",
+        });
+        let anonymized = if clients.anonymized {
+            "anonymized "
+        } else {
+            ""
+        };
+        let heading = format!(
+            "client ({anonymized}/{} and /{} prefixes)",
+            clients.prefix_v4, clients.prefix_v6
+        );
+        list_table(&mut out, &clients.list, &heading, untracked, &percent);
     }
 
     if !report.qtypes.is_empty() {
         out.push('\n');
-        let rows: Vec<[String; 3]> = report
+        let rows: Vec<Vec<String>> = report
             .qtypes
             .iter()
             .map(|q| {
-                [
+                vec![
                     safe(&q.qtype).into_owned(),
                     q.count.to_string(),
                     percent(q.count),
                 ]
             })
             .collect();
-        table(&mut out, ["qtype", "count", "share"], &rows, 0);
+        table(&mut out, &["qtype", "count", "share"], &rows, 0);
     }
 
     if !report.excluded.is_empty() {
         out.push('\n');
-        let rows: Vec<[String; 3]> = report
+        let rows: Vec<Vec<String>> = report
             .excluded
             .iter()
             .map(|e| {
-                [
+                vec![
                     e.count.to_string(),
                     percent(e.count),
                     safe(&e.name).into_owned(),
                 ]
             })
             .collect();
-        table(&mut out, ["count", "share", "excluded name"], &rows, 2);
+        table(&mut out, &["count", "share", "excluded name"], &rows, 2);
     }
     out
 }
 
-/// The domains, most queried first, and the rest; nothing when no name was counted.
-fn domains_table(out: &mut String, domains: &Domains, percent: &dyn Fn(u64) -> String) {
-    let rest = &domains.rest;
-    if domains.top.is_empty() && rest.domains == 0 && rest.count == 0 {
-        return;
+/// What a section counts beside its list, shown as a row of its own (`-` for a rank).
+struct Beside {
+    count: u64,
+    names: u64,
+    what: &'static str,
+}
+
+/// A ranked list after a blank line: its entries, most queried first, the rest and what is counted
+/// `beside` it, under `heading`; nothing when all of them are empty. Whether it wrote the table.
+fn list_table<K: ListKind>(
+    out: &mut String,
+    list: &Ranked<K>,
+    heading: &str,
+    beside: Option<Beside>,
+    percent: &dyn Fn(u64) -> String,
+) -> bool {
+    if list.is_empty() && beside.is_none() {
+        return false;
     }
-    let mut rows: Vec<[String; 5]> = domains
-        .top
-        .iter()
-        .map(|d| {
-            [
-                d.rank.to_string(),
-                d.count.to_string(),
-                percent(d.count),
-                d.names.to_string(),
-                safe(&d.domain).into_owned(),
-            ]
-        })
-        .collect();
-    if rest.domains != 0 || rest.count != 0 {
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            rest.names.to_string(),
-            match rest.domains {
-                1 => "(1 other domain)".to_owned(),
-                n => format!("({n} other domains)"),
-            },
-        ]);
-    }
-    let heading = match domains.grouping.as_str() {
-        "psl" => "registered domain".to_owned(),
-        "labels:1" => "domain (last label)".to_owned(),
-        other => match other.strip_prefix("labels:") {
-            Some(depth) => format!("domain (last {} labels)", safe(depth)),
-            None => format!("domain ({})", safe(other)),
-        },
+    let row = |rank: String, count: u64, names: u64, what: String| {
+        let mut row = vec![rank, count.to_string(), percent(count)];
+        if K::NAMES {
+            row.push(names.to_string());
+        }
+        row.push(what);
+        row
     };
-    out.push('\n');
-    table(
-        out,
-        ["rank", "count", "share", "names", heading.as_str()],
-        &rows,
-        4,
-    );
-}
-
-/// The organisations, most queried first, the rest and the names under no suffix of the org file;
-/// nothing when no name was counted.
-fn orgs_table(out: &mut String, orgs: &Orgs, percent: &dyn Fn(u64) -> String) {
-    let (rest, unassigned) = (&orgs.rest, &orgs.unassigned);
-    let has_rest = rest.orgs != 0 || rest.count != 0;
-    let has_unassigned = unassigned.names != 0 || unassigned.count != 0;
-    if orgs.top.is_empty() && !has_rest && !has_unassigned {
-        return;
-    }
-    let mut rows: Vec<[String; 5]> = orgs
+    let mut rows: Vec<Vec<String>> = list
         .top
         .iter()
-        .map(|o| {
-            [
-                o.rank.to_string(),
-                o.count.to_string(),
-                percent(o.count),
-                o.names.to_string(),
-                safe(&o.org).into_owned(),
-            ]
+        .map(|entry| {
+            let key = safe(&entry.key).into_owned();
+            row(entry.rank.to_string(), entry.count, entry.names, key)
         })
         .collect();
-    if has_rest {
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            rest.names.to_string(),
-            match rest.orgs {
-                1 => "(1 other organisation)".to_owned(),
-                n => format!("({n} other organisations)"),
-            },
-        ]);
-    }
-    if has_unassigned {
-        rows.push([
-            "-".into(),
-            unassigned.count.to_string(),
-            percent(unassigned.count),
-            unassigned.names.to_string(),
-            "(unassigned)".into(),
-        ]);
-    }
-    out.push('\n');
-    table(
-        out,
-        ["rank", "count", "share", "names", "organisation"],
-        &rows,
-        4,
-    );
-}
-
-/// The client prefixes, most queries first, the rest and the untracked queries; nothing when no
-/// query was counted.
-fn clients_table(out: &mut String, clients: &Clients, percent: &dyn Fn(u64) -> String) {
-    let rest = &clients.rest;
-    let has_rest = rest.prefixes != 0 || rest.count != 0;
-    if clients.top.is_empty() && !has_rest && clients.untracked == 0 {
-        return;
-    }
-    let mut rows: Vec<[String; 4]> = clients
-        .top
-        .iter()
-        .map(|c| {
-            [
-                c.rank.to_string(),
-                c.count.to_string(),
-                percent(c.count),
-                safe(&c.client).into_owned(),
-            ]
-        })
-        .collect();
-    if has_rest {
-        let other = match rest.prefixes {
-            1 => "(1 other prefix)".to_owned(),
-            n => format!("({n} other prefixes)"),
+    let rest = &list.rest;
+    if rest.keys != 0 || rest.count != 0 {
+        let [one, many] = K::NOUNS;
+        let others = match rest.keys {
+            1 => format!("(1 other {one})"),
+            n => format!("({n} other {many})"),
         };
-        rows.push([
-            "rest".into(),
-            rest.count.to_string(),
-            percent(rest.count),
-            other,
-        ]);
+        rows.push(row("rest".into(), rest.count, rest.names, others));
     }
-    if clients.untracked != 0 {
-        let untracked = "(untracked: the kernel's client table was full)".to_owned();
-        rows.push([
+    if let Some(beside) = beside {
+        rows.push(row(
             "-".into(),
-            clients.untracked.to_string(),
-            percent(clients.untracked),
-            untracked,
-        ]);
+            beside.count,
+            beside.names,
+            beside.what.into(),
+        ));
     }
-    let anonymized = if clients.anonymized {
-        "anonymized "
-    } else {
-        ""
-    };
-    let heading = format!(
-        "client ({anonymized}/{} and /{} prefixes)",
-        clients.prefix_v4, clients.prefix_v6
-    );
+    let mut headers = vec!["rank", "count", "share"];
+    if K::NAMES {
+        headers.push("names");
+    }
+    headers.push(heading);
     out.push('\n');
-    table(out, ["rank", "count", "share", heading.as_str()], &rows, 3);
+    table(out, &headers, &rows, headers.len() - 1);
+    true
 }
 
 /// Writes a table: column `left` is left-aligned, the others right-aligned; two spaces between columns.
-fn table<const N: usize>(out: &mut String, headers: [&str; N], rows: &[[String; N]], left: usize) {
-    let mut widths = headers.map(str::len);
+fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>], left: usize) {
+    let mut widths: Vec<usize> = headers.iter().map(|header| header.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.len());
         }
     }
-    let headers = headers.map(str::to_owned);
+    let headers: Vec<String> = headers.iter().map(|&header| header.to_owned()).collect();
     for row in std::iter::once(&headers).chain(rows) {
         let mut line = String::new();
-        for (column, (cell, width)) in row.iter().zip(widths).enumerate() {
+        for (column, (cell, &width)) in row.iter().zip(&widths).enumerate() {
             if column > 0 {
                 line.push_str("  ");
             }
