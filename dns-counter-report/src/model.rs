@@ -321,6 +321,7 @@ fn is_zero(value: &u64) -> bool {
 mod tests {
     use super::*;
     use crate::render::{json::to_json, text::to_text};
+    use crate::testing::golden;
 
     /// An entry of a list of 10 queries.
     fn entry(rank: u64, key: &str, count: u64, names: u64) -> Entry {
@@ -706,32 +707,6 @@ rank  count   share  names  organisation
         );
         let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
         assert_eq!(rfc3339_utc(far), "9999-12-31T23:59:59Z");
-    }
-
-    /// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites the
-    /// file instead (then review the diff).
-    fn golden(name: &str, actual: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(name);
-        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-            std::fs::create_dir_all(path.parent().expect("has a parent"))
-                .expect("create tests/data");
-            std::fs::write(&path, actual).expect("write golden file");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-                path.display()
-            )
-        });
-        assert!(
-            expected == actual,
-            "{} differs; if the change is intended, run UPDATE_GOLDEN=1 cargo test -p dns-counter --lib golden\n\
-             --- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
     }
 
     /// Cuts the fixture after the 253-character name and before the root, so both `top` and `rest` show.

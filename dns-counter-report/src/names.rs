@@ -172,17 +172,7 @@ fn push_label(out: &mut String, label: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::presentation;
-
-    /// Builds wire form from raw labels.
-    fn wire(labels: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for label in labels {
-            out.push(u8::try_from(label.len()).expect("test label fits a length byte"));
-            out.extend_from_slice(label);
-        }
-        out.push(0);
-        out
-    }
+    use crate::testing::wire;
 
     #[test]
     fn root() {

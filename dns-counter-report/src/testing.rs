@@ -107,3 +107,27 @@ pub fn fixture_report(top: usize) -> Report {
         },
     )
 }
+
+/// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites
+/// the file instead (then review the diff).
+pub fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs; if the change is intended, run UPDATE_GOLDEN=1 cargo test -p dns-counter-report golden\n\
+         --- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}

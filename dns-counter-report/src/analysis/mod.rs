@@ -238,6 +238,19 @@ mod tests {
     use crate::model::Rest;
     use crate::testing::{fixture, fixture_report, wire};
 
+    /// `interval`'s report, every name listed, nothing excluded.
+    fn plain_report(interval: &Interval) -> Report {
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        build_report(
+            interval,
+            &meta,
+            &ReportOptions::new(0, &Exclusions::default()),
+        )
+    }
+
     #[test]
     fn fixture_holds_its_invariants_for_every_cut() {
         for top in 0..15 {
@@ -496,15 +509,7 @@ mod tests {
             uncounted: vec![(Reason::OtherPort, 1_000)],
             clients: None,
         };
-        let meta = Meta {
-            host: "h".into(),
-            interfaces: vec![],
-        };
-        let report = build_report(
-            &interval,
-            &meta,
-            &ReportOptions::new(0, &Exclusions::default()),
-        );
+        let report = plain_report(&interval);
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!(
             (report.totals.packets, report.totals.queries),
@@ -583,15 +588,7 @@ mod tests {
             uncounted: vec![],
             clients: None,
         };
-        let meta = Meta {
-            host: "h".into(),
-            interfaces: vec![],
-        };
-        let report = build_report(
-            &interval,
-            &meta,
-            &ReportOptions::new(0, &Exclusions::default()),
-        );
+        let report = plain_report(&interval);
         // Three queries, all for one name, whatever the kernel's packet count says.
         assert_eq!(report.names.top[0].share, 1.0);
         // The kernel's total disagrees with its names, and the check says so.
@@ -616,15 +613,7 @@ mod tests {
             ],
             clients: None,
         };
-        let meta = Meta {
-            host: "h".into(),
-            interfaces: vec![],
-        };
-        let report = build_report(
-            &interval,
-            &meta,
-            &ReportOptions::new(0, &Exclusions::default()),
-        );
+        let report = plain_report(&interval);
         assert_eq!(report.check_invariants(), Ok(()));
         assert_eq!((report.names.top.len(), report.names.top[0].count), (1, 7));
         assert_eq!(

@@ -13,7 +13,7 @@ use crate::analysis::orgs::OrgMap;
 use crate::analysis::{ReportOptions, build_report};
 use crate::interval::{ClientCounts, ClientPrefix, Interval, Meta};
 use crate::render::Format;
-use crate::render::tests::golden;
+use crate::testing::golden;
 use crate::testing::{fixture_orgs, wire};
 
 /// 2026-11-22T01:00:00Z.

@@ -9,7 +9,7 @@ use crate::analysis::{ReportOptions, build_report};
 use crate::model::{self, Report};
 use crate::model::{Clients, Entry, Ranked, Rest};
 use crate::read::{ReadError, check, read};
-use crate::testing::{fixture, fixture_orgs, wire};
+use crate::testing::{fixture, fixture_orgs, golden, wire};
 use std::borrow::Cow;
 
 /// The aggregate fixture's names (quotes, backslashes, commas, a newline, ANSI escapes, non-UTF-8
@@ -70,30 +70,6 @@ pub(crate) fn hostile_report(top: usize) -> Report {
 
 /// Listed through the hostile names, before `_dmarc.mail-1.example` and the root.
 pub(crate) const GOLDEN_TOP: usize = 16;
-
-/// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites
-/// the file instead (then review the diff).
-pub(crate) fn golden(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs; if the change is intended, run UPDATE_GOLDEN=1 cargo test -p dns-counter --lib golden\n\
-         --- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
-}
 
 #[test]
 fn hostile_names_are_listed() {
