@@ -2,12 +2,18 @@
 //! hold). Every report that reads is rendered in every format, as `dns-counter report` renders
 //! even one that does not add up. Those that add up are merged as `dns-counter merge` does: each
 //! with itself, the two together, and that merge with the first again. A merge never panics, adds
-//! up, renders in every format, and its JSON reads back as the same report.
+//! up, renders in every format, and its JSON reads back as the same report, its strings in the
+//! printable form every format writes (`render::printable`), and again the same after that.
 #![no_main]
 
 use std::path::Path;
 
-use dns_counter_report::{merge::merge, model::SavedReport, read, render::Format};
+use dns_counter_report::{
+    merge::merge,
+    model::SavedReport,
+    read,
+    render::{self, Format},
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -53,9 +59,15 @@ fn merged(inputs: &[SavedReport]) -> SavedReport {
     let back = read::parse(json.as_bytes(), Path::new("merged.json"))
         .expect("a merged report reads")
         .saved;
+    // A foreign report's raw bytes come back as presentation form writes them, as in every format.
+    let printable = SavedReport {
+        report: render::printable(&merged.report).into_owned(),
+        merge: merged.merge.clone(),
+    };
     assert_eq!(
-        back, merged,
+        back, printable,
         "the merged report reads back otherwise from\n{json}"
     );
+    assert_eq!(back.render(Format::Json), json, "printable form is stable");
     merged
 }

@@ -643,3 +643,19 @@ fn raw_bytes_in_a_foreign_report_are_escaped_alike_in_every_format() {
     let clean = hostile_report(3);
     assert!(matches!(printable(&clean), Cow::Borrowed(_)));
 }
+
+/// Found by the `report` fuzz target: a host name with a raw DEL byte, merged, rendered as JSON in
+/// printable form (`\127`), so it read back as that form rather than the raw byte. Printable form
+/// is what every format writes, and rendering it again changes nothing.
+#[test]
+fn raw_bytes_read_back_in_printable_form_and_stay_so() {
+    let mut report = hostile_report(3);
+    report.host = "gw1.exc\u{7f}unt.net".into();
+    let json = render(&report, None, Format::Json);
+    let back = crate::read::parse(json.as_bytes(), std::path::Path::new("x.json"))
+        .expect("reads")
+        .saved;
+    assert_eq!(back.report.host, r"gw1.exc\127unt.net");
+    assert_eq!(back.report, printable(&report).into_owned());
+    assert_eq!(render(&back.report, None, Format::Json), json);
+}
