@@ -266,3 +266,39 @@ pub fn raise_memlock_limit() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use aya::programs::ProgramError;
+
+    use super::{LoaderError, rejected};
+
+    /// Defect: a verifier rejection printed the whole verifier log (hundreds of lines) inside
+    /// the one error line, and with it the errno twice. Now one line names a file with the log.
+    #[test]
+    fn a_verifier_rejection_is_one_line_naming_its_log() {
+        let log: String = (0..300)
+            .map(|insn| format!("{insn}: (b7) r0 = 2 ; R0_w=2\n"))
+            .collect();
+        let error = ProgramError::LoadError {
+            io_error: io::Error::from_raw_os_error(libc::EACCES),
+            verifier_log: aya_obj::VerifierLog::new(log.clone()),
+        };
+        let err = rejected(error);
+        let path = match &err {
+            LoaderError::Rejected { log, .. } => log.clone(),
+            other => panic!("not a rejection: {other:?}"),
+        };
+        let saved = std::fs::read_to_string(&path).expect("the log file");
+        std::fs::remove_file(&path).expect("remove the log file");
+        assert_eq!(saved, log);
+        let text = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(!text.contains("r0 = 2"), "{text}");
+        let errno = io::Error::from_raw_os_error(libc::EACCES).to_string();
+        assert_eq!(text.matches(&errno).count(), 1, "{text}");
+    }
+}
