@@ -98,7 +98,7 @@ pub fn test_targets(filters: &[String], tally: &mut Tally) -> Result<()> {
         match fuzz(target, Some(TEST_TIME)) {
             Ok(()) => tally.passed += 1,
             Err(err) => {
-                println!("xtask: fuzz target {} failed: {err:#}", target.name);
+                println!("xtask: {err:#}");
                 tally.failed += 1;
                 failed.push(target.name);
             }
