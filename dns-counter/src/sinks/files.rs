@@ -323,16 +323,26 @@ impl Sink for ReportFiles {
     /// Queues `report` and writes every queued report it can, oldest first. Says what failed and
     /// how many reports wait; past [`MAX_UNWRITTEN`] the oldest is dropped, saying so.
     fn publish(&mut self, report: &Report) {
-        self.backlog.push_back(report.clone());
+        let mut failed = None;
         while let Some(oldest) = self.backlog.front() {
             if let Err(err) = write(oldest, self.target()) {
-                tracing::warn!(
-                    "{err}; {} report(s) kept in memory to write later, counting goes on",
-                    self.backlog.len()
-                );
+                failed = Some(err);
                 break;
             }
             self.backlog.pop_front();
+        }
+        // Copied only when it must wait: in the usual interval it is written straight away.
+        if failed.is_none()
+            && let Err(err) = write(report, self.target())
+        {
+            failed = Some(err);
+        }
+        if let Some(err) = failed {
+            self.backlog.push_back(report.clone());
+            tracing::warn!(
+                "{err}; {} report(s) kept in memory to write later, counting goes on",
+                self.backlog.len()
+            );
         }
         if self.backlog.len() > MAX_UNWRITTEN
             && let Some(dropped) = self.backlog.pop_front()
