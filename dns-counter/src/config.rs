@@ -23,6 +23,7 @@ use dns_counter_report::{
 
 use crate::cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg};
 use crate::kernel::loader::AttachMode;
+use crate::sinks::files::Target;
 
 /// Shorter intervals would spend more time draining than counting.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -166,6 +167,15 @@ impl Counting {
 }
 
 impl Counting {
+    /// Where and how the reports are written: `--out-dir`, `--format`, `--keep`.
+    pub fn report_target(&self) -> Target<'_> {
+        Target {
+            dir: &self.out_dir,
+            formats: &self.formats,
+            keep: self.keep,
+        }
+    }
+
     /// What every report of the run is built with.
     pub fn report_options(&self) -> ReportOptions<'_> {
         ReportOptions {

@@ -86,11 +86,7 @@ async fn count(config: Config) -> anyhow::Result<()> {
     if io::stdout().is_terminal() {
         sinks.push(Box::new(Terminal));
     }
-    sinks.push(Box::new(ReportFiles::new(
-        counting.out_dir.clone(),
-        counting.formats.clone(),
-        counting.keep,
-    )));
+    sinks.push(Box::new(ReportFiles::new(counting.report_target())));
 
     let mut start = SystemTime::now();
     let mut reports = 0u64;

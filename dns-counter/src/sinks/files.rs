@@ -296,11 +296,11 @@ pub struct ReportFiles {
 }
 
 impl ReportFiles {
-    pub fn new(dir: PathBuf, formats: Vec<Format>, keep: Option<u64>) -> Self {
+    pub fn new(target: Target<'_>) -> Self {
         Self {
-            dir,
-            formats,
-            keep,
+            dir: target.dir.to_owned(),
+            formats: target.formats.to_vec(),
+            keep: target.keep,
             backlog: VecDeque::new(),
         }
     }
@@ -763,7 +763,11 @@ mod tests {
         let out_dir = dir.path().join("reports");
         fs::write(&out_dir, "a file where the directory should be").expect("block");
         let ending = |minute| report_at_minute(minute);
-        let mut files = ReportFiles::new(out_dir.clone(), vec![Format::Json, Format::Txt], None);
+        let mut files = ReportFiles::new(Target {
+            dir: &out_dir,
+            formats: &[Format::Json, Format::Txt],
+            keep: None,
+        });
         files.publish(&ending(1));
         files.publish(&ending(2));
         assert_eq!(files.unwritten(), 2);

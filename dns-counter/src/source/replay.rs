@@ -195,12 +195,10 @@ pub fn replay(
         let end = boundary.unwrap_or(last);
         let mut interval = drainer.flip_and_drain(start, end)?;
         add_short_frames(&mut interval, short_frames);
-        let target = files::Target {
-            dir: &counting.out_dir,
-            formats: &counting.formats,
-            keep: counting.keep,
-        };
-        files::write(&report_of(&interval, &meta, &options), target)?;
+        files::write(
+            &report_of(&interval, &meta, &options),
+            counting.report_target(),
+        )?;
         if boundary.is_none() {
             return Ok(());
         }

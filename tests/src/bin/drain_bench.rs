@@ -351,15 +351,7 @@ fn end_of_interval(names: u64) -> Result<Scale> {
     let report = report_of(&interval, &meta, &options);
     let report_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let written = files::write(
-        &report,
-        files::Target {
-            dir: &counting.out_dir,
-            formats: &counting.formats,
-            keep: counting.keep,
-        },
-    )
-    .context("writing the reports")?;
+    let written = files::write(&report, counting.report_target()).context("writing the reports")?;
     let write_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let cleared = drainer.clear_idle()?;
