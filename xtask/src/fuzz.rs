@@ -66,8 +66,10 @@ pub struct Args {
     targets: Vec<String>,
 }
 
-/// Runs the targets `args` names, one after the other, each for `args.time`.
-pub fn run_targets(args: &Args) -> Result<()> {
+/// Runs the targets `args` names, one after the other, each for `args.time`, built with
+/// `toolchain` (the pinned nightly the eBPF program builds with: libFuzzer's instrumentation needs
+/// `-Z` flags, and one nightly is enough to keep).
+pub fn run_targets(args: &Args, toolchain: &str) -> Result<()> {
     let targets = chosen(&args.targets)?;
     if args.time.is_none() && targets.len() > 1 {
         bail!(
@@ -76,7 +78,7 @@ pub fn run_targets(args: &Args) -> Result<()> {
     }
     cargo_fuzz()?;
     for target in targets {
-        fuzz(target, args.time)?;
+        fuzz(target, args.time, toolchain)?;
     }
     Ok(())
 }
@@ -84,7 +86,7 @@ pub fn run_targets(args: &Args) -> Result<()> {
 /// `cargo xtask test`'s step: every target whose name a filter matches (all of them without
 /// filters, as libtest does) for [`TEST_TIME`], each counted in `tally` as a test that passed or
 /// failed. Goes on past a failing target, so one run reports them all.
-pub fn test_targets(filters: &[String], tally: &mut Tally) -> Result<()> {
+pub fn test_targets(filters: &[String], toolchain: &str, tally: &mut Tally) -> Result<()> {
     let targets: Vec<&Target> = TARGETS
         .iter()
         .filter(|target| filters.is_empty() || filters.iter().any(|f| target.name.contains(f)))
@@ -95,7 +97,7 @@ pub fn test_targets(filters: &[String], tally: &mut Tally) -> Result<()> {
     cargo_fuzz()?;
     let mut failed = Vec::new();
     for target in targets {
-        match fuzz(target, Some(TEST_TIME)) {
+        match fuzz(target, Some(TEST_TIME), toolchain) {
             Ok(()) => tally.passed += 1,
             Err(err) => {
                 println!("xtask: {err:#}");
@@ -144,15 +146,12 @@ fn cargo_fuzz() -> Result<()> {
     run(cargo().args(["install", "cargo-fuzz", "--locked"]))
 }
 
-/// `cargo +<pinned nightly> fuzz run TARGET CORPUS SEEDS... -- OPTIONS`, for `time` if given.
-fn fuzz(target: &Target, time: Option<Duration>) -> Result<()> {
+/// `cargo +TOOLCHAIN fuzz run TARGET CORPUS SEEDS... -- OPTIONS`, for `time` if given.
+fn fuzz(target: &Target, time: Option<Duration>, toolchain: &str) -> Result<()> {
     let root = workspace_root();
     let corpus = seed_corpus(&root, target)?;
-    // The pinned nightly the eBPF program builds with: libFuzzer's instrumentation needs `-Z`
-    // flags, and one nightly is enough to keep.
-    let toolchain = format!("+{}", crate::bootstrap::pinned_nightly()?);
     let mut cmd = cargo();
-    cmd.args([toolchain.as_str(), "fuzz", "run", target.name])
+    cmd.args([&format!("+{toolchain}"), "fuzz", "run", target.name])
         .arg(&corpus)
         .args(target.seeds.iter().map(|seeds| root.join(seeds)))
         .arg("--");

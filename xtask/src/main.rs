@@ -90,7 +90,7 @@ fn run_task(task: Task) -> Result<()> {
         }
         Task::Bench { .. } => bootstrap::debian_packages(bootstrap::BENCH_PACKAGES, "the bench")?,
         Task::Build | Task::Run { .. } => {}
-        Task::Fuzz(args) => return fuzz::run_targets(&args),
+        Task::Fuzz(args) => return fuzz::run_targets(&args, nightly),
     }
     let dns_counter = build()?;
     match task {
@@ -188,7 +188,7 @@ fn test(dns_counter: &Path, nightly: &str, filters: &[String]) -> Result<()> {
         &mut tally,
     );
     println!("xtask: running each fuzz target for {:?}", fuzz::TEST_TIME);
-    let fuzz = fuzz::test_targets(filters, &mut tally);
+    let fuzz = fuzz::test_targets(filters, nightly, &mut tally);
     println!("xtask: running the lab tests (root, network namespaces, unbound, dnsperf)");
     let lab = run_tests(
         cargo()
