@@ -8,16 +8,14 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use aya::maps::Map;
-use dns_counter::kernel::loader::Loaded;
+use dns_counter::kernel::{
+    loader::Loaded,
+    sys::{
+        BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+        BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_RINGBUF,
+    },
+};
 use serde::Serialize;
-
-const BPF_MAP_TYPE_HASH: u32 = 1;
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
-const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// One map of the program as the kernel sees it.

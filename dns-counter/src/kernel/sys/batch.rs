@@ -22,12 +22,10 @@ const BPF_MAP_LOOKUP_AND_DELETE_BATCH: libc::c_long = 25;
 const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 
-const BPF_MAP_TYPE_HASH: u32 = 1;
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
-const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+use super::{
+    BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+    BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH,
+};
 
 /// Entries asked for per call: few calls for a million entries, buffers of a few MiB at most.
 pub const DEFAULT_CHUNK: u32 = 1 << 16;
