@@ -76,24 +76,25 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Read, ReadError> {
         path: path.to_owned(),
         source,
     };
+    // The schema, and the `merge` section as a small value, in one pass that skips the rest.
     #[derive(serde::Deserialize)]
-    struct Schema {
+    struct Head {
         #[serde(default)]
         schema: String,
+        #[serde(default)]
+        merge: Option<Value>,
     }
-    let Schema { schema } = serde_json::from_slice(bytes).map_err(parse_error)?;
+    let Head { schema, merge } = serde_json::from_slice(bytes).map_err(parse_error)?;
     let (saved, converted_from) = match schema.as_str() {
         // Straight into the model: a map of reasons keeps its order only that way. The report
         // and its `merge` section apart: through `SavedReport`, which flattens the report, the
         // report's own flattened names list would be buffered twice.
         model::SCHEMA => {
-            #[derive(serde::Deserialize)]
-            struct Merge {
-                #[serde(default)]
-                merge: Option<MergeInfo>,
-            }
             let report: Report = serde_json::from_slice(bytes).map_err(parse_error)?;
-            let Merge { merge } = serde_json::from_slice(bytes).map_err(parse_error)?;
+            let merge: Option<MergeInfo> = merge
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(parse_error)?;
             (SavedReport { report, merge }, None)
         }
         model::SCHEMA_V1 => {
