@@ -1,4 +1,4 @@
-//! The report for one interval: the `dns-counter/report/v2` JSON contract and its invariants; its
+//! The report for one interval: the `dns-counter/report/v3` JSON contract and its invariants; its
 //! ranked lists are one type ([`Ranked`], in `ranked`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,7 +15,10 @@ pub use self::ranked::{
 };
 
 /// The value of [`Report::schema`]; changes only with an incompatible change of the JSON.
-pub const SCHEMA: &str = "dns-counter/report/v2";
+pub const SCHEMA: &str = "dns-counter/report/v3";
+/// The schema before `start` and `end` kept sub-seconds and reports said how long each interface
+/// was attached; [`crate::read`] reads such reports as they are.
+pub const SCHEMA_V2: &str = "dns-counter/report/v2";
 /// The schema before `totals.packets` and `totals.not_queries` told packets and queries apart;
 /// [`crate::read`] converts such reports.
 pub const SCHEMA_V1: &str = "dns-counter/report/v1";
@@ -27,10 +30,16 @@ pub struct Report {
     pub schema: String,
     pub host: String,
     pub interfaces: Vec<String>,
-    /// RFC 3339, UTC, whole seconds, e.g. `2026-11-22T01:00:00Z`.
+    /// How long the program was attached to each interface in the interval, by the interface's
+    /// name at the interval's end; empty for a replay. Absent in v2 reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attached: Vec<Attached>,
+    /// RFC 3339, UTC, e.g. `2026-11-22T01:00:00Z`, with as many fraction digits as the time has
+    /// (`2026-11-22T01:00:00.25Z`), none for a whole second.
     pub start: String,
     pub end: String,
-    /// `end - start` with sub-second precision; negative if the wall clock stepped back.
+    /// `end - start` with sub-second precision. The daemon never writes it negative: when the
+    /// wall clock stepped back, it labels the interval's start by the new clock.
     pub seconds: f64,
     pub totals: Totals,
     /// The most queried names (`top`), most first, ties by name, and the names counted but not
@@ -51,6 +60,14 @@ pub struct Report {
     /// Queries per client prefix, with --clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<Clients>,
+}
+
+/// How long the program was attached to one interface in an interval.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Attached {
+    pub interface: String,
+    /// At most the report's `seconds`; less when the interface vanished or appeared meanwhile.
+    pub seconds: f64,
 }
 
 /// Counted queries grouped by domain. Invariants: `sum(top.count) + rest.count = totals.counted`
@@ -210,12 +227,16 @@ impl Report {
     }
 }
 
-/// RFC 3339 in UTC with whole seconds. Times outside what the format holds (before 1970, after 9999) are
-/// clamped rather than panicking: a clock that far off is reported, not fatal.
+/// RFC 3339 in UTC, with the fraction digits the time needs (none for a whole second, up to
+/// nanoseconds). Times outside what the format holds (before 1970, after 9999) are clamped
+/// rather than panicking: a clock that far off is reported, not fatal.
 pub fn rfc3339_utc(time: SystemTime) -> String {
-    const LAST: Duration = Duration::from_secs(253_402_300_799); // 9999-12-31T23:59:59Z
+    const LAST: Duration = Duration::new(253_402_300_799, 999_999_999); // 9999-12-31T23:59:59.999999999Z
     let time = time.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST);
-    humantime::format_rfc3339_seconds(time).to_string()
+    let text = humantime::format_rfc3339_nanos(time).to_string();
+    // `2026-11-22T01:00:00.250000000Z` → `2026-11-22T01:00:00.25Z`; `….000000000Z` → `…Z`.
+    let digits = text.trim_end_matches('Z').trim_end_matches('0');
+    format!("{}Z", digits.trim_end_matches('.'))
 }
 
 impl Serialize for Uncounted {
@@ -339,6 +360,7 @@ mod tests {
             schema: SCHEMA.into(),
             host: "gw1".into(),
             interfaces: vec!["vr0".into()],
+            attached: Vec::new(),
             start: "2026-11-22T01:00:00Z".into(),
             end: "2026-11-22T01:01:00Z".into(),
             seconds: 60.0,
@@ -580,7 +602,7 @@ mod tests {
         assert_eq!(keys(&value["rest"]), ["count", "names"]);
         assert_eq!(keys(&value["qtypes"][0]), ["count", "qtype"]);
         assert_eq!(keys(&value["excluded"][0]), ["count", "name"]);
-        assert_eq!(value["schema"], "dns-counter/report/v2");
+        assert_eq!(value["schema"], "dns-counter/report/v3");
         assert_eq!(value["seconds"], 60.0);
         assert!(to_json(&sample()).ends_with("}\n"));
     }
@@ -698,15 +720,21 @@ rank  count   share  names  organisation
     }
 
     #[test]
-    fn rfc3339_is_utc_seconds_and_clamped() {
+    /// Defect: times were cut to whole seconds, so two 100 ms reports merged into `seconds` 0.
+    fn rfc3339_keeps_sub_seconds_and_clamps() {
+        let whole = UNIX_EPOCH + Duration::from_secs(1_795_309_200);
+        assert_eq!(rfc3339_utc(whole), "2026-11-22T01:00:00Z");
         let t = UNIX_EPOCH + Duration::new(1_795_309_200, 999_999_999);
-        assert_eq!(rfc3339_utc(t), "2026-11-22T01:00:00Z");
+        assert_eq!(rfc3339_utc(t), "2026-11-22T01:00:00.999999999Z");
+        let t = UNIX_EPOCH + Duration::new(1_795_309_200, 250_000_000);
+        assert_eq!(rfc3339_utc(t), "2026-11-22T01:00:00.25Z");
+        assert_eq!(humantime::parse_rfc3339(&rfc3339_utc(t)).unwrap(), t);
         assert_eq!(
             rfc3339_utc(UNIX_EPOCH - Duration::from_secs(1)),
             "1970-01-01T00:00:00Z"
         );
         let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-        assert_eq!(rfc3339_utc(far), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_utc(far), "9999-12-31T23:59:59.999999999Z");
     }
 
     /// Cuts the fixture after the 253-character name and before the root, so both `top` and `rest` show.

@@ -25,7 +25,7 @@ pub enum ReadError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("{} is a {found:?} report; this dns-counter reads {:?} and {:?}", path.display(), model::SCHEMA, model::SCHEMA_V1)]
+    #[error("{} is a {found:?} report; this dns-counter reads {:?}, {:?} and {:?}", path.display(), model::SCHEMA, model::SCHEMA_V2, model::SCHEMA_V1)]
     Schema { path: PathBuf, found: String },
     #[error("{} has {field} {value:?}, not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z", path.display())]
     BadTime {
@@ -89,13 +89,16 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Read, ReadError> {
         // Straight into the model: a map of reasons keeps its order only that way. The report
         // and its `merge` section apart: through `SavedReport`, which flattens the report, the
         // report's own flattened names list would be buffered twice.
-        model::SCHEMA => {
-            let report: Report = serde_json::from_slice(bytes).map_err(parse_error)?;
+        // v3 only adds to v2 (sub-second times, `attached`): a v2 report reads as it is.
+        model::SCHEMA | model::SCHEMA_V2 => {
+            let mut report: Report = serde_json::from_slice(bytes).map_err(parse_error)?;
             let merge: Option<MergeInfo> = merge
                 .map(serde_json::from_value)
                 .transpose()
                 .map_err(parse_error)?;
-            (SavedReport { report, merge }, None)
+            let converted_from = (report.schema == model::SCHEMA_V2).then_some(model::SCHEMA_V2);
+            report.schema = model::SCHEMA.to_owned();
+            (SavedReport { report, merge }, converted_from)
         }
         model::SCHEMA_V1 => {
             let mut value: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
@@ -218,6 +221,10 @@ mod tests {
         assert_eq!(read.converted_from, Some(model::SCHEMA_V1));
         assert_eq!(read.saved.report.check_invariants(), Ok(()));
         let mut expected = fixture_report(9);
+        // v1 wrote whole seconds and knew nothing of attachments.
+        expected.start = "2026-11-22T01:00:00Z".into();
+        expected.end = "2026-11-22T01:01:00Z".into();
+        expected.attached.clear();
         // v1 listed only the reasons it was given; v2 lists every reason of each kind.
         for reasons in [
             &mut expected.totals.not_queries,
@@ -258,8 +265,31 @@ mod tests {
         assert_eq!(merged.report.check_invariants(), Ok(()));
     }
 
+    /// v2 reports (as v2 wrote the golden files) read as v3 reports of the same counts.
     #[test]
-    fn an_unknown_schema_is_refused_naming_both_it_reads() {
+    fn a_v2_report_reads_as_v3() {
+        for file in ["report.v2.json", "merged.v2.json"] {
+            let v2 = std::fs::read_to_string(data(file)).expect("v2 golden");
+            assert!(
+                v2.contains(r#""schema": "dns-counter/report/v2""#),
+                "{file}"
+            );
+            let read = parse(v2.as_bytes(), Path::new(file)).expect("reads");
+            assert_eq!(read.converted_from, Some(model::SCHEMA_V2));
+            let report = &read.saved.report;
+            assert_eq!(report.schema, model::SCHEMA);
+            assert_eq!(report.check_invariants(), Ok(()));
+            assert!(report.attached.is_empty());
+            let back = serde_json::to_value(report).expect("to json");
+            let mut original: Value = serde_json::from_str(&v2).expect("json");
+            original["schema"] = model::SCHEMA.into();
+            original.as_object_mut().expect("object").remove("merge");
+            assert_eq!(back, original, "{file}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_schema_is_refused_naming_those_it_reads() {
         let err = parse(
             br#"{"schema": "dns-counter/report/v9"}"#,
             Path::new("x.json"),
@@ -267,7 +297,7 @@ mod tests {
         .expect_err("refused");
         assert!(
             err.to_string()
-                .contains("reads \"dns-counter/report/v2\" and \"dns-counter/report/v1\""),
+                .contains("reads \"dns-counter/report/v3\", \"dns-counter/report/v2\" and \"dns-counter/report/v1\""),
             "{err}"
         );
     }

@@ -9,7 +9,7 @@ use crate::analysis::exclude::Exclusions;
 use crate::analysis::orgs::OrgMap;
 use crate::analysis::{ReportOptions, build_report};
 use crate::interval::{Interval, Meta};
-use crate::model::Report;
+use crate::model::{Attached, Report};
 
 /// A name in wire form from its labels.
 pub fn wire(labels: &[&[u8]]) -> Vec<u8> {
@@ -98,14 +98,26 @@ pub fn fixture_orgs() -> OrgMap {
 pub fn fixture_report(top: usize) -> Report {
     let (interval, meta, exclusions) = fixture();
     let orgs = fixture_orgs();
-    build_report(
+    let mut report = build_report(
         &interval,
         &meta,
         &ReportOptions {
             orgs: Some(&orgs),
             ..ReportOptions::new(top, &exclusions)
         },
-    )
+    );
+    // vr1 came up 12.5 s before the end.
+    report.attached = vec![
+        Attached {
+            interface: "vr0".into(),
+            seconds: report.seconds,
+        },
+        Attached {
+            interface: "vr1".into(),
+            seconds: 12.5,
+        },
+    ];
+    report
 }
 
 /// Compares `actual` with `tests/data/<name>`; with `UPDATE_GOLDEN=1` in the environment, rewrites

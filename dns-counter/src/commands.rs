@@ -49,7 +49,8 @@ pub fn merge_reports(paths: &[PathBuf], output: Option<&Path>) -> anyhow::Result
 /// A saved report; one converted from an older schema is noted as such.
 fn read_noting_conversion(path: &Path) -> Result<SavedReport, read::ReadError> {
     let read = read::read(path)?;
-    if let Some(schema) = read.converted_from {
+    // A v2 report reads as v3 without a change of meaning: nothing to say.
+    if let Some(schema) = read.converted_from.filter(|&from| from == model::SCHEMA_V1) {
         tracing::warn!(
             "{} is a {schema} report, read as {}: its packets and queries are told apart and its \
              shares are over queries",

@@ -170,12 +170,12 @@ fn a_v1_report_is_read_as_v2_with_a_note() {
     ]);
     let json = stdout(&output);
     let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(value["schema"], "dns-counter/report/v2");
+    assert_eq!(value["schema"], "dns-counter/report/v3");
     assert_eq!(value["totals"]["packets"], 1_200);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.starts_with("dns-counter: warning: ")
-            && stderr.contains("dns-counter/report/v1 report, read as dns-counter/report/v2"),
+            && stderr.contains("dns-counter/report/v1 report, read as dns-counter/report/v3"),
         "{stderr}"
     );
     let merged = dns_counter(&[
@@ -184,7 +184,7 @@ fn a_v1_report_is_read_as_v2_with_a_note() {
         data("report.golden.json").to_str().expect("UTF-8"),
     ]);
     let value: serde_json::Value = serde_json::from_str(&stdout(&merged)).expect("JSON");
-    assert_eq!(value["schema"], "dns-counter/report/v2");
+    assert_eq!(value["schema"], "dns-counter/report/v3");
     assert_eq!(value["totals"]["packets"], 2_400);
     assert_eq!(
         String::from_utf8_lossy(&merged.stderr)

@@ -1,4 +1,4 @@
-//! The daemon's JSON reports (schema `dns-counter/report/v1`) and the checks every report must pass.
+//! The daemon's JSON reports (schema `dns-counter/report/v3`) and the checks every report must pass.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::workload::Workload;
 
-pub const SCHEMA: &str = "dns-counter/report/v2";
+pub const SCHEMA: &str = "dns-counter/report/v3";
 /// The copy of the newest report; not a report of its own.
 pub const LATEST_JSON: &str = "latest.json";
 
@@ -548,7 +548,7 @@ fn sum_maps(
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = r#"{ "schema": "dns-counter/report/v2", "host": "h", "interfaces": ["vres"],
+    const SAMPLE: &str = r#"{ "schema": "dns-counter/report/v3", "host": "h", "interfaces": ["vres"],
       "start": "2025-01-01T00:00:00Z", "end": "2025-01-01T00:01:00Z", "seconds": 60.0,
       "totals": { "packets": 12, "queries": 10, "counted": 7, "excluded": 2, "distinct_names": 3,
                   "not_queries": { "not_ip": 2 }, "uncounted": { "truncated_question": 1 } },

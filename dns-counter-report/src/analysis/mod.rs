@@ -97,6 +97,8 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         schema: model::SCHEMA.to_owned(),
         host: meta.host.clone(),
         interfaces: meta.interfaces.clone(),
+        // The live run adds it: only it knows when interfaces came and went.
+        attached: Vec::new(),
         start: model::rfc3339_utc(interval.start),
         end: model::rfc3339_utc(interval.end),
         seconds: seconds_between(interval.start, interval.end),
@@ -473,8 +475,8 @@ mod tests {
         // queries; the 66 other packets were not queries.
         assert_eq!(report.totals.packets, 1_200);
         assert_eq!(report.totals.queries, 1_134);
-        assert_eq!(report.start, "2026-11-22T01:00:00Z");
-        assert_eq!(report.end, "2026-11-22T01:01:00Z");
+        assert_eq!(report.start, "2026-11-22T01:00:00.25Z");
+        assert_eq!(report.end, "2026-11-22T01:01:00.5Z");
         assert_eq!(report.seconds, 60.25);
         let names = |reasons: &Uncounted| -> Vec<String> {
             reasons.0.iter().map(|(name, _)| name.clone()).collect()

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::model::{
-    self, Clients, Domains, Entry, EntryBound, ExcludedName, Input, ListBounds, ListKind,
+    self, Attached, Clients, Domains, Entry, EntryBound, ExcludedName, Input, ListBounds, ListKind,
     MergeInfo, Orgs, QtypeCount, Ranked, Report, Rest, SavedReport, Totals, Unassigned, Uncounted,
 };
 use crate::names;
@@ -86,6 +86,15 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     for interface in reports.iter().flat_map(|report| &report.interfaces) {
         if !interfaces.contains(interface) {
             interfaces.push(interface.clone());
+        }
+    }
+
+    // Interface-seconds: a merge over time adds up each interface's attached time.
+    let mut attached: Vec<Attached> = Vec::new();
+    for each in reports.iter().flat_map(|report| &report.attached) {
+        match attached.iter_mut().find(|a| a.interface == each.interface) {
+            Some(sum) => sum.seconds += each.seconds,
+            None => attached.push(each.clone()),
         }
     }
 
@@ -228,6 +237,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         schema: model::SCHEMA.to_owned(),
         host: hosts.join(","),
         interfaces,
+        attached,
         start: model::rfc3339_utc(start),
         end: model::rfc3339_utc(end),
         seconds: signed_seconds(start, end),

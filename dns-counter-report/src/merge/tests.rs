@@ -709,3 +709,29 @@ fn a_merged_report_reads_back_and_renders_alike() {
     let plain: Report = serde_json::from_str(&json).expect("parse as a report");
     assert_eq!(plain, merged.report);
 }
+
+/// Defect: start and end were cut to whole seconds, so two 100 ms reports merged into `seconds` 0.
+#[test]
+fn sub_second_reports_merge_into_their_sum_and_attached_time_adds_up() {
+    let at = |millis: u64| UNIX_EPOCH + Duration::from_millis(T0 * 1000 + millis);
+    let tenth = |from: u64| Interval {
+        start: at(from),
+        end: at(from + 100),
+        ..interval(T0, 1, &[(0, 5)], &[], 0)
+    };
+    let mut first = report(&tenth(0), "res1", 10, None);
+    let mut second = report(&tenth(100), "res1", 10, None);
+    for (report, seconds) in [(&mut first, 0.1), (&mut second, 0.05)] {
+        report.attached = vec![model::Attached {
+            interface: "eth0".into(),
+            seconds,
+        }];
+    }
+    assert_eq!(first.end, "2026-11-22T01:00:00.1Z");
+    let merged = merged(&[first, second]).report;
+    assert_eq!(merged.start, "2026-11-22T01:00:00Z");
+    assert_eq!(merged.end, "2026-11-22T01:00:00.2Z");
+    assert!((merged.seconds - 0.2).abs() < 1e-9, "{}", merged.seconds);
+    assert_eq!(merged.attached.len(), 1);
+    assert!((merged.attached[0].seconds - 0.15).abs() < 1e-9);
+}

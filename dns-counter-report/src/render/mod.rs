@@ -82,6 +82,7 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
         && is_free(&report.start)
         && is_free(&report.end)
         && report.interfaces.iter().all(|i| is_free(i))
+        && report.attached.iter().all(|a| is_free(&a.interface))
         && keys_are(&report.names.top, &is_name)
         && report.excluded.iter().all(|e| is_name(&e.name))
         && report.qtypes.iter().all(|q| is_free(&q.qtype))
@@ -114,6 +115,9 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
     report.end = free(&report.end);
     for interface in &mut report.interfaces {
         *interface = free(interface);
+    }
+    for attached in &mut report.attached {
+        attached.interface = free(&attached.interface);
     }
     escape_keys(&mut report.names.top, &name);
     for entry in &mut report.excluded {

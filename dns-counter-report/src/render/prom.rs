@@ -34,18 +34,30 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
             value: "1".into(),
         }],
     );
+    out.family(
+        "dnscounter_attached_seconds",
+        "How long the program was attached to each interface in the interval.",
+        report
+            .attached
+            .iter()
+            .map(|each| Sample {
+                label: Some(("interface", each.interface.clone())),
+                value: float(each.seconds),
+            })
+            .collect(),
+    );
     if let Some(start) = timestamp(&report.start) {
         out.family(
             "dnscounter_report_start_timestamp_seconds",
-            "Start of the report's interval, Unix time, whole seconds.",
-            count(start.as_secs()),
+            "Start of the report's interval, Unix time.",
+            one(float(start.as_secs_f64())),
         );
     }
     if let Some(end) = timestamp(&report.end) {
         out.family(
             "dnscounter_report_end_timestamp_seconds",
-            "End of the report's interval, Unix time, whole seconds.",
-            count(end.as_secs()),
+            "End of the report's interval, Unix time.",
+            one(float(end.as_secs_f64())),
         );
     }
     out.family(

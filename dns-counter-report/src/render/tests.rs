@@ -386,11 +386,11 @@ fn a_prometheus_parser_reads_every_name_and_the_host_back() {
     );
     assert_eq!(
         single(&parsed, "dnscounter_report_start_timestamp_seconds"),
-        1_795_309_200.0
+        1_795_309_200.25
     );
     assert_eq!(
         single(&parsed, "dnscounter_report_end_timestamp_seconds"),
-        1_795_309_260.0
+        1_795_309_260.5
     );
     assert_eq!(single(&parsed, "dnscounter_untracked_client_queries"), 9.0);
 }
@@ -559,7 +559,7 @@ fn reading_a_report_checks_its_schema_and_times() {
     let err = read(&other).expect_err("schema");
     assert!(
         err.to_string().ends_with(
-            r#"other.json is a "dns-counter/report/v9" report; this dns-counter reads "dns-counter/report/v2" and "dns-counter/report/v1""#
+            r#"other.json is a "dns-counter/report/v9" report; this dns-counter reads "dns-counter/report/v3", "dns-counter/report/v2" and "dns-counter/report/v1""#
         ),
         "{err}"
     );

@@ -38,7 +38,7 @@ pub fn to_text(report: &Report) -> String {
         }
         text
     };
-    let header = [
+    let mut header = vec![
         ("host", safe(&report.host).into_owned()),
         ("interfaces", interfaces),
         (
@@ -58,6 +58,14 @@ pub fn to_text(report: &Report) -> String {
         ("uncounted", by_reason(&totals.uncounted)),
         ("distinct names", totals.distinct_names.to_string()),
     ];
+    if !report.attached.is_empty() {
+        let attached: Vec<String> = report
+            .attached
+            .iter()
+            .map(|each| format!("{} {} s", safe(&each.interface), each.seconds))
+            .collect();
+        header.insert(2, ("attached", attached.join(", ")));
+    }
     let key_width = header.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     for (key, value) in header {
         let _ = writeln!(out, "{key:key_width$}  {value}");
