@@ -5,6 +5,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use std::collections::VecDeque;
 
@@ -214,7 +215,10 @@ fn base_of((stamp, n): &(String, u32)) -> String {
 /// `2026-11-22T01:01:00Z` → `20261122T010100Z`, after checking it is such a time (it names a file).
 fn file_stamp(end: &str) -> Option<String> {
     let time = humantime::parse_rfc3339(end).ok()?;
-    let canonical = dns_counter_report::model::rfc3339_utc(time);
+    // Names keep whole seconds; reports ending in the same second take `-N` suffixes.
+    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs());
+    let canonical = dns_counter_report::model::rfc3339_utc(whole);
     Some(
         canonical
             .chars()
