@@ -65,8 +65,8 @@ pub struct RunArgs {
     #[arg(long = "iface", value_name = "IF", display_order = order::IFACE)]
     pub ifaces: Vec<String>,
 
-    /// Length of one reporting interval (e.g. 10s, 1m, 1h). Reports end on multiples of it,
-    /// counted from the Unix epoch, so the first one may be shorter.
+    /// Length of one reporting interval, 100ms to 1day (e.g. 10s, 1m, 1h). Reports end on
+    /// multiples of it, counted from the Unix epoch, so the first one may be shorter.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_interval,
           allow_hyphen_values = true, display_order = order::INTERVAL)]
     pub interval: Duration,

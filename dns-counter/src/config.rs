@@ -27,6 +27,9 @@ use crate::sinks::files::Target;
 
 /// Shorter intervals would spend more time draining than counting.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// A longer interval keeps a day's counts in the kernel, to be lost at once by a crash; merge
+/// shorter reports instead (`dns-counter merge`).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 
 #[derive(Debug)]
 pub struct Config {
@@ -58,6 +61,16 @@ pub struct Counting {
     /// Sorted, without repeats.
     pub formats: Vec<Format>,
     pub keep: Option<u64>,
+    /// Where `exclusions` and `orgs` came from, to read them again on SIGHUP.
+    pub lists: ListSources,
+}
+
+/// The flags that `exclusions` and `orgs` are read from.
+#[derive(Debug, Clone, Default)]
+pub struct ListSources {
+    pub exclude: Vec<String>,
+    pub exclude_files: Vec<PathBuf>,
+    pub org_file: Option<PathBuf>,
 }
 
 /// `dns-counter replay`.
@@ -82,6 +95,12 @@ pub enum ConfigError {
     },
     #[error("--interval {given:?} is too short: use at least {MIN_INTERVAL:?}")]
     IntervalTooShort { given: Duration },
+    #[error(
+        "--interval {} is too long: use at most 1day, and merge shorter reports \
+         (`dns-counter merge`) for longer periods",
+        humantime::format_duration(*given)
+    )]
+    IntervalTooLong { given: Duration },
     #[error("--count must be at least 1")]
     ZeroCount,
     #[error("--max-names must be at least 1")]
@@ -95,6 +114,12 @@ pub enum ConfigError {
 impl Config {
     pub fn from_args(args: RunArgs) -> Result<Self, ConfigError> {
         check_interval(args.interval)?;
+        // Only a live run keeps the interval's counts where a crash loses them.
+        if args.interval > MAX_INTERVAL {
+            return Err(ConfigError::IntervalTooLong {
+                given: args.interval,
+            });
+        }
         if args.count == Some(0) {
             return Err(ConfigError::ZeroCount);
         }
@@ -142,7 +167,12 @@ impl ReplayConfig {
 impl Counting {
     pub fn from_args(args: CountArgs) -> Result<Self, ConfigError> {
         check_max_names(args.max_names)?;
-        let exclusions = Exclusions::new(&args.exclude, &args.exclude_file)?;
+        let lists = ListSources {
+            exclude: args.exclude,
+            exclude_files: args.exclude_file,
+            org_file: args.org_file,
+        };
+        let (exclusions, orgs) = lists.read()?;
         let mut ports = args.ports;
         ports.sort_unstable();
         ports.dedup();
@@ -156,13 +186,29 @@ impl Counting {
             exclusions,
             max_names: args.max_names,
             domain_depth: args.domain_depth,
-            orgs: args.org_file.as_deref().map(OrgMap::read).transpose()?,
+            orgs,
             clients: args.clients.then_some(args.client_prefix),
             anonymize: args.anonymize,
             anonymizer: Anonymizer::random(),
             formats,
             keep: args.keep,
+            lists,
         })
+    }
+
+    /// Reads `--exclude-file` and `--org-file` again (SIGHUP). Both lists change or, when either
+    /// file has a mistake, neither does.
+    pub fn reload_lists(&mut self) -> Result<(), ConfigError> {
+        (self.exclusions, self.orgs) = self.lists.read()?;
+        Ok(())
+    }
+}
+
+impl ListSources {
+    fn read(&self) -> Result<(Exclusions, Option<OrgMap>), ConfigError> {
+        let exclusions = Exclusions::new(&self.exclude, &self.exclude_files)?;
+        let orgs = self.org_file.as_deref().map(OrgMap::read).transpose()?;
+        Ok((exclusions, orgs))
     }
 }
 
@@ -194,6 +240,7 @@ fn check_interval(interval: Duration) -> Result<(), ConfigError> {
     if interval < MIN_INTERVAL {
         return Err(ConfigError::IntervalTooShort { given: interval });
     }
+
     Ok(())
 }
 
@@ -331,6 +378,41 @@ mod tests {
             crate::cli::Command::Replay(args) => ReplayConfig::from_args(args),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    /// Defect: `--interval 1000years` was accepted.
+    #[test]
+    fn a_live_interval_longer_than_a_day_is_refused() {
+        let run = |interval: &str| {
+            use clap::Parser as _;
+            let cli = crate::cli::Cli::try_parse_from([
+                "dns-counter",
+                "run",
+                "--iface",
+                "lo",
+                "--interval",
+                interval,
+            ])
+            .expect("parses");
+            let crate::cli::Command::Run(args) = cli.command else {
+                panic!("not run")
+            };
+            Config::from_args(args)
+        };
+        let err = run("1000years").unwrap_err();
+        assert!(matches!(err, ConfigError::IntervalTooLong { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("--interval 1000years is too long"),
+            "{text}"
+        );
+        assert!(run("1day").is_ok());
+        assert!(matches!(
+            run("1day 1s").unwrap_err(),
+            ConfigError::IntervalTooLong { .. }
+        ));
+        // A replay may split a long capture into long intervals.
+        assert!(replay(&["--interval", "7days"]).is_ok());
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod kernel;
+pub mod schedule;
 pub mod sinks;
 pub mod source;
