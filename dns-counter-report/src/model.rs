@@ -41,6 +41,10 @@ pub struct Report {
     /// `end - start` with sub-second precision. The daemon never writes it negative: when the
     /// wall clock stepped back, it labels the interval's start by the new clock.
     pub seconds: f64,
+    /// The interval so far, written on SIGUSR1 while it goes on (`snapshot.<ext>`): its counts
+    /// are also in the interval's report, so it is never merged with it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub snapshot: bool,
     pub totals: Totals,
     /// The most queried names (`top`), most first, ties by name, and the names counted but not
     /// listed (`rest`).
@@ -338,6 +342,10 @@ fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +369,7 @@ mod tests {
             host: "gw1".into(),
             interfaces: vec!["vr0".into()],
             attached: Vec::new(),
+            snapshot: false,
             start: "2026-11-22T01:00:00Z".into(),
             end: "2026-11-22T01:01:00Z".into(),
             seconds: 60.0,

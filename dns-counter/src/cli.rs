@@ -17,7 +17,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Attach to interfaces and write a report every interval until stopped (SIGINT/SIGTERM
-    /// write the partial interval's report, detach and exit 0).
+    /// write the partial interval's report, detach and exit 0; SIGHUP reads the exclusion and
+    /// organisation files again; SIGUSR1 writes snapshot.<ext> with the interval so far).
     Run(RunArgs),
     /// Run every packet of a capture file (pcap or pcapng, Ethernet) through the same XDP
     /// program, without attaching it anywhere, and write the reports a live run would have

@@ -3,25 +3,26 @@
 
 use std::{
     io::{self, IsTerminal as _},
-    time::{Duration, SystemTime},
+    time::{Duration, Instant as StdInstant, SystemTime},
 };
 
 use anyhow::Context as _;
 use dns_counter_common::maps::NAMES_READ_PERIOD_MS;
 use dns_counter_report::{
     analysis::{ReportOptions, build_report},
-    interval::{Interval, Meta, interval_end},
+    interval::{Interval, Meta},
     model::Report,
 };
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
     time::{Instant, MissedTickBehavior, sleep_until},
 };
 
 use crate::{
     config::Config,
     kernel::{drain::Drainer, loader},
+    schedule::{Closed, Schedule, Step},
     sinks::{Sink, files::ReportFiles, terminal::Terminal},
 };
 
@@ -45,11 +46,7 @@ pub fn report_of(interval: &Interval, meta: &Meta, options: &ReportOptions) -> R
     report
 }
 
-fn instant_of(at: SystemTime) -> Instant {
-    Instant::now() + at.duration_since(SystemTime::now()).unwrap_or_default()
-}
-
-async fn count(config: Config) -> anyhow::Result<()> {
+async fn count(mut config: Config) -> anyhow::Result<()> {
     let counting = &config.counting;
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
@@ -68,13 +65,11 @@ async fn count(config: Config) -> anyhow::Result<()> {
     // this tick.
     let mut names_tick = tokio::time::interval(Duration::from_millis(NAMES_READ_PERIOD_MS));
     names_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut signals = Signals::new()?;
     let meta = Meta {
         host: crate::config::hostname(),
         interfaces: config.ifaces.clone(),
     };
-    let options = counting.report_options();
     tracing::info!(
         "counting on {}, a report every {} into {}",
         attached.join(", "),
@@ -88,14 +83,45 @@ async fn count(config: Config) -> anyhow::Result<()> {
     }
     sinks.push(Box::new(ReportFiles::new(counting.report_target())));
 
-    let mut start = SystemTime::now();
+    let mut schedule = Schedule::new(config.interval, SystemTime::now(), StdInstant::now());
     let mut reports = 0u64;
     loop {
-        let end = interval_end(start, config.interval);
+        let deadline = Instant::from_std(schedule.deadline());
         let stop = tokio::select! {
-            () = sleep_until(instant_of(end)) => false,
-            _ = interrupt.recv() => true,
-            _ = terminate.recv() => true,
+            () = sleep_until(deadline) => false,
+            _ = signals.interrupt.recv() => true,
+            _ = signals.terminate.recv() => true,
+            _ = signals.hangup.recv() => {
+                match config.counting.reload_lists() {
+                    Ok(()) => tracing::info!(
+                        "SIGHUP: read the exclusion and organisation lists again; they apply \
+                         from this interval on"
+                    ),
+                    Err(err) => tracing::warn!(
+                        "SIGHUP: kept the lists in use, since {:#}",
+                        anyhow::Error::from(err)
+                    ),
+                }
+                continue;
+            }
+            _ = signals.user1.recv() => {
+                let so_far = schedule.peek(SystemTime::now(), StdInstant::now());
+                match drainer.peek(so_far.start, so_far.end) {
+                    Ok(interval) => {
+                        let mut report =
+                            report_of(&interval, &meta, &config.counting.report_options());
+                        report.snapshot = true;
+                        for sink in &mut sinks {
+                            sink.snapshot(&report);
+                        }
+                    }
+                    Err(err) => tracing::warn!(
+                        "SIGUSR1: no snapshot, since {:#}",
+                        anyhow::Error::from(err)
+                    ),
+                }
+                continue;
+            }
             _ = names_tick.tick() => {
                 drainer.read_names();
                 continue;
@@ -107,9 +133,10 @@ async fn count(config: Config) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let end = if stop { SystemTime::now() } else { end };
-        let interval = drainer.flip_and_drain(start, end)?;
-        let report = report_of(&interval, &meta, &options);
+        let closed = schedule.close(SystemTime::now(), StdInstant::now(), !stop);
+        say_step(&closed);
+        let interval = drainer.flip_and_drain(closed.start, closed.end)?;
+        let report = report_of(&interval, &meta, &config.counting.report_options());
         for sink in &mut sinks {
             sink.publish(&report);
         }
@@ -118,7 +145,6 @@ async fn count(config: Config) -> anyhow::Result<()> {
             tracing::warn!("{:#}", anyhow::Error::from(err));
         }
         reports += 1;
-        start = end;
         if stop || config.count.is_some_and(|count| reports >= count) {
             break;
         }
@@ -128,4 +154,59 @@ async fn count(config: Config) -> anyhow::Result<()> {
         sink.finish()?;
     }
     Ok(())
+}
+
+/// The signals the daemon handles; each would otherwise end it and lose the interval.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    /// Read the lists again (what a dropped SSH session sends, too).
+    hangup: Signal,
+    /// Write a snapshot of the interval so far.
+    user1: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        let handle = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot handle {name}"))
+        };
+        Ok(Self {
+            interrupt: handle(SignalKind::interrupt(), "SIGINT")?,
+            terminate: handle(SignalKind::terminate(), "SIGTERM")?,
+            hangup: handle(SignalKind::hangup(), "SIGHUP")?,
+            user1: handle(SignalKind::user_defined1(), "SIGUSR1")?,
+        })
+    }
+}
+
+/// Says in the log when the wall clock stepped, and how the report is labelled for it.
+fn say_step(closed: &Closed) {
+    let span = || {
+        format!(
+            "{} to {}",
+            dns_counter_report::model::rfc3339_utc(closed.start),
+            dns_counter_report::model::rfc3339_utc(closed.end)
+        )
+    };
+    match closed.step {
+        None => {}
+        Some(Step::Forward(by)) => tracing::warn!(
+            "the wall clock stepped forward by {}: one report covers the gap, {}",
+            humantime::format_duration(rounded(by)),
+            span()
+        ),
+        Some(Step::Back(by)) => tracing::warn!(
+            "the wall clock stepped back by {}: this report is labelled by the new clock, {}, \
+             and reports go on every interval",
+            humantime::format_duration(rounded(by)),
+            span()
+        ),
+    }
+}
+
+/// To the nearest second, for the log: a step is found only past a second, and timing noise
+/// would show in milliseconds.
+fn rounded(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs() + u64::from(duration.subsec_millis() >= 500))
 }

@@ -1,5 +1,6 @@
 //! The `dns-counter run` daemon under test, running in the lab's resolver namespace.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -38,10 +39,22 @@ impl Counter {
         out_dir: &Path,
         extra_args: &[&str],
     ) -> anyhow::Result<Self> {
+        Self::start_with_env(dns_counter, lab, out_dir, extra_args, &[])
+    }
+
+    /// [`Counter::start`] with these environment variables set for the daemon.
+    pub fn start_with_env(
+        dns_counter: &Path,
+        lab: &Lab,
+        out_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> anyhow::Result<Self> {
         let mut child = Lab::netns_command(lab.resolver_ns(), dns_counter)
             .args(["run", "--iface", lab.resolver_iface(), "--out-dir"])
             .arg(out_dir)
             .args(extra_args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -115,6 +128,31 @@ impl Counter {
 
     pub fn out_dir(&self) -> &Path {
         &self.out_dir
+    }
+
+    /// Sends `signal` to the daemon, which goes on running.
+    pub fn signal(&mut self, signal: libc::c_int) -> anyhow::Result<()> {
+        self.process.signal(signal)
+    }
+
+    /// Waits up to `timeout` for a stderr line containing `text`, `count` times in all.
+    pub fn wait_for_stderr(
+        &self,
+        text: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.stderr().matches(text).count() < count {
+            if Instant::now() > deadline {
+                bail!(
+                    "no stderr line with {text:?} ({count} wanted) within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// Everything the daemon printed on stderr so far.

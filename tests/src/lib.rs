@@ -29,8 +29,8 @@ pub use counter::Counter;
 pub use dnsperf::{Dnsperf, DnsperfSummary};
 pub use lab::{Lab, TaggedAddress};
 pub use prereq::{
-    Privileges, require_corpus, require_lab_tools, require_privileges, require_root,
-    require_root_and_cpus,
+    Privileges, require_corpus, require_faketime, require_lab_tools, require_privileges,
+    require_root, require_root_and_cpus,
 };
 pub use report::{Report, ReportFile};
 pub use tagging::VlanTag;

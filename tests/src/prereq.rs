@@ -39,6 +39,20 @@ pub fn require_corpus() -> Option<PathBuf> {
     skip_unless(found)
 }
 
+/// libfaketime (Debian `faketime`, which `cargo xtask test` installs), preloaded to give one
+/// process a wall clock the test steps.
+pub fn require_faketime() -> Option<PathBuf> {
+    const LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    let library = PathBuf::from(LIBRARY);
+    skip_unless(if library.is_file() {
+        Ok(library)
+    } else {
+        Err(format!(
+            "no libfaketime at {LIBRARY} (apt-get install faketime)"
+        ))
+    })
+}
+
 /// Root alone, for tests that load the XDP program themselves and run it with BPF_PROG_TEST_RUN.
 pub fn require_root() -> Option<()> {
     skip_unless(check_root())

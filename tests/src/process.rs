@@ -104,6 +104,14 @@ impl ChildGuard {
         self.child.id()
     }
 
+    /// Sends `signal` to the child, unless it has exited (and been reaped) already.
+    pub fn signal(&mut self, signal: libc::c_int) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited ({status}) before signal {signal}", self.name);
+        }
+        send_signal(&self.child, signal)
+    }
+
     /// Whether the child has exited (it is reaped if so).
     pub fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))

@@ -13,15 +13,23 @@ use crate::workload::Workload;
 pub const SCHEMA: &str = "dns-counter/report/v3";
 /// The copy of the newest report; not a report of its own.
 pub const LATEST_JSON: &str = "latest.json";
+/// The interval so far, written on SIGUSR1; not a report of its own either.
+pub const SNAPSHOT_JSON: &str = "snapshot.json";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Report {
     pub schema: String,
     pub host: String,
     pub interfaces: Vec<String>,
+    /// Per interface, how long the program was attached (v3, live runs).
+    #[serde(default)]
+    pub attached: Vec<Attached>,
     pub start: String,
     pub end: String,
     pub seconds: f64,
+    /// Written on SIGUSR1: the interval so far.
+    #[serde(default)]
+    pub snapshot: bool,
     pub totals: Totals,
     pub top: Vec<TopEntry>,
     pub rest: Rest,
@@ -33,6 +41,12 @@ pub struct Report {
     /// With `--org-file`.
     #[serde(default)]
     pub orgs: Option<Orgs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Attached {
+    pub interface: String,
+    pub seconds: f64,
 }
 
 /// Counted queries per registered domain (or per last N labels).
@@ -163,7 +177,11 @@ pub fn read_reports(out_dir: &Path) -> anyhow::Result<Vec<ReportFile>> {
     for entry in fs::read_dir(out_dir).with_context(|| format!("listing {}", out_dir.display()))? {
         let path = entry?.path();
         let is_json = path.extension().is_some_and(|ext| ext == "json");
-        if !is_json || path.file_name().is_some_and(|name| name == LATEST_JSON) {
+        if !is_json
+            || path
+                .file_name()
+                .is_some_and(|name| name == LATEST_JSON || name == SNAPSHOT_JSON)
+        {
             continue;
         }
         let key = order_key(&path)?;

@@ -20,9 +20,11 @@ mod nightly;
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
 /// The peers the lab tests and the demo run: `ip netns`, a resolver and a load generator.
-pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf"];
+pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "faketime"];
 /// The lab's, and the peers the bench compares dns-counter with.
-pub const BENCH_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "tcpdump", "dnstop"];
+pub const BENCH_PACKAGES: &[&str] = &[
+    "iproute2", "unbound", "dnsperf", "faketime", "tcpdump", "dnstop",
+];
 
 /// The nightly pinned in dns-counter-ebpf/nightly.rs, with rust-src (dns-counter/build.rs builds
 /// the XDP program with `-Z build-std=core`) and clippy (`cargo xtask test` lints the program);

@@ -99,6 +99,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         interfaces: meta.interfaces.clone(),
         // The live run adds it: only it knows when interfaces came and went.
         attached: Vec::new(),
+        snapshot: false,
         start: model::rfc3339_utc(interval.start),
         end: model::rfc3339_utc(interval.end),
         seconds: seconds_between(interval.start, interval.end),

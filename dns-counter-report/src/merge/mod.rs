@@ -238,6 +238,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         host: hosts.join(","),
         interfaces,
         attached,
+        snapshot: false,
         start: model::rfc3339_utc(start),
         end: model::rfc3339_utc(end),
         seconds: signed_seconds(start, end),

@@ -66,6 +66,12 @@ pub fn to_text(report: &Report) -> String {
             .collect();
         header.insert(2, ("attached", attached.join(", ")));
     }
+    if report.snapshot {
+        header.insert(
+            0,
+            ("snapshot", "the interval so far; it goes on".to_owned()),
+        );
+    }
     let key_width = header.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     for (key, value) in header {
         let _ = writeln!(out, "{key:key_width$}  {value}");

@@ -323,6 +323,63 @@ impl Drainer {
         })
     }
 
+    /// The interval so far, read from the set the program counts into, which goes on counting
+    /// (SIGUSR1): nothing is flipped, cleared or zeroed. Its counts are read while they grow, so
+    /// `packets` is taken as the sum of what was read rather than the kernel's own figure, which
+    /// runs ahead of it; a name announced since the names were read is under `name_unknown`.
+    pub fn peek(&mut self, start: SystemTime, end: SystemTime) -> Result<Interval, DrainError> {
+        let active = (self.current.active_set & 1) as usize;
+        let counts = read_all::<u64>(self.counts[active].map(), COUNTS_MAPS[active], self.nr_cpus)?;
+        // After the counts: every name counted so far has been announced by now.
+        self.read_names();
+        let announced = &self.announced[active];
+        let mut unnamed = 0;
+        let mut names = Vec::with_capacity(counts.len());
+        for (key, count) in counts {
+            match announced.index.get(&key) {
+                Some(&at) if count != 0 => names.push((announced.names[at].0.to_vec(), count)),
+                Some(_) => {}
+                None => unnamed += count,
+            }
+        }
+        let stats = read_slots(
+            self.stats.map(),
+            active as u32 * STATS_PER_SET,
+            STATS_PER_SET,
+            self.nr_cpus,
+            STATS_MAP,
+        )?;
+        let qtypes = self.qtypes_of(active as u32, read_slots)?;
+        let clients = if self.current.count_clients != 0 {
+            Some(read_clients(
+                &self.clients[active],
+                CLIENTS_MAPS[active],
+                stats[STAT_CLIENTS_UNTRACKED as usize],
+                self.nr_cpus,
+            )?)
+        } else {
+            None
+        };
+        let mut uncounted: Vec<(Reason, u64)> = Reason::ALL
+            .iter()
+            .map(|&reason| (reason, stats[(STAT_REASONS + reason.index()) as usize]))
+            .collect();
+        uncounted.push((Reason::NameUnknown, unnamed));
+        let named: u64 = names.iter().map(|(_, count)| count).sum();
+        let packets = uncounted
+            .iter()
+            .fold(named, |sum, (_, count)| sum.saturating_add(*count));
+        Ok(Interval {
+            start,
+            end,
+            packets,
+            names,
+            qtypes,
+            uncounted,
+            clients,
+        })
+    }
+
     /// Points the program at the other set and waits until no run still counts into the one it
     /// left, which is returned, its names read.
     fn flip(&mut self) -> Result<u32, DrainError> {
@@ -366,17 +423,22 @@ impl Drainer {
 
     /// Set `idle`'s queries per qtype, those with a count.
     fn take_qtypes(&self, idle: u32) -> Result<Vec<(u16, u64)>, DrainError> {
+        self.qtypes_of(idle, take_slots)
+    }
+
+    /// Set `set`'s queries per qtype, each slot range read with `read`.
+    fn qtypes_of(&self, set: u32, read: SlotReader) -> Result<Vec<(u16, u64)>, DrainError> {
         // Each qtype is counted in one map only: the low ones per CPU, the rest shared.
-        let mut qtypes = take_slots(
+        let mut qtypes = read(
             self.qtypes.map(),
-            idle * QTYPE_PER_CPU_SLOTS,
+            set * QTYPE_PER_CPU_SLOTS,
             QTYPE_PER_CPU_SLOTS,
             self.nr_cpus,
             QTYPES_MAP,
         )?;
-        qtypes.extend(take_slots(
+        qtypes.extend(read(
             self.qtypes_shared.map(),
-            idle * QTYPE_SLOTS + QTYPE_PER_CPU_SLOTS,
+            set * QTYPE_SLOTS + QTYPE_PER_CPU_SLOTS,
             QTYPE_SLOTS - QTYPE_PER_CPU_SLOTS,
             self.nr_cpus,
             QTYPES_SHARED_MAP,
@@ -433,15 +495,29 @@ fn read_clients(
     })
 }
 
-/// Sums `len` slots of an array from `first` (across CPUs, for a per-CPU array) and zeroes the
-/// non-zero ones: one batch lookup for the range and one batch update for the slots to zero.
-fn take_slots(
+/// Sums `len` slots of an array from `first`: [`read_slots`] or [`take_slots`].
+type SlotReader = fn(&MapData, u32, u32, usize, &'static str) -> Result<Vec<u64>, DrainError>;
+
+/// Sums `len` slots of an array from `first` (across CPUs, for a per-CPU array) in one batch
+/// lookup, leaving them as they are.
+fn read_slots(
     map: &MapData,
     first: u32,
     len: u32,
     nr_cpus: usize,
     name: &'static str,
 ) -> Result<Vec<u64>, DrainError> {
+    Ok(sum_slots(map, first, len, nr_cpus, name)?.0)
+}
+
+/// The sums of [`read_slots`] and the indices of the non-zero slots.
+fn sum_slots(
+    map: &MapData,
+    first: u32,
+    len: u32,
+    nr_cpus: usize,
+    name: &'static str,
+) -> Result<(Vec<u64>, Vec<u32>), DrainError> {
     let batch = BatchMap::<u32, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     let slots = batch.lookup_range(first, len).map_err(batch_err(name))?;
     if slots.len() != len as usize {
@@ -452,11 +528,25 @@ fn take_slots(
         });
     }
     let sums: Vec<u64> = slots.sums().map(|(_, sum)| sum).collect();
-    let to_zero: Vec<u32> = slots
+    let nonzero: Vec<u32> = slots
         .sums()
         .filter(|&(_, sum)| sum != 0)
         .map(|(index, _)| index)
         .collect();
+    Ok((sums, nonzero))
+}
+
+/// Like [`read_slots`], and zeroes the non-zero slots in one batch update: one set's slots once
+/// its interval is over.
+fn take_slots(
+    map: &MapData,
+    first: u32,
+    len: u32,
+    nr_cpus: usize,
+    name: &'static str,
+) -> Result<Vec<u64>, DrainError> {
+    let (sums, to_zero) = sum_slots(map, first, len, nr_cpus, name)?;
+    let batch = BatchMap::<u32, u64>::new(map.fd().as_fd(), nr_cpus).map_err(batch_err(name))?;
     if !to_zero.is_empty() {
         let zeros = vec![0u64; to_zero.len() * batch.per_entry()];
         batch.update(&to_zero, &zeros, 0).map_err(batch_err(name))?;

@@ -104,6 +104,29 @@ pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputE
     Ok(Written { base, paths })
 }
 
+/// Writes the report as `<dir>/snapshot.<ext>` for each format, replacing the last snapshot: the
+/// interval so far (SIGUSR1), never named as a report, so `--keep` and a merge of `<stamp>.*`
+/// files leave it alone.
+pub fn write_snapshot(target: &Target, report: &Report) -> Result<Vec<PathBuf>, OutputError> {
+    let dir = target.dir;
+    fs::create_dir_all(dir).map_err(|error| OutputError::CreateDir {
+        path: dir.to_owned(),
+        error,
+    })?;
+    let mut paths = Vec::with_capacity(target.formats.len());
+    for &format in target.formats {
+        let name = format!("snapshot.{}", format.extension());
+        let path = dir.join(&name);
+        let contents = render::render(report, None, format);
+        write_atomically(dir, &name, contents.as_bytes()).map_err(|error| OutputError::Write {
+            path: path.clone(),
+            error,
+        })?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
 /// Writes `contents` to `path` atomically: a temporary file beside it, synced, renamed over it.
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), OutputError> {
     let write_error = |error| OutputError::Write {
@@ -324,6 +347,20 @@ impl ReportFiles {
 }
 
 impl Sink for ReportFiles {
+    fn snapshot(&mut self, report: &Report) {
+        match write_snapshot(&self.target(), report) {
+            Ok(paths) => tracing::info!(
+                "wrote a snapshot of the interval so far: {}",
+                paths
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Err(err) => tracing::warn!("{:#}", anyhow::Error::from(err)),
+        }
+    }
+
     /// Queues `report` and writes every queued report it can, oldest first. Says what failed and
     /// how many reports wait; past [`MAX_UNWRITTEN`] the oldest is dropped, saying so.
     fn publish(&mut self, report: &Report) {

@@ -16,6 +16,10 @@ pub trait Sink {
     /// (as a `tracing` event); counting never waits for a sink.
     fn publish(&mut self, report: &Report);
 
+    /// Takes a snapshot of the interval in progress (SIGUSR1), which goes on: its counts come
+    /// again in the interval's report. Sinks that only deliver whole intervals ignore it.
+    fn snapshot(&mut self, _report: &Report) {}
+
     /// At exit: whether every report reached its destination.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())
