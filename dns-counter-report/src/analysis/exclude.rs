@@ -5,13 +5,19 @@
 //! (RFC 4592) does, not `example.com` itself: exclude that as a name of its own. The `*` must be the
 //! whole first label; a `*` elsewhere is refused, and `\*` is a label that is a literal `*`.
 //!
+//! A name holds letters, digits, `-` and `_` between its dots, as reports print names; any other
+//! character is written escaped (`\/`, `\058`). So what an operator pastes by mistake (a URL, a
+//! `host:port`, a hosts-file line, a glob such as `*cpe-vendor.net`) is refused with the entry it
+//! should have been, instead of being kept as a name no query ever has.
+//!
 //! Names are compared in one canonical form: the bytes a spelling stands for, ASCII folded to lower case,
 //! rendered by [`names::presentation`] as the kernel's names are. So `WWW.Example.com.` matches
 //! `www.example.com`, and `a\046b.test` matches `a\.b.test` (one label holding a dot).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::io;
+use std::io::{self, Read as _};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::names;
@@ -20,6 +26,32 @@ use crate::names;
 const MAX_LABEL: usize = 63;
 /// Longest name in wire form, length bytes and the root's zero included (RFC 1035 §2.3.4).
 const MAX_WIRE: usize = 255;
+
+/// The largest exclusion or organisation file read. 16 MiB is several hundred thousand names,
+/// far more than a list kept by hand, and read and checked in well under a second; a bigger file
+/// is a mistake (`/dev/zero`, a log, a pipe that never ends), refused before memory runs out.
+pub const MAX_LIST_FILE_BYTES: u64 = 16 << 20;
+
+/// Why a list file (`--exclude-file`, `--org-file`) could not be read.
+#[derive(Debug)]
+pub(crate) enum ListFileError {
+    Io(io::Error),
+    /// More than [`MAX_LIST_FILE_BYTES`].
+    TooLarge,
+}
+
+/// The bytes of a list file, at most [`MAX_LIST_FILE_BYTES`] of them: a FIFO or device is read
+/// as far as that too, never to its end.
+pub(crate) fn read_list_file(path: &Path) -> Result<Vec<u8>, ListFileError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_LIST_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(ListFileError::Io)?;
+    if bytes.len() as u64 > MAX_LIST_FILE_BYTES {
+        return Err(ListFileError::TooLarge);
+    }
+    Ok(bytes)
+}
 
 /// Names to leave out of the counts: names matched exactly, and domains every name under which is
 /// left out (`*.example.com`).
@@ -35,6 +67,11 @@ pub struct Exclusions {
 pub enum ExcludeError {
     #[error("cannot read exclusion file {}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error(
+        "--exclude-file {}: the file is larger than {} MiB, the most an exclusion list may be: name a list of names, one a line",
+        path.display(), MAX_LIST_FILE_BYTES >> 20
+    )]
+    TooLarge { path: PathBuf },
     #[error("cannot exclude {name:?}: {why}")]
     BadName { name: String, why: NameError },
     #[error("{}:{line}: cannot exclude {name:?}: {why}", path.display())]
@@ -68,16 +105,86 @@ pub enum NameError {
         "unescaped {ch:?}: put one name on a line, and write a space or control byte inside a label as \\DDD"
     )]
     Unescaped { ch: char },
-    #[error("non-ASCII {ch:?}: write an internationalised name in its xn-- (punycode) form")]
-    NonAscii { ch: char },
+    #[error("it has a space inside: write {joined}")]
+    Space { joined: String },
+    #[error("it is a hosts-file line: write the name alone, {name}")]
+    HostsLine { name: String },
+    #[error("{}", non_ascii(*.ch, .ascii.as_deref()))]
+    NonAscii {
+        ch: char,
+        /// The name in its xn-- form, when it has one.
+        ascii: Option<String>,
+    },
+    #[error("it is a URL: write the host name alone, {host}")]
+    Url { host: String },
+    #[error("a name has no path: write {name}")]
+    Path { name: String },
+    #[error("a name has no port: write {name}")]
+    Port { name: String },
+    #[error(
+        "unescaped {ch:?}: a name holds letters, digits, - and _ between its dots; leave the {ch:?} out, or write \\{ch} if the name holds it"
+    )]
+    NotInName { ch: char },
     #[error(
         "a * label is a wildcard only as the first label of an exclusion, as in *.example.com; for a label that is a literal * write \\*"
     )]
     Wildcard,
+    #[error("{}", star_in_label(.under.as_deref(), *.first))]
+    StarInLabel {
+        /// The domain the wildcard would be over, when the entry names one: `cpe-vendor.net` for
+        /// `*cpe-vendor.net`, `example` for `foo*.example`.
+        under: Option<String>,
+        /// The `*` starts the first label (`*cpe-vendor.net`): the name itself was meant too.
+        first: bool,
+    },
     #[error(
         "a wildcard alone would exclude every name: write the domain after it, as in *.example.com"
     )]
     WildcardAlone,
+}
+
+fn non_ascii(ch: char, ascii: Option<&str>) -> String {
+    match ascii {
+        Some(ascii) => {
+            format!("non-ASCII {ch:?}: write the name in its xn-- (punycode) form, {ascii}")
+        }
+        None => {
+            format!("non-ASCII {ch:?}: write an internationalised name in its xn-- (punycode) form")
+        }
+    }
+}
+
+fn star_in_label(under: Option<&str>, first: bool) -> String {
+    match (under, first) {
+        (Some(domain), true) => format!(
+            "a * matches a whole first label only: write *.{domain} to exclude every name under {domain}, and {domain} on a line of its own for the name itself (\\* is a literal *)"
+        ),
+        (Some(domain), false) => format!(
+            "a * matches a whole first label only, never part of a label: write *.{domain} to exclude every name under {domain}, or list the names one by one (\\* is a literal *)"
+        ),
+        (None, _) => "a * matches a whole first label only, as in *.example.com: list the names one by one, or write \\* for a literal *".to_owned(),
+    }
+}
+
+impl NameError {
+    /// The error of the domain of a wildcard `*.domain`, its suggested spelling put back under
+    /// the `*.`.
+    fn under_wildcard(self) -> Self {
+        let wild = |name: String| format!("*.{name}");
+        match self {
+            Self::Space { joined } => Self::Space {
+                joined: wild(joined),
+            },
+            Self::NonAscii { ch, ascii } => Self::NonAscii {
+                ch,
+                ascii: ascii.map(wild),
+            },
+            Self::Url { host } => Self::Url { host: wild(host) },
+            Self::Path { name } => Self::Path { name: wild(name) },
+            Self::Port { name } => Self::Port { name: wild(name) },
+            other => other,
+        }
+    }
 }
 
 /// One exclusion, in canonical form.
@@ -153,9 +260,14 @@ impl Exclusions {
     }
 
     fn read_file(&mut self, path: &Path) -> Result<(), ExcludeError> {
-        let bytes = std::fs::read(path).map_err(|source| ExcludeError::Read {
-            path: path.to_owned(),
-            source,
+        let bytes = read_list_file(path).map_err(|error| match error {
+            ListFileError::Io(source) => ExcludeError::Read {
+                path: path.to_owned(),
+                source,
+            },
+            ListFileError::TooLarge => ExcludeError::TooLarge {
+                path: path.to_owned(),
+            },
         })?;
         for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
             // Lossy so that a stray non-UTF-8 byte is reported with its line, not as an unreadable file.
@@ -184,7 +296,7 @@ fn pattern(text: &str) -> Result<Pattern, NameError> {
     // `*`, `*.` and `*..` would be every name under the root.
     let domain = match domain {
         "" => return Err(NameError::WildcardAlone),
-        domain => normalize(domain)?,
+        domain => normalize(domain).map_err(NameError::under_wildcard)?,
     };
     match domain.as_str() {
         "." => Err(NameError::WildcardAlone),
@@ -239,17 +351,16 @@ pub fn parse(name: &str) -> Result<Vec<u8>, NameError> {
                 ended_with_dot = true;
             }
             '\\' => label.push(parse_escape(name, at, &mut chars)?),
-            ' ' | '\t' | '\r' | '\n' => return Err(NameError::Unescaped { ch }),
-            _ if ch.is_ascii_control() => return Err(NameError::Unescaped { ch }),
-            _ if !ch.is_ascii() => return Err(NameError::NonAscii { ch }),
+            _ if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' => label.push(ch as u8),
             '*' => {
                 let whole_label = label.is_empty() && matches!(chars.peek(), None | Some((_, '.')));
-                if whole_label {
-                    return Err(NameError::Wildcard);
-                }
-                label.push(b'*');
+                return Err(if whole_label {
+                    NameError::Wildcard
+                } else {
+                    star_in_label_of(name, at)
+                });
             }
-            _ => label.push(ch as u8),
+            _ => return Err(mistake(name, ch)),
         }
     }
     if !ended_with_dot {
@@ -260,6 +371,91 @@ pub fn parse(name: &str) -> Result<Vec<u8>, NameError> {
         return Err(NameError::NameTooLong { octets: wire.len() });
     }
     Ok(wire)
+}
+
+/// What is wrong with `name`, whose first character that a name cannot hold unescaped is `ch`:
+/// the entry it most likely should have been, where that is clear.
+fn mistake(name: &str, ch: char) -> NameError {
+    // Each suggestion is offered only if it is a name itself.
+    let valid = |text: &str| normalize(text).ok();
+    let suggested = match ch {
+        _ if ch.is_ascii_whitespace() => {
+            let parts: Vec<&str> = name.split_ascii_whitespace().collect();
+            let touches_dot = parts
+                .windows(2)
+                .any(|pair| pair[0].ends_with('.') || pair[1].starts_with('.'));
+            if let [address, host] = parts[..]
+                && address.parse::<IpAddr>().is_ok()
+            {
+                valid(host).map(|name| NameError::HostsLine { name })
+            } else if touches_dot {
+                valid(&parts.concat()).map(|joined| NameError::Space { joined })
+            } else {
+                None
+            }
+        }
+        _ if !ch.is_ascii() => {
+            return NameError::NonAscii {
+                ch,
+                ascii: punycode(name),
+            };
+        }
+        ':' | '/' if name.contains("://") => {
+            let (_, after) = name.split_once("://").unwrap_or_default();
+            let authority = after.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            valid(without_port(host)).map(|host| NameError::Url { host })
+        }
+        '/' => {
+            valid(name.split('/').next().unwrap_or_default()).map(|name| NameError::Path { name })
+        }
+        ':' => {
+            let host = without_port(name);
+            (host != name)
+                .then(|| valid(host))
+                .flatten()
+                .map(|name| NameError::Port { name })
+        }
+        _ => None,
+    };
+    suggested.unwrap_or(if ch.is_ascii_graphic() {
+        NameError::NotInName { ch }
+    } else {
+        NameError::Unescaped { ch }
+    })
+}
+
+/// `host` without a `:port` at its end.
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// An internationalised name in its ASCII (xn--) form, canonical, if IDNA makes one of it.
+fn punycode(name: &str) -> Option<String> {
+    let ascii = hickory_proto::rr::Name::from_utf8(name).ok()?.to_ascii();
+    normalize(ascii.trim_end_matches('.')).ok()
+}
+
+/// The error of a `*` at `at` that is part of a label, not all of it.
+fn star_in_label_of(name: &str, at: usize) -> NameError {
+    let starts: Vec<usize> = names::label_starts(name).collect();
+    let label = starts.iter().rposition(|&start| start <= at).unwrap_or(0);
+    let first = label == 0 && at == 0;
+    let under = if first {
+        // `*cpe-vendor.net`: the glob means cpe-vendor.net and the names under it.
+        &name[1..]
+    } else {
+        starts.get(label + 1).map_or("", |&next| &name[next..])
+    };
+    NameError::StarInLabel {
+        under: (!under.is_empty()).then(|| normalize(under).ok()).flatten(),
+        first,
+    }
 }
 
 fn end_label(wire: &mut Vec<u8>, label: &mut Vec<u8>, text: &str) -> Result<(), NameError> {
@@ -345,7 +541,8 @@ mod tests {
             Ok(r"new\010line.\255")
         );
         assert_eq!(normalize(r"\*.example").as_deref(), Ok(r"\*.example"));
-        assert_eq!(normalize(r"a*b").as_deref(), Ok(r"a\*b"));
+        assert_eq!(normalize(r"a\*b").as_deref(), Ok(r"a\*b"));
+        assert_eq!(normalize(r"a\/b\:c").as_deref(), Ok(r"a\/b\:c"));
         // An escaped dot at the end is part of the label, not the root's dot.
         assert_eq!(normalize(r"a\.").as_deref(), Ok(r"a\."));
     }
@@ -360,7 +557,13 @@ mod tests {
         assert_eq!(why("*"), NameError::Wildcard);
         assert_eq!(why("a b.com"), NameError::Unescaped { ch: ' ' });
         assert_eq!(why("a\u{1b}b"), NameError::Unescaped { ch: '\u{1b}' });
-        assert_eq!(why("bücher.de"), NameError::NonAscii { ch: 'ü' });
+        assert_eq!(
+            why("bücher.de"),
+            NameError::NonAscii {
+                ch: 'ü',
+                ascii: Some("xn--bcher-kva.de".into())
+            }
+        );
         assert_eq!(
             why(r"a\25"),
             NameError::BadEscape {
@@ -557,12 +760,185 @@ mod tests {
             set(&["*"]).expect_err("alone").to_string(),
             r#"cannot exclude "*": a wildcard alone would exclude every name: write the domain after it, as in *.example.com"#
         );
-        // Not a whole label: a literal *, as before.
+        // Escaped, a * is a literal one.
         assert!(
-            set(&["*x.example.com"])
+            set(&[r"\*x.example.com"])
                 .expect("valid")
                 .contains(r"\*x.example.com")
         );
+    }
+
+    fn line_error(text: &str) -> String {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("exclude.txt");
+        std::fs::write(&path, format!("ok.example\n{text}\n")).expect("write");
+        let err = Exclusions::new(&[], std::slice::from_ref(&path)).expect_err("refused");
+        let text = err.to_string();
+        let at = format!("{}:2: ", path.display());
+        text.strip_prefix(&at)
+            .unwrap_or_else(|| panic!("{text:?} does not start with {at:?}"))
+            .to_owned()
+    }
+
+    /// Defect: `*cpe-vendor.net` and `foo*.example` were kept as names with a literal `*` in a
+    /// label, which no query has, so they silently excluded nothing.
+    #[test]
+    fn a_star_inside_a_label_is_refused_with_the_wildcard_meant() {
+        assert_eq!(
+            line_error("*cpe-vendor.net"),
+            r#"cannot exclude "*cpe-vendor.net": a * matches a whole first label only: write *.cpe-vendor.net to exclude every name under cpe-vendor.net, and cpe-vendor.net on a line of its own for the name itself (\* is a literal *)"#
+        );
+        assert_eq!(
+            line_error("foo*.Example"),
+            r#"cannot exclude "foo*.Example": a * matches a whole first label only, never part of a label: write *.example to exclude every name under example, or list the names one by one (\* is a literal *)"#
+        );
+        assert_eq!(
+            why("www.cdn*.example.net"),
+            NameError::StarInLabel {
+                under: Some("example.net".into()),
+                first: false
+            }
+        );
+        assert_eq!(
+            why("foo*"),
+            NameError::StarInLabel {
+                under: None,
+                first: false
+            }
+        );
+        let wildcard = set(&["*.a*b.example"]).expect_err("a star after the wildcard");
+        assert!(
+            matches!(&wildcard, ExcludeError::BadName { why: NameError::StarInLabel { under: Some(under), .. }, .. } if under == "example"),
+            "{wildcard:?}"
+        );
+    }
+
+    /// Defect: `https://www.facebook.com/` was kept as the three labels `https://www`,
+    /// `facebook` and `com/`, which no query has.
+    #[test]
+    fn a_url_path_or_port_is_refused_with_the_host_name() {
+        assert_eq!(
+            line_error("https://www.facebook.com/"),
+            r#"cannot exclude "https://www.facebook.com/": it is a URL: write the host name alone, www.facebook.com"#
+        );
+        assert_eq!(
+            why("http://user@Telemetry.Vendor.example:8443/v1?x=1"),
+            NameError::Url {
+                host: "telemetry.vendor.example".into()
+            }
+        );
+        assert_eq!(
+            line_error("*.https://cdn.example/"),
+            r#"cannot exclude "*.https://cdn.example/": it is a URL: write the host name alone, *.cdn.example"#
+        );
+        assert_eq!(
+            why("www.facebook.com/login"),
+            NameError::Path {
+                name: "www.facebook.com".into()
+            }
+        );
+        assert_eq!(
+            line_error("facebook.com:443"),
+            r#"cannot exclude "facebook.com:443": a name has no port: write facebook.com"#
+        );
+        // An address is no host:port; it is refused for its colon.
+        assert_eq!(why("2001:db8::1"), NameError::NotInName { ch: ':' });
+    }
+
+    /// Defect class: a character no name in a report has unescaped (reports escape everything
+    /// but letters, digits, - and _) was kept, so the entry could never match.
+    #[test]
+    fn characters_reports_escape_are_refused_unescaped() {
+        for (text, ch) in [
+            ("||ads.example^", '|'),
+            ("example.com,", ','),
+            ("\"example.com\"", '"'),
+            ("a;b.example", ';'),
+            ("mail@example.com", '@'),
+            ("[::1]", '['),
+        ] {
+            assert_eq!(why(text), NameError::NotInName { ch }, "{text}");
+        }
+        assert_eq!(
+            NameError::NotInName { ch: ',' }.to_string(),
+            r#"unescaped ',': a name holds letters, digits, - and _ between its dots; leave the ',' out, or write \, if the name holds it"#
+        );
+        // What a report prints reads back as the same name.
+        for wire in [&b"\x03a,b\x07example\x00"[..], b"\x04_tcp\x01*\x02x-\x00"] {
+            let shown = names::presentation(wire);
+            assert_eq!(parse(&shown).as_deref(), Ok(wire), "{shown}");
+        }
+    }
+
+    /// Defect: in an organisation file `facebook .com Meta` was taken as the suffix `facebook`;
+    /// in an exclusion file the message said to put one name on a line, not where the space was.
+    #[test]
+    fn a_space_inside_a_name_is_refused_with_the_name_joined() {
+        assert_eq!(
+            line_error("facebook .com"),
+            r#"cannot exclude "facebook .com": it has a space inside: write facebook.com"#
+        );
+        assert_eq!(
+            why("www. example.com"),
+            NameError::Space {
+                joined: "www.example.com".into()
+            }
+        );
+        assert_eq!(
+            line_error("*.cdn .example"),
+            r#"cannot exclude "*.cdn .example": it has a space inside: write *.cdn.example"#
+        );
+        assert_eq!(
+            line_error("0.0.0.0 ads.example.com"),
+            r#"cannot exclude "0.0.0.0 ads.example.com": it is a hosts-file line: write the name alone, ads.example.com"#
+        );
+        assert_eq!(why("a.example b.example"), NameError::Unescaped { ch: ' ' });
+    }
+
+    #[test]
+    fn an_internationalised_name_is_refused_with_its_xn_form() {
+        assert_eq!(
+            line_error("Bücher.example"),
+            r#"cannot exclude "Bücher.example": non-ASCII 'ü': write the name in its xn-- (punycode) form, xn--bcher-kva.example"#
+        );
+        assert_eq!(
+            line_error("*.münchen.de"),
+            r#"cannot exclude "*.münchen.de": non-ASCII 'ü': write the name in its xn-- (punycode) form, *.xn--mnchen-3ya.de"#
+        );
+        assert_eq!(
+            set(&["xn--bcher-kva.example"])
+                .expect("valid")
+                .iter()
+                .collect::<Vec<_>>(),
+            ["xn--bcher-kva.example"]
+        );
+    }
+
+    /// Defect: `--exclude-file /dev/zero` read until memory ran out.
+    #[test]
+    fn an_endless_exclusion_file_is_refused_at_the_bound() {
+        let err = Exclusions::new(&[], &[PathBuf::from("/dev/zero")]).expect_err("endless");
+        assert!(matches!(&err, ExcludeError::TooLarge { path } if path == Path::new("/dev/zero")));
+        assert_eq!(
+            err.to_string(),
+            "--exclude-file /dev/zero: the file is larger than 16 MiB, the most an exclusion list may be: name a list of names, one a line"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("exclude.txt");
+        let line = "a-name-of-thirty-two-bytes.test\n";
+        let mut text =
+            line.repeat(usize::try_from(MAX_LIST_FILE_BYTES).expect("fits") / line.len());
+        text.truncate(text.len() - line.len());
+        text.push_str(&"x".repeat(line.len() - 1));
+        text.push('\n');
+        assert_eq!(text.len() as u64, MAX_LIST_FILE_BYTES);
+        std::fs::write(&path, &text).expect("write");
+        let ex = Exclusions::new(&[], std::slice::from_ref(&path)).expect("at the bound");
+        assert_eq!(ex.len(), 2);
+        text.push('\n');
+        std::fs::write(&path, &text).expect("write");
+        let err = Exclusions::new(&[], std::slice::from_ref(&path)).expect_err("a byte over");
+        assert!(matches!(err, ExcludeError::TooLarge { .. }), "{err}");
     }
 
     #[test]

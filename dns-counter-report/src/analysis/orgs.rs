@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::exclude::{NameError, normalize, strip_comment};
+use crate::analysis::exclude::{
+    ListFileError, MAX_LIST_FILE_BYTES, NameError, normalize, read_list_file, strip_comment,
+};
 use crate::model::{Counts, Orgs, Ranked, Unassigned};
 use crate::names;
 
@@ -38,6 +40,11 @@ pub struct OrgMap {
 pub enum OrgFileError {
     #[error("cannot read organisation file {}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error(
+        "--org-file {}: the file is larger than {} MiB, the most an organisation list may be: name a file of `suffix organisation` lines",
+        path.display(), MAX_LIST_FILE_BYTES >> 20
+    )]
+    TooLarge { path: PathBuf },
     #[error(
         "organisation file {} has no `suffix organisation` lines: add one a line, e.g. `fbcdn.net Meta`",
         path.display()
@@ -61,10 +68,23 @@ pub enum LineError {
     MissingOrg { suffix: String },
     #[error("cannot use {suffix:?} as a suffix: {why}")]
     BadSuffix { suffix: String, why: NameError },
+    #[error("{suffix:?}: {}", match .under {
+        Some(under) => format!("write {under}, without a *: a suffix matches itself and every name under it"),
+        None => "write the suffix without a *: a suffix matches itself and every name under it".to_owned(),
+    })]
+    Wildcard {
+        suffix: String,
+        /// The suffix meant, where the entry names one.
+        under: Option<String>,
+    },
     #[error(
-        "{suffix:?}: write the suffix without `*.`; a suffix matches itself and every name under it"
+        "{suffix:?} then {org:?}: the suffix has a space inside; write {joined}, then the organisation"
     )]
-    Wildcard { suffix: String },
+    SpaceInSuffix {
+        suffix: String,
+        org: String,
+        joined: String,
+    },
     #[error(
         "the root `.` would match every name: leave it out, names under no suffix are reported as unassigned"
     )]
@@ -90,9 +110,14 @@ pub const MAX_ORG_LEN: usize = 255;
 impl OrgMap {
     /// Reads and parses an organisation file (see the module documentation for its format).
     pub fn read(path: &Path) -> Result<Self, OrgFileError> {
-        let bytes = std::fs::read(path).map_err(|source| OrgFileError::Read {
-            path: path.to_owned(),
-            source,
+        let bytes = read_list_file(path).map_err(|error| match error {
+            ListFileError::Io(source) => OrgFileError::Read {
+                path: path.to_owned(),
+                source,
+            },
+            ListFileError::TooLarge => OrgFileError::TooLarge {
+                path: path.to_owned(),
+            },
         })?;
         Self::parse(&bytes, path)
     }
@@ -175,14 +200,36 @@ fn split_line(line: &str) -> Result<Option<(String, String)>, LineError> {
         .split_once(|c: char| c.is_ascii_whitespace())
         .unwrap_or((content, ""));
     let org = org.trim().replace(r"\#", "#");
-    if suffix.starts_with("*.") {
+    if let Some(under) = suffix.strip_prefix("*.") {
         return Err(LineError::Wildcard {
             suffix: suffix.to_owned(),
+            under: normalize(under).ok(),
         });
     }
-    let canonical = normalize(suffix).map_err(|why| LineError::BadSuffix {
-        suffix: suffix.to_owned(),
-        why,
+    // `facebook .com Meta`: the organisation cannot start with the rest of the suffix.
+    if org.starts_with('.') {
+        let rest = org.split_ascii_whitespace().next().unwrap_or_default();
+        if let Ok(joined) = normalize(&format!("{suffix}{rest}")) {
+            return Err(LineError::SpaceInSuffix {
+                suffix: suffix.to_owned(),
+                org,
+                joined,
+            });
+        }
+    }
+    let canonical = normalize(suffix).map_err(|why| match why {
+        NameError::StarInLabel { under, .. } => LineError::Wildcard {
+            suffix: suffix.to_owned(),
+            under,
+        },
+        NameError::Wildcard => LineError::Wildcard {
+            suffix: suffix.to_owned(),
+            under: None,
+        },
+        why => LineError::BadSuffix {
+            suffix: suffix.to_owned(),
+            why,
+        },
     })?;
     if canonical == "." {
         return Err(LineError::Root);
@@ -296,7 +343,8 @@ mod tests {
             (
                 1,
                 LineError::Wildcard {
-                    suffix: "*.fbcdn.net".into()
+                    suffix: "*.fbcdn.net".into(),
+                    under: Some("fbcdn.net".into())
                 }
             )
         );
@@ -316,7 +364,7 @@ mod tests {
             (
                 1,
                 LineError::BadSuffix {
-                    why: NameError::NonAscii { ch: 'ü' },
+                    why: NameError::NonAscii { ch: 'ü', .. },
                     ..
                 }
             )
@@ -344,7 +392,7 @@ mod tests {
         let err = parse("*.fbcdn.net Meta").expect_err("wildcard");
         assert_eq!(
             err.to_string(),
-            r#"orgs.txt:1: "*.fbcdn.net": write the suffix without `*.`; a suffix matches itself and every name under it"#
+            r#"orgs.txt:1: "*.fbcdn.net": write fbcdn.net, without a *: a suffix matches itself and every name under it"#
         );
         let err = parse("# nothing\n\n").expect_err("empty");
         assert_eq!(
@@ -357,6 +405,60 @@ mod tests {
                 .expect("valid")
                 .suffixes(),
             1
+        );
+    }
+
+    /// Defect: each of these was accepted and matched nothing (`facebook .com Meta` even gave
+    /// the suffix `facebook` to the organisation `.com Meta`).
+    #[test]
+    fn mistyped_suffixes_are_refused_with_the_suffix_meant() {
+        let text = |line: &str| {
+            parse(&format!("ok.example Ok\n{line}\n"))
+                .expect_err(line)
+                .to_string()
+        };
+        assert_eq!(
+            text("facebook .com Meta"),
+            r#"orgs.txt:2: "facebook" then ".com Meta": the suffix has a space inside; write facebook.com, then the organisation"#
+        );
+        assert_eq!(
+            text("https://www.facebook.com/ Meta"),
+            r#"orgs.txt:2: cannot use "https://www.facebook.com/" as a suffix: it is a URL: write the host name alone, www.facebook.com"#
+        );
+        assert_eq!(
+            text("*cpe-vendor.net CPE Vendor"),
+            r#"orgs.txt:2: "*cpe-vendor.net": write cpe-vendor.net, without a *: a suffix matches itself and every name under it"#
+        );
+        assert_eq!(
+            text("foo*.example Foo"),
+            r#"orgs.txt:2: "foo*.example": write example, without a *: a suffix matches itself and every name under it"#
+        );
+        assert_eq!(
+            text("a.*.example Foo"),
+            r#"orgs.txt:2: "a.*.example": write the suffix without a *: a suffix matches itself and every name under it"#
+        );
+        assert_eq!(
+            text("bücher.de Books"),
+            r#"orgs.txt:2: cannot use "bücher.de" as a suffix: non-ASCII 'ü': write the name in its xn-- (punycode) form, xn--bcher-kva.de"#
+        );
+        assert_eq!(
+            text("fbcdn.net:443 Meta"),
+            r#"orgs.txt:2: cannot use "fbcdn.net:443" as a suffix: a name has no port: write fbcdn.net"#
+        );
+        // A trailing dot, upper case and an organisation with dots inside are fine.
+        let map = parse("FBCDN.net. Meta Platforms, Inc.\ngoogle. The .google registry\n")
+            .expect("valid");
+        assert_eq!(map.org_of("x.fbcdn.net"), Some("Meta Platforms, Inc."));
+        assert_eq!(map.org_of("www.google"), Some("The .google registry"));
+    }
+
+    /// Defect: `--org-file /dev/zero` read until memory ran out.
+    #[test]
+    fn an_endless_org_file_is_refused_at_the_bound() {
+        let err = OrgMap::read(Path::new("/dev/zero")).expect_err("endless");
+        assert_eq!(
+            err.to_string(),
+            "--org-file /dev/zero: the file is larger than 16 MiB, the most an organisation list may be: name a file of `suffix organisation` lines"
         );
     }
 
