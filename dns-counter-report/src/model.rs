@@ -1,6 +1,7 @@
 //! The report for one interval: the `dns-counter/report/v3` JSON contract and its invariants; its
 //! ranked lists are one type ([`Ranked`], in `ranked`).
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::{MapAccess, Visitor};
@@ -54,6 +55,11 @@ pub struct Report {
     pub qtypes: Vec<QtypeCount>,
     /// Excluded names that were seen, most first, ties by name.
     pub excluded: Vec<ExcludedName>,
+    /// The exclusions (a name, or `*.domain`, in canonical form) that excluded no query in the
+    /// interval, sorted: stale entries, or typing mistakes. `None` without exclusions, and in
+    /// reports from before it existed; `Some` and empty when every exclusion matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched_exclusions: Option<Vec<String>>,
     /// Queries per registered domain (Public Suffix List), or per last N labels with
     /// --domain-depth. Always written; `None` only when reading a report from before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +197,17 @@ impl Report {
                 .map(|entry| u128::from(entry.count))
                 .sum(),
         )?;
+        if let Some(unmatched) = &self.unmatched_exclusions {
+            let matching = entries_matching(&self.excluded);
+            check(
+                "unmatched_exclusions that match an excluded name = 0",
+                unmatched
+                    .iter()
+                    .filter(|entry| matching.contains(*entry))
+                    .count() as u128,
+                0,
+            )?;
+        }
         let counted = Sum::new(Of::Count, "counted", totals.counted.into());
         let distinct = |of| Sum::new(of, "distinct_names", totals.distinct_names.into());
         self.names.check(&[counted, distinct(Of::Keys)])?;
@@ -229,6 +246,20 @@ impl Report {
             clients.list.reshare(queries);
         }
     }
+}
+
+/// Every exclusion entry, as `unmatched_exclusions` writes them (a name, or `*.domain`), that
+/// matches one of `excluded`: an excluded name was excluded by such an entry, which so matched.
+pub(crate) fn entries_matching(excluded: &[ExcludedName]) -> HashSet<String> {
+    excluded
+        .iter()
+        .flat_map(|entry| {
+            let wildcards = crate::names::suffixes(&entry.name)
+                .skip(1)
+                .map(|parent| format!("*.{parent}"));
+            std::iter::once(entry.name.clone()).chain(wildcards)
+        })
+        .collect()
 }
 
 /// RFC 3339 in UTC, with the fraction digits the time needs (none for a whole second, up to
@@ -398,6 +429,7 @@ mod tests {
                 name: "corp.example".into(),
                 count: 2,
             }],
+            unmatched_exclusions: None,
             domains: None,
             orgs: None,
             clients: None,

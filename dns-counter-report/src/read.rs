@@ -221,10 +221,11 @@ mod tests {
         assert_eq!(read.converted_from, Some(model::SCHEMA_V1));
         assert_eq!(read.saved.report.check_invariants(), Ok(()));
         let mut expected = fixture_report(9);
-        // v1 wrote whole seconds and knew nothing of attachments.
+        // v1 wrote whole seconds and knew nothing of attachments or unmatched exclusions.
         expected.start = "2026-11-22T01:00:00Z".into();
         expected.end = "2026-11-22T01:01:00Z".into();
         expected.attached.clear();
+        expected.unmatched_exclusions = None;
         // v1 listed only the reasons it was given; v2 lists every reason of each kind.
         for reasons in [
             &mut expected.totals.not_queries,

@@ -259,6 +259,28 @@ impl Exclusions {
         self.under.iter().map(String::as_str)
     }
 
+    /// The entries, as a report writes them (a name, or `*.domain`), that match none of
+    /// `excluded` (canonical names), sorted.
+    pub fn unmatched<'n>(&self, excluded: impl IntoIterator<Item = &'n str>) -> Vec<String> {
+        let mut names: BTreeSet<&str> = self.iter().collect();
+        let mut under: BTreeSet<&str> = self.under().collect();
+        for name in excluded {
+            names.remove(name);
+            if !under.is_empty() {
+                for parent in names::suffixes(name).skip(1) {
+                    under.remove(parent);
+                }
+            }
+        }
+        let mut unmatched: Vec<String> = names
+            .into_iter()
+            .map(str::to_owned)
+            .chain(under.into_iter().map(|domain| format!("*.{domain}")))
+            .collect();
+        unmatched.sort_unstable();
+        unmatched
+    }
+
     fn read_file(&mut self, path: &Path) -> Result<(), ExcludeError> {
         let bytes = read_list_file(path).map_err(|error| match error {
             ListFileError::Io(source) => ExcludeError::Read {

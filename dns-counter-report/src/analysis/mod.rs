@@ -92,6 +92,11 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
         .map(|map| orgs::orgs(&counted, map, options.top, queries));
 
     let names = Ranked::cut(counted, options.top, queries);
+    let unmatched_exclusions = (!options.exclusions.is_empty()).then(|| {
+        options
+            .exclusions
+            .unmatched(excluded.iter().map(|(name, _)| *name))
+    });
 
     Report {
         schema: model::SCHEMA.to_owned(),
@@ -113,6 +118,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
                 count,
             })
             .collect(),
+        unmatched_exclusions,
         domains: Some(domains),
         orgs,
         clients: options
@@ -296,6 +302,69 @@ mod tests {
         assert_eq!(report.totals.counted, 1_089);
         assert_eq!(report.totals.distinct_names, 11);
         assert_eq!(report.names.top[0].share, 0.440917108);
+    }
+
+    /// Defect: an exclusion that matched nothing (stale, or mistyped) said so nowhere.
+    #[test]
+    fn exclusions_that_excluded_no_query_are_listed() {
+        let interval = Interval {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            packets: 75,
+            names: vec![
+                (wire(&[b"www", b"example", b"com"]), 40),
+                (wire(&[b"a", b"cdn", b"example", b"com"]), 20),
+                (wire(&[b"ntp", b"vendor", b"example"]), 15),
+                (wire(&[b"old", b"example"]), 0),
+            ],
+            qtypes: vec![],
+            uncounted: vec![],
+            clients: None,
+        };
+        let meta = Meta {
+            host: "h".into(),
+            interfaces: vec![],
+        };
+        let entries = [
+            "*.cdn.example.com",
+            "a.cdn.example.com",
+            "NTP.vendor.example.",
+            "*.vendor.example",
+            "*.stale.example",
+            "old.example",
+            "*.www.example.com",
+        ];
+        let exclusions =
+            Exclusions::new(&entries.map(String::from), &[]).expect("valid exclusions");
+        let report = build_report(&interval, &meta, &ReportOptions::new(0, &exclusions));
+        assert_eq!(report.check_invariants(), Ok(()));
+        // A name matched by a name and a wildcard at once matches both; a name seen with no
+        // queries (old.example) matched nothing, and a wildcard is not over its own domain.
+        assert_eq!(
+            report.unmatched_exclusions.as_deref(),
+            Some(
+                &[
+                    "*.stale.example".to_owned(),
+                    "*.www.example.com".to_owned(),
+                    "old.example".to_owned()
+                ][..]
+            )
+        );
+        let text = crate::render::text::to_text(&report);
+        assert!(
+            text.ends_with(
+                "\nexclusion that matched nothing\n*.stale.example\n*.www.example.com\nold.example\n"
+            ),
+            "{text}"
+        );
+        // Every one matched: said as an empty list; no exclusions: not said at all.
+        let all = Exclusions::new(&["www.example.com".into()], &[]).expect("valid");
+        let report = build_report(&interval, &meta, &ReportOptions::new(0, &all));
+        assert_eq!(report.unmatched_exclusions, Some(vec![]));
+        assert!(!crate::render::text::to_text(&report).contains("matched nothing"));
+        assert_eq!(plain_report(&interval).unmatched_exclusions, None);
+        let json = crate::render::json::to_json(&plain_report(&interval));
+        assert!(!json.contains("unmatched_exclusions"), "{json}");
     }
 
     #[test]

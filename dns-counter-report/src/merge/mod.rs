@@ -13,7 +13,7 @@
 //! A merged report can be merged again: its bounds carry over.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -233,6 +233,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         });
     let distinct_error = distinct_upper.saturating_sub(distinct);
 
+    let excluded = excluded(&reports);
     let report = Report {
         schema: model::SCHEMA.to_owned(),
         host: hosts.join(","),
@@ -257,7 +258,8 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
             0,
         ),
         qtypes: qtypes(&reports),
-        excluded: excluded(&reports),
+        unmatched_exclusions: unmatched_exclusions(&reports, &excluded),
+        excluded,
         domains: domains.as_ref().map(|(grouping, domains)| Domains {
             grouping: grouping.clone(),
             list: domains.ranked(
@@ -455,6 +457,25 @@ fn excluded(reports: &[&Report]) -> Vec<ExcludedName> {
             count,
         })
         .collect()
+}
+
+/// The exclusions that excluded nothing in any input: those listed as unmatched by every input
+/// that says (an input without the field says nothing), less those that match a merged excluded
+/// name (an input that does not say may have excluded it). `None` when no input says.
+fn unmatched_exclusions(reports: &[&Report], excluded: &[ExcludedName]) -> Option<Vec<String>> {
+    let mut lists = reports
+        .iter()
+        .filter_map(|report| report.unmatched_exclusions.as_ref());
+    let mut common: Vec<String> = lists.next()?.clone();
+    for list in lists {
+        let list: HashSet<&str> = list.iter().map(String::as_str).collect();
+        common.retain(|entry| list.contains(entry.as_str()));
+    }
+    let matching = model::entries_matching(excluded);
+    common.retain(|entry| !matching.contains(entry));
+    common.sort_unstable();
+    common.dedup();
+    Some(common)
 }
 
 /// One input's list as the merge reads it.

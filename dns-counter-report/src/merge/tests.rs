@@ -618,6 +618,72 @@ fn hosts_and_interfaces_are_each_named_once() {
     );
 }
 
+/// An exclusion is unmatched in a merge only where no input matched it: every input that says
+/// which of its exclusions matched nothing says it too, and no input excluded a name by it.
+#[test]
+fn an_exclusion_is_unmatched_in_a_merge_only_if_unmatched_in_every_input() {
+    let entries = [
+        "corp.example",
+        "health.example.net",
+        "*.example.co.uk",
+        "stale.example",
+        "mail.example.com",
+    ];
+    let exclusions = Exclusions::new(&entries.map(String::from), &[]).expect("valid");
+    let meta = Meta {
+        host: "h".into(),
+        interfaces: vec![],
+    };
+    let excluding =
+        |interval: &Interval| build_report(interval, &meta, &ReportOptions::new(0, &exclusions));
+    // As a report from before the field, or of a run without exclusions, has it.
+    let silent = |interval: &Interval| Report {
+        unmatched_exclusions: None,
+        ..excluding(interval)
+    };
+    let strings = |list: &[&str]| Some(list.iter().map(|entry| (*entry).to_owned()).collect());
+    let (a, b, c) = hosts();
+    let (a, b) = (excluding(&a), excluding(&b));
+    assert_eq!(
+        a.unmatched_exclusions,
+        strings(&["health.example.net", "stale.example"])
+    );
+    assert_eq!(
+        b.unmatched_exclusions,
+        strings(&["corp.example", "mail.example.com", "stale.example"])
+    );
+    assert_eq!(
+        merged(&[a.clone(), b.clone()]).report.unmatched_exclusions,
+        strings(&["stale.example"])
+    );
+    // An input that does not say: nothing of its own, but a name it excluded was matched.
+    assert_eq!(
+        merged(&[a.clone(), silent(&c)]).report.unmatched_exclusions,
+        a.unmatched_exclusions
+    );
+    assert_eq!(
+        merged(&[a.clone(), silent(&hosts().1)])
+            .report
+            .unmatched_exclusions,
+        strings(&["stale.example"])
+    );
+    assert_eq!(
+        merged(&[silent(&c), silent(&c)])
+            .report
+            .unmatched_exclusions,
+        None
+    );
+    // A report whose unmatched exclusions match its own excluded names does not add up.
+    let mut broken = a;
+    broken.unmatched_exclusions = strings(&["corp.example"]);
+    assert_eq!(
+        broken.check_invariants().map_err(|err| err.to_string()),
+        Err("unmatched_exclusions that match an excluded name = 0 does not hold: 1 != 0".into())
+    );
+    broken.unmatched_exclusions = strings(&["*.example"]);
+    assert!(broken.check_invariants().is_err());
+}
+
 #[test]
 fn sections_that_cannot_be_merged_are_left_out_saying_why() {
     let orgs = fixture_orgs();

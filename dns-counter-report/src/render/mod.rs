@@ -85,6 +85,11 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
         && report.attached.iter().all(|a| is_free(&a.interface))
         && keys_are(&report.names.top, &is_name)
         && report.excluded.iter().all(|e| is_name(&e.name))
+        && report
+            .unmatched_exclusions
+            .iter()
+            .flatten()
+            .all(|entry| is_name(entry))
         && report.qtypes.iter().all(|q| is_free(&q.qtype))
         && [&report.totals.not_queries, &report.totals.uncounted]
             .iter()
@@ -122,6 +127,9 @@ pub fn printable(report: &Report) -> Cow<'_, Report> {
     escape_keys(&mut report.names.top, &name);
     for entry in &mut report.excluded {
         entry.name = name(&entry.name);
+    }
+    for entry in report.unmatched_exclusions.iter_mut().flatten() {
+        *entry = name(entry);
     }
     for qtype in &mut report.qtypes {
         qtype.qtype = free(&qtype.qtype);

@@ -137,6 +137,13 @@ pub fn to_prom(report: &Report, merge: Option<&MergeInfo>) -> String {
                 .map(|entry| (entry.name.as_str(), entry.count)),
         ),
     );
+    if let Some(unmatched) = &report.unmatched_exclusions {
+        out.family(
+            "dnscounter_unmatched_exclusions",
+            "Exclusions (names and wildcards) that excluded no query in the interval.",
+            count(unmatched.len() as u64),
+        );
+    }
 
     if let Some(domains) = &report.domains {
         out.list(&domains.list, &DOMAINS);

@@ -615,6 +615,7 @@ fn raw_bytes_in_a_foreign_report_are_escaped_alike_in_every_format() {
     let mut report = hostile_report(3);
     report.names.top[0].key = "bad\u{1b}[2J\u{7}.example".into();
     report.host = "evil\u{1b}]0;x\u{7}".into();
+    report.unmatched_exclusions = Some(vec!["*.raw\u{1b}.example".into()]);
     let escaped = r"bad\027[2J\007.example";
     for format in Format::ALL {
         let out = render(&report, None, format);
@@ -627,6 +628,7 @@ fn raw_bytes_in_a_foreign_report_are_escaped_alike_in_every_format() {
             let value: serde_json::Value = serde_json::from_str(&out).expect("JSON");
             assert_eq!(value["top"][0]["name"], escaped);
             assert_eq!(value["host"], r"evil\027]0;x\007");
+            assert_eq!(value["unmatched_exclusions"][0], r"*.raw\027.example");
         } else if format == Format::Prom {
             // Label values double every backslash; a parser reads back the escaped name.
             assert!(out.contains(&escaped.replace('\\', r"\\")), "{out}");

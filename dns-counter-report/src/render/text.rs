@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use crate::model::{ListKind, MergeInfo, Ranked, Report, Unassigned, Uncounted};
 
 /// An aligned, plain-ASCII table for people: the totals, the top names, the rest, the domains and
-/// (with an org file) organisations, query types and excluded names.
+/// (with an org file) organisations, query types, excluded names and the exclusions that matched
+/// nothing.
 pub fn to_text(report: &Report) -> String {
     let totals = &report.totals;
     let percent = |count: u64| match totals.queries {
@@ -148,6 +149,19 @@ pub fn to_text(report: &Report) -> String {
             })
             .collect();
         table(&mut out, &["count", "share", "excluded name"], &rows, 2);
+    }
+
+    if let Some(unmatched) = report
+        .unmatched_exclusions
+        .as_ref()
+        .filter(|u| !u.is_empty())
+    {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = unmatched
+            .iter()
+            .map(|entry| vec![safe(entry).into_owned()])
+            .collect();
+        table(&mut out, &["exclusion that matched nothing"], &rows, 0);
     }
     out
 }
