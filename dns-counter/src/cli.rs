@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use dns_counter_common::maps::DEFAULT_MAX_NAMES;
 use dns_counter_report::{interval::ClientPrefix, render::Format};
 
+use crate::kernel::memory::MAX_NAMES_LIMIT;
+
 /// Counts DNS query names at line rate with XDP and writes top-N reports every interval.
 #[derive(Debug, Parser)]
 #[command(name = "dns-counter", version)]
@@ -130,9 +132,11 @@ pub struct CountArgs {
     #[arg(long, value_name = "FILE", display_order = order::EXCLUDE_FILE)]
     pub exclude_file: Vec<PathBuf>,
 
-    /// Distinct names counted per interval; queries for further new names are counted under
-    /// the reason name_table_full. Each name costs kernel memory (see README).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NAMES, display_order = order::MAX_NAMES)]
+    /// Distinct names counted per interval (1 to 134217728); queries for further new names are
+    /// counted under the reason name_table_full. Each name costs about 160 bytes of kernel
+    /// memory, checked against what the host has before anything is loaded (see README).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NAMES, value_parser = parse_max_names,
+          allow_hyphen_values = true, display_order = order::MAX_NAMES)]
     pub max_names: u32,
 
     /// Group names into domains by their last N labels (as dnstop's levels do) instead of by
@@ -179,6 +183,21 @@ fn parse_top(text: &str) -> Result<usize, String> {
     }
     text.parse()
         .map_err(|_| format!("{text:?} is not a number of names"))
+}
+
+/// A number of names for one counts map: at least 1, at most what a kernel hash map holds.
+fn parse_max_names(text: &str) -> Result<u32, String> {
+    let range = format!("use 1 to {MAX_NAMES_LIMIT}");
+    if !text.bytes().all(|b| b.is_ascii_digit()) || text.is_empty() {
+        return Err(format!("{text:?} is not a number of names: {range}"));
+    }
+    match text.parse::<u32>() {
+        Ok(0) => Err(format!("at least one name is counted: {range}")),
+        Ok(names) if names <= MAX_NAMES_LIMIT => Ok(names),
+        _ => Err(format!(
+            "more names than a kernel hash map holds: {range} (two maps of that many take 21 GiB)"
+        )),
+    }
 }
 
 /// A duration such as 10s, 5m or 1h; a negative one says what is wanted.
@@ -349,6 +368,48 @@ mod tests {
             })
             .collect();
         assert!(positions.is_sorted(), "{help}");
+    }
+
+    /// Defect: `--max-names 4294967295` was accepted and failed three times over in map
+    /// creation (`failed to create map COUNTS_1 ... Argument list too long`), naming no flag.
+    #[test]
+    fn max_names_is_bounded_by_what_a_kernel_map_holds() {
+        let parse = |value: &str| {
+            Cli::try_parse_from(["dns-counter", "run", "--max-names", value])
+                .map(|cli| match cli.command {
+                    Command::Run(args) => args.counting.max_names,
+                    other => panic!("parsed as {other:?}"),
+                })
+                .map_err(|err| err.to_string())
+        };
+        assert_eq!(parse("134217728"), Ok(MAX_NAMES_LIMIT));
+        assert_eq!(parse("1"), Ok(1));
+        for (value, why) in [
+            ("134217729", "more names than a kernel hash map holds"),
+            ("4294967295", "more names than a kernel hash map holds"),
+            (
+                "99999999999999999999",
+                "more names than a kernel hash map holds",
+            ),
+            ("0", "at least one name is counted"),
+            ("-1", "\"-1\" is not a number of names"),
+            ("1e6", "\"1e6\" is not a number of names"),
+        ] {
+            let err = parse(value).expect_err(value);
+            let first = err.lines().next().unwrap_or_default();
+            assert_eq!(
+                first,
+                format!(
+                    "error: invalid value '{value}' for '--max-names <N>': {why}: use 1 to 134217728{}",
+                    if why.starts_with("more") {
+                        " (two maps of that many take 21 GiB)"
+                    } else {
+                        ""
+                    }
+                ),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ use dns_counter_report::{
 
 use crate::cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg};
 use crate::kernel::loader::AttachMode;
+use crate::kernel::memory::{CgroupMemory, HostMemory, MemoryError, check_map_memory};
 use crate::sinks::files::Target;
 
 /// Shorter intervals would spend more time draining than counting.
@@ -103,8 +104,6 @@ pub enum ConfigError {
     IntervalTooLong { given: Duration },
     #[error("--count must be at least 1")]
     ZeroCount,
-    #[error("--max-names must be at least 1")]
-    ZeroMaxNames,
     #[error(transparent)]
     Exclude(#[from] ExcludeError),
     #[error(transparent)]
@@ -123,7 +122,8 @@ impl Config {
         if args.count == Some(0) {
             return Err(ConfigError::ZeroCount);
         }
-        check_max_names(args.counting.max_names)?;
+        // The lists first: a mistake in a file is told on a host without the interface too.
+        let counting = Counting::from_args(args.counting)?;
         let mut ifaces = args.ifaces;
         if ifaces.is_empty() {
             ifaces.push(default_route_interface()?);
@@ -145,7 +145,7 @@ impl Config {
                 XdpModeArg::Native => AttachMode::Native,
                 XdpModeArg::Skb => AttachMode::Skb,
             },
-            counting: Counting::from_args(args.counting)?,
+            counting,
         })
     }
 }
@@ -166,7 +166,6 @@ impl ReplayConfig {
 
 impl Counting {
     pub fn from_args(args: CountArgs) -> Result<Self, ConfigError> {
-        check_max_names(args.max_names)?;
         let lists = ListSources {
             exclude: args.exclude,
             exclude_files: args.exclude_file,
@@ -213,6 +212,28 @@ impl ListSources {
 }
 
 impl Counting {
+    /// Whether the maps `--max-names` and `--clients` size fit in the memory this host has
+    /// available and its memory cgroup allows: called just before the maps are created, as it
+    /// reads what is free then. Warns when they would take more than half of it.
+    pub fn check_map_memory(&self) -> Result<(), MemoryError> {
+        let cpus = aya::util::nr_cpus().map_or(1, |cpus| u32::try_from(cpus).unwrap_or(u32::MAX));
+        let host = HostMemory::read();
+        let need = check_map_memory(self.max_names, self.clients.is_some(), cpus, &host)?;
+        let room = [host.available, host.cgroup.as_ref().map(CgroupMemory::room)]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(room) = room.filter(|&room| need > room / 2) {
+            tracing::warn!(
+                "the maps of --max-names {} take {} MiB of the {} MiB of memory left for this process: the rest of the host may run short",
+                self.max_names,
+                need >> 20,
+                room >> 20
+            );
+        }
+        Ok(())
+    }
+
     /// Where and how the reports are written: `--out-dir`, `--format`, `--keep`.
     pub fn report_target(&self) -> Target<'_> {
         Target {
@@ -241,13 +262,6 @@ fn check_interval(interval: Duration) -> Result<(), ConfigError> {
         return Err(ConfigError::IntervalTooShort { given: interval });
     }
 
-    Ok(())
-}
-
-fn check_max_names(max_names: u32) -> Result<(), ConfigError> {
-    if max_names == 0 {
-        return Err(ConfigError::ZeroMaxNames);
-    }
     Ok(())
 }
 
@@ -335,12 +349,27 @@ mod tests {
         assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
         let err = Config::from_args(args(&["--count", "0"])).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroCount), "{err}");
-        let err = Config::from_args(args(&["--max-names", "0"])).unwrap_err();
-        assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
         let config =
             Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
         assert_eq!(config.ifaces, ["lo"]);
         assert_eq!(config.counting.ports, [53, 8053]);
+    }
+
+    /// The lists are read before the interfaces are looked up: a mistake in a file is told on a
+    /// host without the interface too, and `/dev/zero` is refused at the bound.
+    #[test]
+    fn list_files_are_checked_before_the_interfaces() {
+        let err = Config::from_args(args(&[
+            "--iface",
+            "no-such-if0",
+            "--exclude-file",
+            "/dev/zero",
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Exclude(ExcludeError::TooLarge { .. })),
+            "{err}"
+        );
     }
 
     /// Defects: only adjacent repeats of an interface were dropped (so `a b a` attached to `a`
@@ -419,8 +448,6 @@ mod tests {
     fn replay_checks_what_run_checks() {
         let err = replay(&["--interval", "10ms"]).unwrap_err();
         assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
-        let err = replay(&["--max-names", "0"]).unwrap_err();
-        assert!(matches!(err, ConfigError::ZeroMaxNames), "{err}");
         let err = replay(&["--exclude-file", "/nonexistent/exclude.txt"]).unwrap_err();
         assert!(
             err.to_string().contains("/nonexistent/exclude.txt"),

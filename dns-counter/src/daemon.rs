@@ -29,6 +29,7 @@ use crate::{
 /// Runs `dns-counter run` to its end.
 pub fn run(config: Config) -> anyhow::Result<()> {
     loader::check_privileges().map_err(anyhow::Error::msg)?;
+    config.counting.check_map_memory()?;
     loader::raise_memlock_limit();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -41,6 +41,7 @@ fn run_replay(config: ReplayConfig) -> anyhow::Result<()> {
     // The capture is read first: a mistake in it needs no privileges to be told.
     let packets = capture::read_capture(&config.file)?;
     loader::check_privileges().map_err(anyhow::Error::msg)?;
+    config.counting.check_map_memory()?;
     loader::raise_memlock_limit();
     replay::replay(&config, &packets, config::hostname())?;
     Ok(())

@@ -41,6 +41,9 @@ pub struct Report {
     /// With `--org-file`.
     #[serde(default)]
     pub orgs: Option<Orgs>,
+    /// With exclusions: those that excluded no query in the interval.
+    #[serde(default)]
+    pub unmatched_exclusions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

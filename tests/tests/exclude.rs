@@ -17,6 +17,8 @@ const ROUTER_QUERIES: u64 = 12_000;
 /// A second excluded name, from the exclude file.
 const WPAD_NAME: &str = "wpad.isp-broadband.example";
 const WPAD_QUERIES: u64 = 3_000;
+/// An exclusion no query matches: a vendor's names the customers no longer ask for.
+const STALE_WILDCARD: &str = "*.stale-vendor.example";
 
 #[test]
 fn excluded_names_are_counted_apart() {
@@ -35,7 +37,7 @@ fn excluded_names_are_counted_apart() {
     let exclude_file = lab.work_dir().join("exclude.txt");
     fs::write(
         &exclude_file,
-        format!("# names every customer's equipment asks for\n{WPAD_NAME}\n"),
+        format!("# names every customer's equipment asks for\n{WPAD_NAME}\n{STALE_WILDCARD}\n"),
     )
     .expect("write the exclude file");
     let out_dir = tempfile::tempdir().expect("report directory");
@@ -105,4 +107,25 @@ fn excluded_names_are_counted_apart() {
         ROUTER_QUERIES + WPAD_QUERIES,
         "excluded total; {context}"
     );
+    // Every report says the stale wildcard excluded nothing, and never an entry that excluded
+    // a name in it.
+    for file in &reports {
+        let unmatched = file
+            .report
+            .unmatched_exclusions
+            .as_ref()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no unmatched_exclusions in {}; {context}",
+                    file.path.display()
+                )
+            });
+        assert!(
+            unmatched.iter().any(|entry| entry == STALE_WILDCARD),
+            "{unmatched:?}; {context}"
+        );
+        for entry in &file.report.excluded {
+            assert!(!unmatched.contains(&entry.name), "{unmatched:?}; {context}");
+        }
+    }
 }

@@ -79,6 +79,48 @@ pub enum LoaderError {
     },
     #[error("the program was loaded without room for client prefixes")]
     NoClientTable,
+    /// A map the flags size could not be created for its size: E2BIG or ENOMEM.
+    #[error("cannot create the map {map} for {setting}: {}", if *too_large {
+        "this kernel holds no map that large: use a smaller --max-names"
+    } else {
+        "not enough kernel memory: use a smaller --max-names, free memory, or raise the memory cgroup's limit"
+    })]
+    MapSize {
+        map: String,
+        /// `--max-names N` or `--clients`.
+        setting: String,
+        /// E2BIG rather than ENOMEM.
+        too_large: bool,
+        source: std::io::Error,
+    },
+}
+
+/// A map the flags size (`--max-names`, `--clients`) that the kernel would not create for its
+/// size as one line naming the flag, the cause said once; other load errors as they are.
+fn map_size_error(error: EbpfError, max_names: u32) -> LoaderError {
+    let EbpfError::MapError(MapError::CreateError { name, io_error }) = error else {
+        return LoaderError::Load(error);
+    };
+    let setting = if COUNTS_MAPS.contains(&name.as_str()) {
+        format!("--max-names {max_names}")
+    } else if CLIENTS_MAPS.contains(&name.as_str()) {
+        format!("--clients ({MAX_CLIENT_PREFIXES} client prefixes)")
+    } else {
+        String::new()
+    };
+    let errno = io_error.raw_os_error();
+    if setting.is_empty() || !matches!(errno, Some(libc::E2BIG | libc::ENOMEM)) {
+        return LoaderError::Load(EbpfError::MapError(MapError::CreateError {
+            name,
+            io_error,
+        }));
+    }
+    LoaderError::MapSize {
+        map: name,
+        setting,
+        too_large: errno == Some(libc::E2BIG),
+        source: io_error,
+    }
 }
 
 /// The loaded program with its maps; detaches from every interface when dropped.
@@ -119,7 +161,7 @@ pub fn load_sized(max_names: u32, max_clients: u32) -> Result<Loaded, LoaderErro
         .map_max_entries(CLIENTS_MAPS[0], max_clients.max(1))
         .map_max_entries(CLIENTS_MAPS[1], max_clients.max(1))
         .load(PROGRAM_OBJECT)
-        .map_err(LoaderError::Load)?;
+        .map_err(|error| map_size_error(error, max_names))?;
     let initial = Config {
         hash_key: rand::random(),
         ..Config::default()
@@ -273,7 +315,46 @@ mod tests {
 
     use aya::programs::ProgramError;
 
-    use super::{LoaderError, rejected};
+    use super::{LoaderError, map_size_error, rejected};
+
+    /// Defect: a counts map too large for the kernel (`--max-names 4294967295`) failed as
+    /// `cannot load the eBPF object: map error: failed to create map `COUNTS_1`: failed to create
+    /// map `COUNTS_1`: Argument list too long (os error 7)`: the map three times, no flag.
+    #[test]
+    fn a_map_too_large_names_the_flag_and_its_cause_once() {
+        let refused = |map: &str, errno: i32| {
+            let error = aya::EbpfError::MapError(aya::maps::MapError::CreateError {
+                name: map.into(),
+                io_error: io::Error::from_raw_os_error(errno),
+            });
+            format!(
+                "{:#}",
+                anyhow::Error::from(map_size_error(error, 200_000_000))
+            )
+        };
+        let e2big = io::Error::from_raw_os_error(libc::E2BIG).to_string();
+        assert_eq!(
+            refused("COUNTS_1", libc::E2BIG),
+            format!(
+                "cannot create the map COUNTS_1 for --max-names 200000000: this kernel holds no map that large: use a smaller --max-names: {e2big}"
+            )
+        );
+        let enomem = io::Error::from_raw_os_error(libc::ENOMEM).to_string();
+        assert_eq!(
+            refused("COUNTS_0", libc::ENOMEM),
+            format!(
+                "cannot create the map COUNTS_0 for --max-names 200000000: not enough kernel memory: use a smaller --max-names, free memory, or raise the memory cgroup's limit: {enomem}"
+            )
+        );
+        assert!(
+            refused("CLIENTS_1", libc::ENOMEM).starts_with(
+                "cannot create the map CLIENTS_1 for --clients (65536 client prefixes): not enough kernel memory"
+            )
+        );
+        // Other maps, other errors: as aya says them.
+        assert!(refused("NAMES", libc::ENOMEM).starts_with("cannot load the eBPF object"));
+        assert!(refused("COUNTS_0", libc::EPERM).starts_with("cannot load the eBPF object"));
+    }
 
     /// Defect: a verifier rejection printed the whole verifier log (hundreds of lines) inside
     /// the one error line, and with it the errno twice. Now one line names a file with the log.
