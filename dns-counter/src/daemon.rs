@@ -23,13 +23,24 @@ use crate::{
     config::Config,
     kernel::{drain::Drainer, loader},
     schedule::{Closed, Schedule, Step},
-    sinks::{Sink, files::ReportFiles, terminal::Terminal},
+    sinks::{
+        Sink,
+        files::{self, ReportFiles},
+        terminal::Terminal,
+    },
 };
 
 /// Runs `dns-counter run` to its end.
 pub fn run(config: Config) -> anyhow::Result<()> {
     loader::check_privileges().map_err(anyhow::Error::msg)?;
     config.counting.check_map_memory()?;
+    // A report directory that cannot take a report is said now, not an interval after attaching.
+    for removed in files::prepare_dir(&config.counting.out_dir)? {
+        tracing::info!(
+            "removed {}, left by a report write that was cut short",
+            removed.display()
+        );
+    }
     loader::raise_memlock_limit();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -22,6 +22,7 @@ pub mod pty;
 pub mod report;
 pub mod tagging;
 pub mod test_run;
+pub mod tmpfs;
 pub mod traffic;
 pub mod workload;
 

@@ -66,15 +66,35 @@ pub struct Written {
 ///
 /// Assumes one writer per directory: the check for a free name and the rename are not one step.
 pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputError> {
+    write_report_as(target, report, &mut None)
+}
+
+/// [`write_report`], under `base` when it is set: the name an earlier, unfinished attempt at this
+/// report already put a file under. Sets `base` once a file of the report is under that name, so a
+/// retry after a failure completes the same report rather than writing a second copy beside it.
+///
+/// The report's formats are one unit: every file is written to a temporary file and synced
+/// first, and only then are they renamed into place (which needs no space), so a full disk leaves
+/// no report file behind, only a report to write again.
+fn write_report_as(
+    target: &Target,
+    report: &Report,
+    base: &mut Option<String>,
+) -> Result<Written, OutputError> {
     let dir = target.dir;
-    let stamp = file_stamp(&report.end).ok_or_else(|| OutputError::BadEnd {
-        end: report.end.clone(),
-    })?;
     fs::create_dir_all(dir).map_err(|error| OutputError::CreateDir {
         path: dir.to_owned(),
         error,
     })?;
-    let base = free_base(dir, &stamp)?;
+    let chosen = match base {
+        Some(base) => base.clone(),
+        None => {
+            let stamp = file_stamp(&report.end).ok_or_else(|| OutputError::BadEnd {
+                end: report.end.clone(),
+            })?;
+            free_base(dir, &stamp)?
+        }
+    };
 
     let rendered: Vec<(Format, String)> = target
         .formats
@@ -83,17 +103,38 @@ pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputE
         .collect();
     let stamped = rendered
         .iter()
-        .map(|(format, contents)| (format!("{base}.{}", format.extension()), contents));
+        .map(|(format, contents)| (format!("{chosen}.{}", format.extension()), contents));
     let latest = rendered
         .iter()
         .map(|(format, contents)| (format!("latest.{}", format.extension()), contents));
-    let mut paths = Vec::with_capacity(rendered.len() * 2);
-    for (name, contents) in stamped.chain(latest) {
-        let path = dir.join(&name);
-        write_atomically(dir, &name, contents.as_bytes()).map_err(|error| OutputError::Write {
-            path: path.clone(),
-            error,
-        })?;
+    let files: Vec<(String, &String)> = stamped.chain(latest).collect();
+
+    let mut staged: Vec<PathBuf> = Vec::with_capacity(files.len());
+    for (name, contents) in &files {
+        match write_temp(dir, name, contents.as_bytes()) {
+            Ok(temp) => staged.push(temp),
+            Err(error) => {
+                for temp in &staged {
+                    let _ = fs::remove_file(temp);
+                }
+                return Err(OutputError::Write {
+                    path: dir.join(name),
+                    error,
+                });
+            }
+        }
+    }
+    let mut paths = Vec::with_capacity(files.len());
+    for (index, ((name, _), temp)) in files.iter().zip(&staged).enumerate() {
+        let path = dir.join(name);
+        if let Err(error) = fs::rename(temp, &path) {
+            for temp in &staged[index..] {
+                let _ = fs::remove_file(temp);
+            }
+            return Err(OutputError::Write { path, error });
+        }
+        // From the first rename on, this report owns the name.
+        *base = Some(chosen.clone());
         paths.push(path);
     }
     // Make the renames durable. Best effort: some filesystems cannot sync a directory, and the files
@@ -101,7 +142,10 @@ pub fn write_report(target: &Target, report: &Report) -> Result<Written, OutputE
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }
-    Ok(Written { base, paths })
+    Ok(Written {
+        base: chosen,
+        paths,
+    })
 }
 
 /// Writes the report as `<dir>/snapshot.<ext>` for each format, replacing the last snapshot: the
@@ -271,18 +315,103 @@ fn free_base(dir: &Path, stamp: &str) -> Result<String, OutputError> {
 
 /// Writes `.<name>.tmp` in `dir`, syncs it and renames it over `<name>`.
 fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
-    let temp = dir.join(format!(".{name}.tmp"));
+    let temp = write_temp(dir, name, contents)?;
+    fs::rename(&temp, dir.join(name)).inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })
+}
+
+/// Writes and syncs `.<name>.tmp` in `dir`, removing it again if that fails; returns its path.
+fn write_temp(dir: &Path, name: &str, contents: &[u8]) -> io::Result<PathBuf> {
+    let temp = dir.join(temp_name(name));
     let result = (|| {
         let mut file = File::create(&temp)?;
         file.write_all(contents)?;
         file.flush()?;
-        file.sync_all()?;
-        fs::rename(&temp, dir.join(name))
+        file.sync_all()
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+    match result {
+        Ok(()) => Ok(temp),
+        Err(error) => {
+            let _ = fs::remove_file(&temp);
+            Err(error)
+        }
     }
-    result
+}
+
+fn temp_name(name: &str) -> String {
+    format!(".{name}.tmp")
+}
+
+/// Whether `file_name` is a temporary file this module writes: `.<report, latest or snapshot
+/// file>.tmp`.
+fn is_our_temp(file_name: &str) -> bool {
+    let Some(name) = file_name
+        .strip_prefix('.')
+        .and_then(|name| name.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    if report_key(name).is_some() {
+        return true;
+    }
+    name.split_once('.').is_some_and(|(base, ext)| {
+        matches!(base, "latest" | "snapshot")
+            && ALL_FORMATS.iter().any(|format| format.extension() == ext)
+    })
+}
+
+/// Why the report directory cannot be used at start.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    #[error("--out-dir {}: cannot create it: {error}", dir.display())]
+    Create { dir: PathBuf, error: io::Error },
+    #[error("--out-dir {} is not a directory: name a directory (it is created if missing)", dir.display())]
+    NotADirectory { dir: PathBuf },
+    #[error("--out-dir {}: cannot write in it ({error}): give this user write access or name another directory", dir.display())]
+    Unwritable { dir: PathBuf, error: io::Error },
+}
+
+/// At start, before anything is attached: creates the report directory if missing, checks that a
+/// file can be written in it, and removes the temporary files a write cut short by SIGKILL or a
+/// crash left behind. Returns the temporary files removed.
+pub fn prepare_dir(dir: &Path) -> Result<Vec<PathBuf>, OutDirError> {
+    match fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(OutDirError::NotADirectory {
+                dir: dir.to_owned(),
+            });
+        }
+        Ok(_) => {}
+        Err(_) => fs::create_dir_all(dir).map_err(|error| OutDirError::Create {
+            dir: dir.to_owned(),
+            error,
+        })?,
+    }
+    // Only a write shows it: permissions, ACLs, a read-only mount and quotas all decide.
+    let probe = dir.join(format!(".dns-counter-probe-{}", std::process::id()));
+    File::create(&probe)
+        .and_then(|file| file.sync_all())
+        .map_err(|error| OutDirError::Unwritable {
+            dir: dir.to_owned(),
+            error,
+        })?;
+    let _ = fs::remove_file(&probe);
+
+    let mut removed = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+            if is_file
+                && entry.file_name().to_str().is_some_and(is_our_temp)
+                && fs::remove_file(entry.path()).is_ok()
+            {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// Reports kept in memory while the report directory cannot be written: a day of one-minute
@@ -292,7 +421,16 @@ pub const MAX_UNWRITTEN: usize = 1440;
 /// Writes a report's files, logs one line saying where, then deletes the reports beyond
 /// `--keep` (a failure to is a warning: the report itself was written).
 pub fn write(report: &Report, target: Target) -> Result<Vec<PathBuf>, OutputError> {
-    let written = write_report(&target, report)?;
+    write_as(report, target, &mut None)
+}
+
+/// [`write`] under the name an earlier attempt took, if any (see [`write_report_as`]).
+fn write_as(
+    report: &Report,
+    target: Target,
+    base: &mut Option<String>,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let written = write_report_as(&target, report, base)?;
     tracing::info!(
         "{} queries, {} names counted -> {}",
         report.totals.queries,
@@ -319,7 +457,13 @@ pub struct ReportFiles {
     formats: Vec<Format>,
     keep: Option<u64>,
     /// Reports not written yet, oldest first.
-    backlog: VecDeque<Report>,
+    backlog: VecDeque<Pending>,
+}
+
+/// A report waiting to be written, and the name its files took if an attempt got that far.
+struct Pending {
+    report: Report,
+    base: Option<String>,
 }
 
 impl ReportFiles {
@@ -365,21 +509,30 @@ impl Sink for ReportFiles {
     /// how many reports wait; past [`MAX_UNWRITTEN`] the oldest is dropped, saying so.
     fn publish(&mut self, report: &Report) {
         let mut failed = None;
-        while let Some(oldest) = self.backlog.front() {
-            if let Err(err) = write(oldest, self.target()) {
+        let target = Target {
+            dir: &self.dir,
+            formats: &self.formats,
+            keep: self.keep,
+        };
+        while let Some(oldest) = self.backlog.front_mut() {
+            if let Err(err) = write_as(&oldest.report, target, &mut oldest.base) {
                 failed = Some(err);
                 break;
             }
             self.backlog.pop_front();
         }
         // Copied only when it must wait: in the usual interval it is written straight away.
+        let mut base = None;
         if failed.is_none()
-            && let Err(err) = write(report, self.target())
+            && let Err(err) = write_as(report, target, &mut base)
         {
             failed = Some(err);
         }
         if let Some(err) = failed {
-            self.backlog.push_back(report.clone());
+            self.backlog.push_back(Pending {
+                report: report.clone(),
+                base,
+            });
             tracing::warn!(
                 "{err}; {} report(s) kept in memory to write later, counting goes on",
                 self.backlog.len()
@@ -388,16 +541,36 @@ impl Sink for ReportFiles {
         if self.backlog.len() > MAX_UNWRITTEN
             && let Some(dropped) = self.backlog.pop_front()
         {
-            tracing::warn!("dropped the unwritten report that ended {}", dropped.end);
+            tracing::warn!(
+                "dropped the unwritten report of {} to {}",
+                dropped.report.start,
+                dropped.report.end
+            );
         }
     }
 
+    /// Tries the waiting reports once more, then names those it still could not write.
     fn finish(&mut self) -> Result<(), SinkError> {
+        let target = Target {
+            dir: &self.dir,
+            formats: &self.formats,
+            keep: self.keep,
+        };
+        while let Some(oldest) = self.backlog.front_mut() {
+            if write_as(&oldest.report, target, &mut oldest.base).is_err() {
+                break;
+            }
+            self.backlog.pop_front();
+        }
         if self.backlog.is_empty() {
             return Ok(());
         }
         Err(SinkError::Unwritten {
-            reports: self.backlog.len(),
+            intervals: self
+                .backlog
+                .iter()
+                .map(|pending| format!("{} to {}", pending.report.start, pending.report.end))
+                .collect(),
             dir: self.dir.clone(),
         })
     }
@@ -826,5 +999,172 @@ mod tests {
         assert_eq!(written.len(), 3, "{written:?}");
         let latest = fs::read_to_string(out_dir.join("latest.json")).expect("latest");
         assert!(latest.contains(&ending(3).end), "{latest}");
+    }
+
+    fn json_txt_files(dir: &Path) -> ReportFiles {
+        ReportFiles::new(Target {
+            dir,
+            formats: JSON_TXT,
+            keep: None,
+        })
+    }
+
+    /// Defect: a disk that filled between a report's `.json` and its `.txt` left the `.json`, and
+    /// the retry wrote the whole report again as `<stamp>-1.*`: a merge of the directory counted
+    /// the interval twice.
+    #[test]
+    fn a_report_that_fails_midway_leaves_no_file_and_is_retried_under_its_own_name() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        // The `.txt` cannot be written (as a full disk would refuse it): its temp file's name is
+        // taken by a directory.
+        let blocker = dir.join(".20261122T010100Z.txt.tmp");
+        fs::create_dir(&blocker).expect("block the txt");
+        let mut files = json_txt_files(dir);
+        files.publish(&fixture_report(5));
+        assert_eq!(files.unwritten(), 1);
+        assert_eq!(
+            names_in(dir),
+            [".20261122T010100Z.txt.tmp"],
+            "no half report"
+        );
+
+        fs::remove_dir(&blocker).expect("unblock");
+        files.publish(&report_at_minute(2));
+        assert_eq!(files.unwritten(), 0);
+        assert_eq!(
+            names_in(dir),
+            [
+                "20261122T010100Z.json",
+                "20261122T010100Z.txt",
+                "20261122T010200Z.json",
+                "20261122T010200Z.txt",
+                "latest.json",
+                "latest.txt"
+            ]
+        );
+    }
+
+    /// A failure after the report's own files are in place (here `latest.txt`) is retried under
+    /// the name they took, not as a second copy.
+    #[test]
+    fn a_retry_completes_the_same_report_rather_than_writing_a_copy() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        // A non-empty directory where `latest.txt` goes: renaming a file over it fails.
+        fs::create_dir_all(dir.join("latest.txt/x")).expect("block latest.txt");
+        let mut files = json_txt_files(dir);
+        files.publish(&fixture_report(5));
+        assert_eq!(files.unwritten(), 1);
+
+        fs::remove_dir_all(dir.join("latest.txt")).expect("unblock");
+        assert!(files.finish().is_ok(), "written at exit");
+        assert_eq!(
+            names_in(dir),
+            [
+                "20261122T010100Z.json",
+                "20261122T010100Z.txt",
+                "latest.json",
+                "latest.txt"
+            ]
+        );
+    }
+
+    #[test]
+    fn unwritten_reports_are_named_at_exit() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let out_dir = temp.path().join("reports");
+        fs::write(&out_dir, "a file").expect("block");
+        let mut files = json_txt_files(&out_dir);
+        files.publish(&report_at_minute(1));
+        files.publish(&report_at_minute(2));
+        let message = files.finish().expect_err("unwritten").to_string();
+        let first = report_at_minute(1);
+        let second = report_at_minute(2);
+        assert_eq!(
+            message,
+            format!(
+                "2 report(s) could not be written to {}, their counts are lost: {} to {}, {} to {}",
+                out_dir.display(),
+                first.start,
+                first.end,
+                second.start,
+                second.end
+            )
+        );
+    }
+
+    #[test]
+    fn preparing_the_dir_removes_only_our_cut_short_temp_files() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        for name in [
+            ".20261122T010100Z.json.tmp",
+            ".20261122T010100Z-3.prom.tmp",
+            ".latest.txt.tmp",
+            ".snapshot.csv.tmp",
+            ".notes.tmp",
+            ".latest.pdf.tmp",
+            "20261122T010100Z.json",
+            "keep.tmp",
+        ] {
+            fs::write(dir.join(name), "x").expect("write");
+        }
+        let removed = prepare_dir(dir).expect("prepare");
+        let removed: Vec<String> = removed
+            .iter()
+            .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                ".20261122T010100Z-3.prom.tmp",
+                ".20261122T010100Z.json.tmp",
+                ".latest.txt.tmp",
+                ".snapshot.csv.tmp"
+            ]
+        );
+        assert_eq!(
+            names_in(dir),
+            [
+                ".latest.pdf.tmp",
+                ".notes.tmp",
+                "20261122T010100Z.json",
+                "keep.tmp"
+            ]
+        );
+    }
+
+    #[test]
+    fn preparing_creates_a_missing_dir_and_refuses_a_file() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let missing = temp.path().join("a/b");
+        assert_eq!(
+            prepare_dir(&missing).expect("create"),
+            Vec::<PathBuf>::new()
+        );
+        assert!(missing.is_dir());
+        assert_eq!(names_in(&missing), Vec::<String>::new(), "no probe left");
+
+        let file = temp.path().join("file");
+        fs::write(&file, "x").expect("write");
+        assert_eq!(
+            prepare_dir(&file).expect_err("a file").to_string(),
+            format!(
+                "--out-dir {} is not a directory: name a directory (it is created if missing)",
+                file.display()
+            )
+        );
+        let under_file = file.join("reports");
+        let err = prepare_dir(&under_file)
+            .expect_err("under a file")
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "--out-dir {}: cannot create it: ",
+                under_file.display()
+            )),
+            "{err}"
+        );
     }
 }

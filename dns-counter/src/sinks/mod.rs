@@ -29,6 +29,15 @@ pub trait Sink {
 /// What a sink could not deliver by exit.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{reports} report(s) could not be written to {}", dir.display())]
-    Unwritten { reports: usize, dir: PathBuf },
+    /// Each unwritten report's interval, `<start> to <end>`, oldest first.
+    #[error(
+        "{} report(s) could not be written to {}, their counts are lost: {}",
+        intervals.len(),
+        dir.display(),
+        intervals.join(", ")
+    )]
+    Unwritten {
+        intervals: Vec<String>,
+        dir: PathBuf,
+    },
 }
