@@ -50,7 +50,28 @@ impl Counter {
         extra_args: &[&str],
         env: &[(&str, &OsStr)],
     ) -> anyhow::Result<Self> {
-        let mut child = Lab::netns_command(lab.resolver_ns(), dns_counter)
+        Self::start_wrapped(dns_counter, lab, out_dir, extra_args, env, &[])
+    }
+
+    /// [`Counter::start_with_env`] with the daemon run through `wrapper` (a program and its
+    /// arguments that exec the rest, such as `setpriv --reuid=...`), which keeps its pid.
+    pub fn start_wrapped(
+        dns_counter: &Path,
+        lab: &Lab,
+        out_dir: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &OsStr)],
+        wrapper: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Lab::netns_command(lab.resolver_ns(), program);
+                command.args(args).arg(dns_counter);
+                command
+            }
+            None => Lab::netns_command(lab.resolver_ns(), dns_counter),
+        };
+        let mut child = command
             .args(["run", "--iface", lab.resolver_iface(), "--out-dir"])
             .arg(out_dir)
             .args(extra_args)
