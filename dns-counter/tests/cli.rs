@@ -74,7 +74,7 @@ fn without_privileges_it_says_how_to_get_them() {
     };
     let stderr = one_line_error(&output);
     assert!(
-        stderr.contains("needs root, or CAP_BPF and CAP_NET_ADMIN"),
+        stderr.contains("needs root, or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"),
         "{stderr}"
     );
 }
