@@ -299,11 +299,10 @@ pub fn check_privileges() -> Result<(), String> {
 /// [`check_privileges`] for an effective capability set.
 fn missing_capabilities(effective: u64) -> Result<(), String> {
     let has = |cap: u32| effective & (1 << cap) != 0;
+    let held = |cap: u32| has(cap) || (has(CAP_SYS_ADMIN) && matches!(cap, CAP_BPF | CAP_PERFMON));
     let missing: Vec<&str> = NEEDED
         .iter()
-        .filter(|&&(cap, _)| {
-            !has(cap) && !(has(CAP_SYS_ADMIN) && matches!(cap, CAP_BPF | CAP_PERFMON))
-        })
+        .filter(|&&(cap, _)| !held(cap))
         .map(|&(_, name)| name)
         .collect();
     if missing.is_empty() {

@@ -484,6 +484,23 @@ impl ReportFiles {
         }
     }
 
+    /// Writes the waiting reports, oldest first, up to the first that fails: returns its error.
+    fn write_backlog(&mut self) -> Option<OutputError> {
+        // Built from the fields, not `self.target()`, since the backlog is borrowed mutably.
+        let target = Target {
+            dir: &self.dir,
+            formats: &self.formats,
+            keep: self.keep,
+        };
+        while let Some(oldest) = self.backlog.front_mut() {
+            if let Err(err) = write_as(&oldest.report, target, &mut oldest.base) {
+                return Some(err);
+            }
+            self.backlog.pop_front();
+        }
+        None
+    }
+
     /// Reports still unwritten.
     pub fn unwritten(&self) -> usize {
         self.backlog.len()
@@ -508,23 +525,11 @@ impl Sink for ReportFiles {
     /// Queues `report` and writes every queued report it can, oldest first. Says what failed and
     /// how many reports wait; past [`MAX_UNWRITTEN`] the oldest is dropped, saying so.
     fn publish(&mut self, report: &Report) {
-        let mut failed = None;
-        let target = Target {
-            dir: &self.dir,
-            formats: &self.formats,
-            keep: self.keep,
-        };
-        while let Some(oldest) = self.backlog.front_mut() {
-            if let Err(err) = write_as(&oldest.report, target, &mut oldest.base) {
-                failed = Some(err);
-                break;
-            }
-            self.backlog.pop_front();
-        }
+        let mut failed = self.write_backlog();
         // Copied only when it must wait: in the usual interval it is written straight away.
         let mut base = None;
         if failed.is_none()
-            && let Err(err) = write_as(report, target, &mut base)
+            && let Err(err) = write_as(report, self.target(), &mut base)
         {
             failed = Some(err);
         }
@@ -551,18 +556,7 @@ impl Sink for ReportFiles {
 
     /// Tries the waiting reports once more, then names those it still could not write.
     fn finish(&mut self) -> Result<(), SinkError> {
-        let target = Target {
-            dir: &self.dir,
-            formats: &self.formats,
-            keep: self.keep,
-        };
-        while let Some(oldest) = self.backlog.front_mut() {
-            if write_as(&oldest.report, target, &mut oldest.base).is_err() {
-                break;
-            }
-            self.backlog.pop_front();
-        }
-        if self.backlog.is_empty() {
+        if self.write_backlog().is_none() {
             return Ok(());
         }
         Err(SinkError::Unwritten {
