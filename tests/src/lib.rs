@@ -31,7 +31,7 @@ pub use dnsperf::{Dnsperf, DnsperfSummary};
 pub use lab::{Lab, TaggedAddress};
 pub use prereq::{
     Privileges, require_corpus, require_faketime, require_lab_tools, require_privileges,
-    require_root, require_root_and_cpus,
+    require_program, require_root, require_root_and_cpus,
 };
 pub use report::{Report, ReportFile};
 pub use tagging::VlanTag;

@@ -53,6 +53,15 @@ pub fn require_faketime() -> Option<PathBuf> {
     })
 }
 
+/// Where the program `name` (from the Debian package `package`) is installed; missing, the test
+/// skips, except under CI.
+pub fn require_program(name: &str, package: &str) -> Option<PathBuf> {
+    skip_unless(
+        find_program(name)
+            .ok_or_else(|| format!("`{name}` is not installed (apt-get install {package})")),
+    )
+}
+
 /// Root alone, for tests that load the XDP program themselves and run it with BPF_PROG_TEST_RUN.
 pub fn require_root() -> Option<()> {
     skip_unless(check_root())

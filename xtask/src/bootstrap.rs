@@ -19,8 +19,9 @@ mod nightly;
 /// bpf-linker may need a newer LLVM than nightly ships.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-/// The peers the lab tests and the demo run: `ip netns`, a resolver and a load generator.
-pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "faketime"];
+/// The peers the lab tests and the demo run: `ip netns`, a resolver and a load generator; and
+/// systemd's `systemd-analyze`, which checks dist/dns-counter.service.
+pub const LAB_PACKAGES: &[&str] = &["iproute2", "unbound", "dnsperf", "faketime", "systemd"];
 /// The lab's, and the peers the bench compares dns-counter with.
 pub const BENCH_PACKAGES: &[&str] = &[
     "iproute2", "unbound", "dnsperf", "faketime", "tcpdump", "dnstop",

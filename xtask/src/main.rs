@@ -144,7 +144,7 @@ fn workspace_metadata() -> Result<serde_json::Value> {
 
 /// Becomes `dns-counter run ARGS...`; exec keeps its signals and exit code.
 fn run_dns_counter(dns_counter: &Path, args: &[OsString]) -> Result<()> {
-    // Attaching XDP needs root (CAP_BPF and CAP_NET_ADMIN).
+    // Attaching XDP needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN).
     let mut cmd = if is_root()? {
         Command::new(dns_counter)
     } else {
