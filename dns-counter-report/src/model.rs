@@ -70,6 +70,53 @@ pub struct Report {
     /// Queries per client prefix, with --clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<Clients>,
+    /// What shaped the counts, so `merge` can tell inputs counted differently. `None` in reports
+    /// from before it existed, and in a merge of inputs whose settings differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Settings>,
+}
+
+/// The settings a report was counted and cut with. Lists are digests (`sha256:` and the hex of
+/// their canonical form), so reports compare without carrying the lists.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The dns-counter version that counted it.
+    pub version: String,
+    /// The UDP and TCP ports counted, sorted.
+    pub ports: Vec<u16>,
+    /// How many entries each list keeps; 0 keeps every one.
+    pub top: u64,
+    /// How many distinct names an interval can count (`--max-names`).
+    pub max_names: u64,
+    /// The exclusion list's digest; `None` without one.
+    pub exclusions: Option<String>,
+    /// The organisation list's digest; `None` without `--org-file`.
+    pub orgs: Option<String>,
+    /// How names are grouped into domains: `psl` or `labels:N`.
+    pub grouping: String,
+}
+
+impl Settings {
+    /// Each setting by name, as `merge` names the ones that differ.
+    pub fn named(&self) -> [(&'static str, String); 7] {
+        let digest = |list: &Option<String>| list.clone().unwrap_or_else(|| "none".to_owned());
+        [
+            ("version", self.version.clone()),
+            (
+                "ports",
+                self.ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("top", self.top.to_string()),
+            ("max_names", self.max_names.to_string()),
+            ("exclusions", digest(&self.exclusions)),
+            ("orgs", digest(&self.orgs)),
+            ("grouping", self.grouping.clone()),
+        ]
+    }
 }
 
 /// How long the program was attached to one interface in an interval.
@@ -331,6 +378,10 @@ pub struct MergeInfo {
     pub orgs: Option<ListBounds>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<ListBounds>,
+    /// The settings (as [`Settings::named`] names them) that differ between inputs, or that
+    /// some inputs do not record: their counts were not taken alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differing_settings: Vec<String>,
 }
 
 /// One report that went into a merge.
@@ -433,6 +484,7 @@ mod tests {
             domains: None,
             orgs: None,
             clients: None,
+            settings: None,
         }
     }
 

@@ -262,8 +262,18 @@ mod tests {
         assert_eq!(read.converted_from, Some(model::SCHEMA_V1));
         assert_eq!(read.saved.report.check_invariants(), Ok(()));
         assert!(read.saved.merge.is_some());
-        let (merged, _) = crate::merge::merge(&[read.saved.clone(), read.saved]).expect("merges");
+        // Given twice, it counts once.
+        let (merged, warnings) =
+            crate::merge::merge(&[read.saved.clone(), read.saved.clone()]).expect("merges");
         assert_eq!(merged.report.check_invariants(), Ok(()));
+        assert_eq!(
+            warnings,
+            [crate::merge::Warning::Duplicate {
+                input: 2,
+                same_as: 1
+            }]
+        );
+        assert_eq!(merged.report.totals, read.saved.report.totals);
     }
 
     /// v2 reports (as v2 wrote the golden files) read as v3 reports of the same counts.

@@ -4,7 +4,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use dns_counter_report::{
-    merge::{self, Omitted},
+    merge::{self, MergeError, Warning},
     model::{self, SavedReport},
     read,
     render::Format,
@@ -29,14 +29,63 @@ pub fn merge_reports(paths: &[PathBuf], output: Option<&Path>) -> anyhow::Result
         read::check(path, &saved)?;
         inputs.push(saved);
     }
-    let (merged, omitted) = merge::merge(&inputs)?;
-    for omitted in omitted {
-        match omitted {
-            Omitted::Missing { section, input } => tracing::warn!(
+    // The merge numbers inputs from 1, in the order given.
+    let file = |input: usize| paths[input - 1].display();
+    let (merged, warnings) = merge::merge(&inputs).map_err(|err| match err {
+        MergeError::Overlap {
+            first,
+            second,
+            host,
+            interface,
+            start,
+            end,
+        } => anyhow::anyhow!(
+            "{} and {} both count {host} on {interface} from {start} to {end}: merged, those \
+             queries would count twice; leave one out (a snapshot overlaps its interval's report)",
+            file(first),
+            file(second)
+        ),
+        MergeError::BadTime {
+            input,
+            field,
+            value,
+        } => anyhow::anyhow!(
+            "{}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z",
+            file(input)
+        ),
+        other => other.into(),
+    })?;
+    for warning in warnings {
+        match warning {
+            Warning::Missing { section, input } => tracing::warn!(
                 "{} has no {section} section: the merged report has none",
-                paths[input - 1].display()
+                file(input)
             ),
-            other => tracing::warn!("{other}"),
+            Warning::ClientSettings { first, other } => tracing::warn!(
+                "{} and {} use different client prefix lengths or anonymisation: the merged \
+                 report has no clients section",
+                file(first),
+                file(other)
+            ),
+            Warning::Duplicate { input, same_as } => tracing::warn!(
+                "{} is the same report as {}: skipped, so it counts once",
+                file(input),
+                file(same_as)
+            ),
+            Warning::Settings {
+                setting,
+                first,
+                other,
+                first_value,
+                other_value,
+            } => tracing::warn!(
+                "{} and {} were counted with different {setting} ({first_value} and \
+                 {other_value}): their counts were not taken alike; the merge says so in \
+                 merge.differing_settings",
+                file(first),
+                file(other)
+            ),
+            grouping @ Warning::Grouping { .. } => tracing::warn!("{grouping}"),
         }
     }
     let json = merged.render(Format::Json);

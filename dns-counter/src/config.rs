@@ -11,13 +11,14 @@ use thiserror::Error;
 
 use dns_counter_report::{
     analysis::{
-        ReportOptions,
+        self, ReportOptions,
         clients::{Anonymizer, ClientOptions},
         domains::Grouping,
         exclude::{ExcludeError, Exclusions},
         orgs::{OrgFileError, OrgMap},
     },
     interval::ClientPrefix,
+    model::Settings,
     render::Format,
 };
 
@@ -64,6 +65,8 @@ pub struct Counting {
     pub keep: Option<u64>,
     /// Where `exclusions` and `orgs` came from, to read them again on SIGHUP.
     pub lists: ListSources,
+    /// What each report records of the above; made again when the lists are.
+    pub settings: Settings,
 }
 
 /// The flags that `exclusions` and `orgs` are read from.
@@ -178,6 +181,14 @@ impl Counting {
         let mut formats: Vec<Format> = args.format.into_iter().map(Format::from).collect();
         formats.sort_unstable();
         formats.dedup();
+        let settings = report_settings(
+            &ports,
+            args.top,
+            args.max_names,
+            &exclusions,
+            orgs.as_ref(),
+            args.domain_depth,
+        );
         Ok(Self {
             ports,
             top: args.top,
@@ -192,6 +203,7 @@ impl Counting {
             formats,
             keep: args.keep,
             lists,
+            settings,
         })
     }
 
@@ -199,8 +211,37 @@ impl Counting {
     /// file has a mistake, neither does.
     pub fn reload_lists(&mut self) -> Result<(), ConfigError> {
         (self.exclusions, self.orgs) = self.lists.read()?;
+        self.settings = report_settings(
+            &self.ports,
+            self.top,
+            self.max_names,
+            &self.exclusions,
+            self.orgs.as_ref(),
+            self.domain_depth,
+        );
         Ok(())
     }
+}
+
+/// What reports record of the settings that shape them, this version's; the lists are digested
+/// here, once, not per report.
+fn report_settings(
+    ports: &[u16],
+    top: usize,
+    max_names: u32,
+    exclusions: &Exclusions,
+    orgs: Option<&OrgMap>,
+    domain_depth: Option<u8>,
+) -> Settings {
+    analysis::settings(
+        env!("CARGO_PKG_VERSION"),
+        ports,
+        top,
+        max_names,
+        exclusions,
+        orgs,
+        Grouping::from_depth(domain_depth),
+    )
 }
 
 impl ListSources {
@@ -252,6 +293,7 @@ impl Counting {
                 prefix,
                 anonymizer: self.anonymize.then_some(self.anonymizer),
             }),
+            settings: Some(&self.settings),
             ..ReportOptions::new(self.top, &self.exclusions)
         }
     }

@@ -1,15 +1,17 @@
 //! Saved reports on any bytes: one report, or two separated by a NUL byte (which JSON text cannot
 //! hold). Every report that reads is rendered in every format, as `dns-counter report` renders
 //! even one that does not add up. Those that add up are merged as `dns-counter merge` does: each
-//! with itself, the two together, and that merge with the first again. A merge never panics, adds
-//! up, renders in every format, and its JSON reads back as the same report, its strings in the
-//! printable form every format writes (`render::printable`), and again the same after that.
+//! with itself (which counts it once), the two together, and that merge with the first again
+//! (refused: it holds the first). A merge never panics; one that is not refused for overlapping
+//! inputs adds up, renders in every format, and its JSON reads back as the same report, its
+//! strings in the printable form every format writes (`render::printable`), and again the same
+//! after that.
 #![no_main]
 
 use std::path::Path;
 
 use dns_counter_report::{
-    merge::merge,
+    merge::{MergeError, merge},
     model::SavedReport,
     read,
     render::{self, Format},
@@ -25,13 +27,24 @@ fuzz_target!(|data: &[u8]| {
     if !adds_up(&first) {
         return;
     }
-    merged(&[first.clone(), first.clone()]);
+    counts_once(&first);
     if let Some(second) = second.filter(adds_up) {
-        merged(&[second.clone(), second.clone()]);
-        let both = merged(&[first.clone(), second]);
-        merged(&[both, first]);
+        counts_once(&second);
+        if let Some(both) = merged(&[first.clone(), second]) {
+            let again = merge(&[both, first]);
+            assert!(
+                matches!(again, Err(MergeError::Overlap { .. })),
+                "a merge with one of its own inputs is refused: {again:?}"
+            );
+        }
     }
 });
+
+/// A report merged with itself is itself.
+fn counts_once(saved: &SavedReport) {
+    let twice = merged(&[saved.clone(), saved.clone()]).expect("no overlap with itself");
+    assert_eq!(twice.report.totals, saved.report.totals);
+}
 
 fn read(bytes: &[u8]) -> Option<SavedReport> {
     let saved = read::parse(bytes, Path::new("fuzz.json")).ok()?.saved;
@@ -49,8 +62,13 @@ fn render_all(saved: &SavedReport) {
     }
 }
 
-fn merged(inputs: &[SavedReport]) -> SavedReport {
-    let (merged, _omitted) = merge(inputs).expect("read reports have valid times");
+/// The merge, checked; `None` when refused for overlapping inputs.
+fn merged(inputs: &[SavedReport]) -> Option<SavedReport> {
+    let merged = match merge(inputs) {
+        Ok((merged, _warnings)) => merged,
+        Err(MergeError::Overlap { .. }) => return None,
+        Err(err) => panic!("read reports have valid times: {err}"),
+    };
     if let Err(err) = merged.report.check_invariants() {
         panic!("the merged report does not add up: {err}");
     }
@@ -69,5 +87,5 @@ fn merged(inputs: &[SavedReport]) -> SavedReport {
         "the merged report reads back otherwise from\n{json}"
     );
     assert_eq!(back.render(Format::Json), json, "printable form is stable");
-    merged
+    Some(merged)
 }

@@ -259,6 +259,18 @@ impl Exclusions {
         self.under.iter().map(String::as_str)
     }
 
+    /// `sha256:<hex>` of the list in canonical form (the names, then `*.domain` lines, each
+    /// sorted); `None` for no list. Lists that exclude alike have one digest.
+    pub fn digest(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let wildcards: Vec<String> = self.under().map(|domain| format!("*.{domain}")).collect();
+        Some(super::digest(
+            self.iter().chain(wildcards.iter().map(String::as_str)),
+        ))
+    }
+
     /// The entries, as a report writes them (a name, or `*.domain`), that match none of
     /// `excluded` (canonical names), sorted.
     pub fn unmatched<'n>(&self, excluded: impl IntoIterator<Item = &'n str>) -> Vec<String> {

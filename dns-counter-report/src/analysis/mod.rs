@@ -17,7 +17,7 @@ use self::domains::Grouping;
 use self::exclude::Exclusions;
 use self::orgs::OrgMap;
 use crate::interval::{Interval, Meta};
-use crate::model::{self, ExcludedName, QtypeCount, Ranked, Report, Totals, Uncounted};
+use crate::model::{self, ExcludedName, QtypeCount, Ranked, Report, Settings, Totals, Uncounted};
 use crate::names;
 
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +31,8 @@ pub struct ReportOptions<'a> {
     pub orgs: Option<&'a OrgMap>,
     /// With --clients: how the `clients` section writes prefixes (cut at `top` too).
     pub clients: Option<ClientOptions>,
+    /// Recorded in the report as they are (see [`settings`]).
+    pub settings: Option<&'a Settings>,
 }
 
 impl<'a> ReportOptions<'a> {
@@ -42,8 +44,49 @@ impl<'a> ReportOptions<'a> {
             grouping: Grouping::Psl,
             orgs: None,
             clients: None,
+            settings: None,
         }
     }
+}
+
+/// The settings a report records: `version` is the counting program's, the rest as given.
+pub fn settings(
+    version: &str,
+    ports: &[u16],
+    top: usize,
+    max_names: u32,
+    exclusions: &Exclusions,
+    orgs: Option<&OrgMap>,
+    grouping: Grouping,
+) -> Settings {
+    let mut ports = ports.to_vec();
+    ports.sort_unstable();
+    ports.dedup();
+    Settings {
+        version: version.to_owned(),
+        ports,
+        top: top as u64,
+        max_names: u64::from(max_names),
+        exclusions: exclusions.digest(),
+        orgs: orgs.map(OrgMap::digest),
+        grouping: grouping.to_string(),
+    }
+}
+
+/// `sha256:` and the hex digest of `lines`, each ended by a newline.
+fn digest<'l>(lines: impl Iterator<Item = &'l str>) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }
 
 /// Builds the report. `totals.packets` is the kernel's packet count as given, so
@@ -125,6 +168,7 @@ pub fn build_report(interval: &Interval, meta: &Meta, options: &ReportOptions) -
             .clients
             .zip(interval.clients.as_ref())
             .map(|(how, counts)| clients::section(counts, &how, options.top, queries)),
+        settings: options.settings.cloned(),
     }
 }
 

@@ -188,6 +188,18 @@ impl OrgMap {
     pub fn orgs(&self) -> impl Iterator<Item = &str> {
         self.orgs.iter().map(String::as_str)
     }
+
+    /// `sha256:<hex>` of the map in canonical form: `suffix organisation` lines, sorted. Two
+    /// files that assign alike (whatever their order, comments or spacing) have one digest.
+    pub fn digest(&self) -> String {
+        let mut lines: Vec<String> = self
+            .by_suffix
+            .iter()
+            .map(|(suffix, &index)| format!("{suffix} {}", self.orgs[index]))
+            .collect();
+        lines.sort_unstable();
+        super::digest(lines.iter().map(String::as_str))
+    }
 }
 
 /// A line's canonical suffix and organisation; `None` for a blank or comment line.

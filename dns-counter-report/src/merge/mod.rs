@@ -12,6 +12,7 @@
 //!
 //! A merged report can be merged again: its bounds carry over.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -19,11 +20,12 @@ use std::time::SystemTime;
 
 use crate::model::{
     self, Attached, Clients, Domains, Entry, EntryBound, ExcludedName, Input, ListBounds, ListKind,
-    MergeInfo, Orgs, QtypeCount, Ranked, Report, Rest, SavedReport, Totals, Unassigned, Uncounted,
+    MergeInfo, Orgs, QtypeCount, Ranked, Report, Rest, SavedReport, Settings, Totals, Unassigned,
+    Uncounted,
 };
 use crate::names;
 
-/// Why reports cannot be merged.
+/// Why reports cannot be merged. Inputs count from 1, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
     #[error("nothing to merge")]
@@ -36,12 +38,60 @@ pub enum MergeError {
         field: &'static str,
         value: String,
     },
+    #[error(
+        "inputs {first} and {second} both count {host} on {interface} from {start} to {end}: \
+         merged, those queries would count twice; merge reports of one host that do not overlap \
+         (a snapshot overlaps its interval's report)"
+    )]
+    Overlap {
+        first: usize,
+        second: usize,
+        host: String,
+        interface: String,
+        /// Where the two overlap.
+        start: String,
+        end: String,
+    },
 }
 
-/// A section some inputs have and the merged report leaves out, because it could not be merged
-/// honestly. `input` counts from 1, in the order given.
+impl MergeError {
+    /// The error with its input numbers mapped by `number`.
+    fn renumbered(self, number: impl Fn(usize) -> usize) -> Self {
+        match self {
+            Self::BadTime {
+                input,
+                field,
+                value,
+            } => Self::BadTime {
+                input: number(input),
+                field,
+                value,
+            },
+            Self::Overlap {
+                first,
+                second,
+                host,
+                interface,
+                start,
+                end,
+            } => Self::Overlap {
+                first: number(first),
+                second: number(second),
+                host,
+                interface,
+                start,
+                end,
+            },
+            Self::NoInputs => Self::NoInputs,
+        }
+    }
+}
+
+/// What a merge says about its inputs besides the merged report: a section left out because it
+/// could not be merged honestly, an input skipped, settings that differ. Inputs count from 1, in
+/// the order given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Omitted {
+pub enum Warning {
     #[error("the {section} section is left out: input {input} has none")]
     Missing { section: &'static str, input: usize },
     #[error(
@@ -52,11 +102,208 @@ pub enum Omitted {
         "the clients section is left out: inputs {first} and {other} use different prefix lengths or anonymisation"
     )]
     ClientSettings { first: usize, other: usize },
+    #[error("input {input} is the same report as input {same_as}: skipped, so it counts once")]
+    Duplicate { input: usize, same_as: usize },
+    #[error(
+        "inputs {first} and {other} were counted with different {setting} ({first_value} and \
+         {other_value}): their counts were not taken alike"
+    )]
+    Settings {
+        setting: &'static str,
+        first: usize,
+        other: usize,
+        first_value: String,
+        other_value: String,
+    },
+}
+
+impl Warning {
+    /// The warning with its input numbers mapped by `number`.
+    fn renumbered(self, number: impl Fn(usize) -> usize) -> Self {
+        match self {
+            Self::Missing { section, input } => Self::Missing {
+                section,
+                input: number(input),
+            },
+            Self::ClientSettings { first, other } => Self::ClientSettings {
+                first: number(first),
+                other: number(other),
+            },
+            Self::Duplicate { input, same_as } => Self::Duplicate {
+                input: number(input),
+                same_as: number(same_as),
+            },
+            Self::Settings {
+                setting,
+                first,
+                other,
+                first_value,
+                other_value,
+            } => Self::Settings {
+                setting,
+                first: number(first),
+                other: number(other),
+                first_value,
+                other_value,
+            },
+            grouping @ Self::Grouping { .. } => grouping,
+        }
+    }
 }
 
 /// Merges `inputs` (as read by [`crate::render::read`]: each checked to add up) into one report.
-/// Returns the sections left out with it.
-pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), MergeError> {
+/// An input identical to an earlier one is skipped (with a [`Warning::Duplicate`]); inputs whose
+/// intervals overlap on the same host and interface are refused, as their sum would count some
+/// queries twice. Returns what was left out or differs with it.
+pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Warning>), MergeError> {
+    let mut warnings = Vec::new();
+    // 0-based indexes of the inputs kept.
+    let mut kept: Vec<usize> = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        match kept.iter().find(|&&earlier| inputs[earlier] == *input) {
+            Some(&same_as) => warnings.push(Warning::Duplicate {
+                input: index + 1,
+                same_as: same_as + 1,
+            }),
+            None => kept.push(index),
+        }
+    }
+    let unique: Cow<'_, [SavedReport]> = if kept.len() == inputs.len() {
+        Cow::Borrowed(inputs)
+    } else {
+        Cow::Owned(kept.iter().map(|&index| inputs[index].clone()).collect())
+    };
+    let number = |in_unique: usize| kept[in_unique - 1] + 1;
+    check_overlaps(&unique).map_err(|err| err.renumbered(number))?;
+    let (merged, more) = merge_distinct(&unique).map_err(|err| err.renumbered(number))?;
+    warnings.extend(more.into_iter().map(|warning| warning.renumbered(number)));
+    Ok((merged, warnings))
+}
+
+/// The reports an input stands for: a merged input's own inputs, else itself.
+fn covered(input: &SavedReport) -> Cow<'_, [Input]> {
+    match &input.merge {
+        Some(merge) => Cow::Borrowed(&merge.inputs),
+        None => Cow::Owned(vec![Input {
+            host: input.report.host.clone(),
+            interfaces: input.report.interfaces.clone(),
+            start: input.report.start.clone(),
+            end: input.report.end.clone(),
+        }]),
+    }
+}
+
+/// Refuses two inputs that cover the same host and interface at the same time. Reports that
+/// only touch (one ends as the next starts) do not overlap.
+fn check_overlaps(inputs: &[SavedReport]) -> Result<(), MergeError> {
+    struct Span<'a> {
+        input: usize,
+        host: &'a str,
+        interfaces: &'a [String],
+        start: SystemTime,
+        end: SystemTime,
+    }
+    let covered: Vec<Cow<'_, [Input]>> = inputs.iter().map(covered).collect();
+    let mut spans = Vec::new();
+    for (index, reports) in covered.iter().enumerate() {
+        for report in reports.iter() {
+            let parse = |field, value: &str| {
+                humantime::parse_rfc3339(value).map_err(|_| MergeError::BadTime {
+                    input: index + 1,
+                    field,
+                    value: value.to_owned(),
+                })
+            };
+            let (start, end) = (parse("start", &report.start)?, parse("end", &report.end)?);
+            spans.push(Span {
+                input: index + 1,
+                host: &report.host,
+                interfaces: &report.interfaces,
+                // A report labelled backwards (a clock step) still covers the time between.
+                start: start.min(end),
+                end: start.max(end),
+            });
+        }
+    }
+    // By start, so each span is checked only against those that start before it ends (or
+    // with it: a report of no length at that time counts the same instant).
+    spans.sort_by_key(|span| span.start);
+    for (at, span) in spans.iter().enumerate() {
+        for later in spans[at + 1..]
+            .iter()
+            .take_while(|later| later.start < span.end || later.start == span.start)
+        {
+            if later.input == span.input || later.host != span.host {
+                continue;
+            }
+            // A report without interfaces (none recorded) may have counted any of them.
+            let shared = if span.interfaces.is_empty() || later.interfaces.is_empty() {
+                Some("its interfaces")
+            } else {
+                span.interfaces
+                    .iter()
+                    .find(|interface| later.interfaces.contains(interface))
+                    .map(String::as_str)
+            };
+            if let Some(interface) = shared {
+                let (first, second) = (span.input.min(later.input), span.input.max(later.input));
+                return Err(MergeError::Overlap {
+                    first,
+                    second,
+                    host: span.host.to_owned(),
+                    interface: interface.to_owned(),
+                    start: model::rfc3339_utc(later.start),
+                    end: model::rfc3339_utc(span.end.min(later.end)),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The settings every input recorded alike, and the names of those that differ (or that only
+/// some inputs recorded), each told once.
+fn common_settings(
+    inputs: &[SavedReport],
+    warnings: &mut Vec<Warning>,
+) -> (Option<Settings>, Vec<String>) {
+    let mut differing: Vec<String> = Vec::new();
+    for merge in inputs.iter().filter_map(|input| input.merge.as_ref()) {
+        for setting in &merge.differing_settings {
+            if !differing.contains(setting) {
+                differing.push(setting.clone());
+            }
+        }
+    }
+    let recorded: Vec<(usize, &Settings)> = inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, input)| Some((index + 1, input.report.settings.as_ref()?)))
+        .collect();
+    let Some(&(first, base)) = recorded.first() else {
+        return (None, differing);
+    };
+    let base_named = base.named();
+    for &(other, settings) in &recorded[1..] {
+        for ((setting, first_value), (_, other_value)) in base_named.iter().zip(settings.named()) {
+            if *first_value != other_value && !differing.iter().any(|seen| seen == setting) {
+                differing.push((*setting).to_owned());
+                warnings.push(Warning::Settings {
+                    setting,
+                    first,
+                    other,
+                    first_value: first_value.clone(),
+                    other_value,
+                });
+            }
+        }
+    }
+    let all_alike = recorded.len() == inputs.len() && differing.is_empty();
+    (all_alike.then(|| base.clone()), differing)
+}
+
+/// [`merge`] of inputs none of which is another's copy, and none overlapping another.
+fn merge_distinct(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Warning>), MergeError> {
     if inputs.is_empty() {
         return Err(MergeError::NoInputs);
     }
@@ -64,18 +311,10 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     let reports: Vec<&Report> = inputs.iter().map(|input| &input.report).collect();
 
     let (start, end) = span(&reports)?;
-    let mut flat_inputs = Vec::new();
-    for input in inputs {
-        match &input.merge {
-            Some(merge) => flat_inputs.extend(merge.inputs.iter().cloned()),
-            None => flat_inputs.push(Input {
-                host: input.report.host.clone(),
-                interfaces: input.report.interfaces.clone(),
-                start: input.report.start.clone(),
-                end: input.report.end.clone(),
-            }),
-        }
-    }
+    let flat_inputs: Vec<Input> = inputs
+        .iter()
+        .flat_map(|input| covered(input).into_owned())
+        .collect();
     let mut hosts: Vec<&str> = Vec::new();
     for input in &flat_inputs {
         if !hosts.contains(&input.host.as_str()) {
@@ -154,7 +393,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 .iter()
                 .find(|domains| domains.grouping != all[0].grouping)
                 .expect("a grouping differs");
-            omitted.push(Omitted::Grouping {
+            omitted.push(Warning::Grouping {
                 first: all[0].grouping.clone(),
                 other: other.grouping.clone(),
             });
@@ -197,7 +436,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     ) {
         Some(all) => match all.iter().position(|clients| !alike(clients, all[0])) {
             Some(other) => {
-                omitted.push(Omitted::ClientSettings {
+                omitted.push(Warning::ClientSettings {
                     first: 1,
                     other: other + 1,
                 });
@@ -234,6 +473,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
     let distinct_error = distinct_upper.saturating_sub(distinct);
 
     let excluded = excluded(&reports);
+    let (settings, differing_settings) = common_settings(inputs, &mut omitted);
     let report = Report {
         schema: model::SCHEMA.to_owned(),
         host: hosts.join(","),
@@ -292,6 +532,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
                 list: clients.ranked(queries, clients.rest_keys(), 0),
                 untracked: *untracked,
             }),
+        settings,
     };
 
     let names_bounds = names.bounds(None);
@@ -318,6 +559,7 @@ pub fn merge(inputs: &[SavedReport]) -> Result<(SavedReport, Vec<Omitted>), Merg
         domains: domains_bounds,
         orgs: orgs_bounds,
         clients: clients_bounds,
+        differing_settings,
     };
     Ok((
         SavedReport {
@@ -333,14 +575,14 @@ fn sections<'a, T>(
     inputs: &'a [SavedReport],
     section: impl Fn(&'a Report) -> Option<&'a T>,
     name: &'static str,
-    omitted: &mut Vec<Omitted>,
+    omitted: &mut Vec<Warning>,
 ) -> Option<Vec<&'a T>> {
     let all: Vec<Option<&T>> = inputs.iter().map(|input| section(&input.report)).collect();
     match all.iter().position(Option::is_none) {
         None => Some(all.into_iter().flatten().collect()),
         Some(_) if all.iter().all(Option::is_none) => None,
         Some(missing) => {
-            omitted.push(Omitted::Missing {
+            omitted.push(Warning::Missing {
                 section: name,
                 input: missing + 1,
             });

@@ -8,6 +8,7 @@ use dns_counter_common::Reason;
 
 use super::*;
 use crate::analysis::clients::ClientOptions;
+use crate::analysis::domains::Grouping;
 use crate::analysis::exclude::Exclusions;
 use crate::analysis::orgs::OrgMap;
 use crate::analysis::{ReportOptions, build_report};
@@ -212,11 +213,11 @@ fn merging_complete_reports_equals_the_report_of_the_combined_traffic() {
     // Without organisations: every count, domains' names included, is exact.
     let inputs = [
         report(&a, "res1", 0, None),
-        report(&b, "res1", 0, None),
+        report(&b, "res2", 0, None),
         report(&c, "res1", 0, None),
     ];
     let merged = merged(&inputs);
-    let truth = report(&combined(&[&a, &b, &c]), "res1", 0, None);
+    let truth = report(&combined(&[&a, &b, &c]), "res1,res2", 0, None);
     assert_eq!(merged.report, truth);
     let merge = merged.merge.expect("merge section");
     assert!(merge.exact, "{merge:?}");
@@ -630,20 +631,22 @@ fn an_exclusion_is_unmatched_in_a_merge_only_if_unmatched_in_every_input() {
         "mail.example.com",
     ];
     let exclusions = Exclusions::new(&entries.map(String::from), &[]).expect("valid");
-    let meta = Meta {
-        host: "h".into(),
-        interfaces: vec![],
+    // Two hosts: reports of one host at one time overlap, and are not merged.
+    let excluding = |interval: &Interval, host: &str| {
+        let meta = Meta {
+            host: host.into(),
+            interfaces: vec![],
+        };
+        build_report(interval, &meta, &ReportOptions::new(0, &exclusions))
     };
-    let excluding =
-        |interval: &Interval| build_report(interval, &meta, &ReportOptions::new(0, &exclusions));
     // As a report from before the field, or of a run without exclusions, has it.
-    let silent = |interval: &Interval| Report {
+    let silent = |interval: &Interval, host: &str| Report {
         unmatched_exclusions: None,
-        ..excluding(interval)
+        ..excluding(interval, host)
     };
     let strings = |list: &[&str]| Some(list.iter().map(|entry| (*entry).to_owned()).collect());
     let (a, b, c) = hosts();
-    let (a, b) = (excluding(&a), excluding(&b));
+    let (a, b) = (excluding(&a, "h1"), excluding(&b, "h2"));
     assert_eq!(
         a.unmatched_exclusions,
         strings(&["health.example.net", "stale.example"])
@@ -658,17 +661,19 @@ fn an_exclusion_is_unmatched_in_a_merge_only_if_unmatched_in_every_input() {
     );
     // An input that does not say: nothing of its own, but a name it excluded was matched.
     assert_eq!(
-        merged(&[a.clone(), silent(&c)]).report.unmatched_exclusions,
+        merged(&[a.clone(), silent(&c, "h1")])
+            .report
+            .unmatched_exclusions,
         a.unmatched_exclusions
     );
     assert_eq!(
-        merged(&[a.clone(), silent(&hosts().1)])
+        merged(&[a.clone(), silent(&hosts().1, "h2")])
             .report
             .unmatched_exclusions,
         strings(&["stale.example"])
     );
     assert_eq!(
-        merged(&[silent(&c), silent(&c)])
+        merged(&[silent(&c, "h1"), silent(&hosts().1, "h2")])
             .report
             .unmatched_exclusions,
         None
@@ -700,15 +705,15 @@ fn sections_that_cannot_be_merged_are_left_out_saying_why() {
     assert_eq!(
         omitted,
         [
-            Omitted::Grouping {
+            Warning::Grouping {
                 first: "psl".into(),
                 other: "labels:2".into()
             },
-            Omitted::Missing {
+            Warning::Missing {
                 section: "orgs",
                 input: 2
             },
-            Omitted::ClientSettings { first: 1, other: 2 },
+            Warning::ClientSettings { first: 1, other: 2 },
         ]
     );
     assert_eq!(
@@ -800,4 +805,186 @@ fn sub_second_reports_merge_into_their_sum_and_attached_time_adds_up() {
     assert!((merged.seconds - 0.2).abs() < 1e-9, "{}", merged.seconds);
     assert_eq!(merged.attached.len(), 1);
     assert!((merged.attached[0].seconds - 0.15).abs() < 1e-9);
+}
+
+/// Defect: merging one report 100 times succeeded and multiplied every count.
+#[test]
+fn an_input_identical_to_another_is_skipped_saying_so() {
+    let (a, b, _) = hosts();
+    let (a, b) = (
+        saved(report(&a, "res1", 0, None)),
+        saved(report(&b, "res2", 0, None)),
+    );
+    let (once, warnings) = merge(&[a.clone(), b.clone()]).expect("merge");
+    assert_eq!(warnings, []);
+    let (again, warnings) =
+        merge(&[a.clone(), b.clone(), a.clone(), b.clone(), a.clone()]).expect("merge");
+    assert_eq!(again, once, "each report counts once");
+    assert_eq!(
+        warnings,
+        [
+            Warning::Duplicate {
+                input: 3,
+                same_as: 1
+            },
+            Warning::Duplicate {
+                input: 4,
+                same_as: 2
+            },
+            Warning::Duplicate {
+                input: 5,
+                same_as: 1
+            },
+        ]
+    );
+    // A report merged with itself is itself, counts and all.
+    let (itself, _) = merge(&[a.clone(), a.clone()]).expect("merge");
+    assert_eq!(itself.report.totals, a.report.totals);
+    assert_eq!(itself.report.names, a.report.names);
+}
+
+#[test]
+fn overlapping_intervals_of_one_host_and_interface_are_refused() {
+    let (a, b, c) = hosts();
+    let first = saved(report(&a, "res1", 0, None));
+    // Another count of the same host, interface and minute: a copy with a change, or a snapshot.
+    let overlapping = saved(report(&b, "res1", 0, None));
+    let refused = merge(&[first.clone(), overlapping.clone()]).expect_err("overlap");
+    assert_eq!(
+        refused,
+        MergeError::Overlap {
+            first: 1,
+            second: 2,
+            host: "res1".into(),
+            interface: "eth0".into(),
+            start: "2026-11-22T01:00:00Z".into(),
+            end: "2026-11-22T01:01:00Z".into(),
+        }
+    );
+    assert!(
+        refused.to_string().contains("would count twice"),
+        "{refused}"
+    );
+    // The next minute only touches the first: merged.
+    let next = saved(report(&c, "res1", 0, None));
+    let (both, _) = merge(&[first.clone(), next.clone()]).expect("consecutive minutes merge");
+    // A merged input stands for its own inputs, so the minute it holds is refused again; the
+    // number is the file's, counted over the inputs as given (the duplicate skipped).
+    let refused = merge(&[next.clone(), next.clone(), overlapping.clone(), both])
+        .expect_err("a merged input overlaps");
+    assert!(
+        matches!(
+            refused,
+            MergeError::Overlap {
+                first: 3,
+                second: 4,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // Another interface of the host, or another host, is not the same count.
+    let mut other_interface = report(&b, "res1", 0, None);
+    other_interface.interfaces = vec!["eth1".into()];
+    merge(&[first.clone(), saved(other_interface)]).expect("another interface");
+    merge(&[first, saved(report(&b, "res2", 0, None))]).expect("another host");
+}
+
+fn with_settings(mut report: Report, settings: &Settings) -> SavedReport {
+    report.settings = Some(settings.clone());
+    saved(report)
+}
+
+#[test]
+fn inputs_counted_with_different_settings_are_merged_with_a_warning() {
+    let (a, b, c) = hosts();
+    let plain = crate::analysis::settings(
+        "0.1.0",
+        &[53],
+        10,
+        1 << 20,
+        &exclusions(),
+        None,
+        Grouping::Psl,
+    );
+    let more_excluded = Exclusions::new(
+        &["corp.example".into(), "router.vendor.example".into()],
+        &[],
+    )
+    .expect("valid");
+    let other = crate::analysis::settings(
+        "0.1.0",
+        &[53],
+        10,
+        1 << 20,
+        &more_excluded,
+        None,
+        Grouping::Psl,
+    );
+    assert_ne!(plain.exclusions, other.exclusions);
+    let first = with_settings(report(&a, "res1", 0, None), &plain);
+    let alike = with_settings(report(&b, "res2", 0, None), &plain);
+    let (merged, warnings) = merge(&[first.clone(), alike]).expect("merge");
+    assert_eq!(warnings, []);
+    assert_eq!(merged.report.settings.as_ref(), Some(&plain));
+    assert_eq!(
+        merged.merge.as_ref().expect("merge").differing_settings,
+        [] as [String; 0]
+    );
+
+    let differing = with_settings(report(&b, "res2", 0, None), &other);
+    let (merged, warnings) = merge(&[first, differing]).expect("merge");
+    assert_eq!(
+        warnings,
+        [Warning::Settings {
+            setting: "exclusions",
+            first: 1,
+            other: 2,
+            first_value: plain.exclusions.clone().expect("a list"),
+            other_value: other.exclusions.clone().expect("a list"),
+        }]
+    );
+    assert!(
+        warnings[0].to_string().contains("different exclusions"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(
+        merged.report.settings, None,
+        "no settings are common to all"
+    );
+    assert_eq!(
+        merged.merge.as_ref().expect("merge").differing_settings,
+        ["exclusions"]
+    );
+    // Merged again, what differed is still said.
+    let later = with_settings(report(&c, "res1", 0, None), &plain);
+    let (again, warnings) = merge(&[merged, later]).expect("merge");
+    assert_eq!(warnings, []);
+    assert_eq!(
+        again.merge.expect("merge").differing_settings,
+        ["exclusions"]
+    );
+}
+
+#[test]
+fn list_digests_depend_on_what_the_list_does_not_how_it_is_written() {
+    let one = Exclusions::new(&["b.example".into(), "*.a.example".into()], &[]).expect("valid");
+    let same = Exclusions::new(&["*.A.example.".into(), "B.example".into()], &[]).expect("valid");
+    let other = Exclusions::new(&["b.example".into(), "a.example".into()], &[]).expect("valid");
+    assert_eq!(one.digest(), same.digest());
+    assert_ne!(one.digest(), other.digest());
+    assert_eq!(Exclusions::default().digest(), None);
+    let digest = one.digest().expect("a list");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == "sha256:".len() + 64,
+        "{digest}"
+    );
+    let path = std::path::Path::new("orgs.txt");
+    let orgs = OrgMap::parse(b"fbcdn.net Meta\nfacebook.com Meta\n", path).expect("valid");
+    let reordered =
+        OrgMap::parse(b"# Meta's\nfacebook.com   Meta\nfbcdn.net Meta\n", path).expect("valid");
+    let moved = OrgMap::parse(b"fbcdn.net Akamai\nfacebook.com Meta\n", path).expect("valid");
+    assert_eq!(orgs.digest(), reordered.digest());
+    assert_ne!(orgs.digest(), moved.digest());
 }
