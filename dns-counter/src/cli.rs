@@ -22,9 +22,9 @@ pub enum Command {
     /// write the partial interval's report, detach and exit 0; SIGHUP reads the exclusion and
     /// organisation files again; SIGUSR1 writes snapshot.<ext> with the interval so far).
     Run(RunArgs),
-    /// Run every packet of a capture file (pcap or pcapng, Ethernet) through the same XDP
-    /// program, without attaching it anywhere, and write the reports a live run would have
-    /// written.
+    /// Run every packet of a capture (pcap or pcapng, from a file or `-` for stdin) through the
+    /// same XDP program, without attaching it anywhere, and write the reports a live run would
+    /// have written.
     Replay(ReplayArgs),
     /// Print a saved report on stdout as a table, CSV, a Prometheus textfile or JSON.
     ///
@@ -88,7 +88,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Capture to replay: pcap or pcapng, Ethernet link type (e.g. from `tcpdump -w`).
+    /// Capture to replay: pcap or pcapng (e.g. from `tcpdump -w`), `-` for standard input.
+    /// Ethernet, Linux cooked (SLL, SLL2: `tcpdump -i any`), BSD loopback and raw IP link types.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 

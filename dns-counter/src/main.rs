@@ -1,8 +1,8 @@
-use std::{fmt, process::ExitCode};
+use std::{fmt, fs, io, path::Path, process::ExitCode};
 
 use clap::Parser as _;
 use dns_counter::{
-    capture,
+    capture::{CaptureError, CaptureReader},
     cli::{Cli, Command},
     commands,
     config::{self, Config, ReplayConfig},
@@ -38,12 +38,35 @@ fn main() -> ExitCode {
 }
 
 fn run_replay(config: ReplayConfig) -> anyhow::Result<()> {
-    // The capture is read first: a mistake in it needs no privileges to be told.
-    let packets = capture::read_capture(&config.file)?;
+    let path = config.file.as_path();
+    if replay::is_stdin(path) {
+        // Read once, as it comes: its header is checked before privileges, the rest as read.
+        let name = Path::new("standard input");
+        let mut capture = CaptureReader::new(io::stdin().lock(), name)?;
+        ready_to_replay(&config)?;
+        replay::replay(&config, &mut capture, None, config::hostname())?;
+        return Ok(());
+    }
+    // A file is read twice, a packet at a time: first whole, so a mistake in it is told before
+    // privileges are needed or any report is written.
+    let open = || -> Result<_, CaptureError> {
+        let file = fs::File::open(path).map_err(|source| CaptureError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        CaptureReader::new(file, path)
+    };
+    let scanned = replay::scan(&mut open()?, &config)?;
+    ready_to_replay(&config)?;
+    replay::replay(&config, &mut open()?, Some(scanned), config::hostname())?;
+    Ok(())
+}
+
+/// What a replay needs before it loads the program, as a live run does.
+fn ready_to_replay(config: &ReplayConfig) -> anyhow::Result<()> {
     loader::check_privileges().map_err(anyhow::Error::msg)?;
     config.counting.check_map_memory()?;
     loader::raise_memlock_limit();
-    replay::replay(&config, &packets, config::hostname())?;
     Ok(())
 }
 

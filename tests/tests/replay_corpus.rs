@@ -1,8 +1,10 @@
 //! `dns-counter replay` over tcpdump's own DNS captures (tests/corpus/tcpdump-dns): every query
 //! tcpdump decodes on a counted port is counted under its name, every other packet is counted
 //! under the reason tcpdump's decode implies, every report adds up, intervals split a capture on
-//! the epoch-aligned boundaries of a live run, and a capture that is not Ethernet is refused,
-//! naming its link type. The expectations come from tcpdump's `.out` decodes, read here.
+//! the epoch-aligned boundaries of a live run, captures of other link types (Linux cooked, BSD
+//! loopback, raw IP) and from a pipe replay as their Ethernet file does, and a capture of a link
+//! type replay does not know is refused, naming it. The expectations come from tcpdump's `.out`
+//! decodes, read here.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,8 +20,11 @@ use dns_counter_tests::{require_corpus, require_privileges};
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Small name tables load faster than the default million; the captures ask for a few names.
 const MAX_NAMES: &str = "1000";
-/// `LINKTYPE_ETHERNET`, the only link type replay takes.
+/// `LINKTYPE_ETHERNET`.
 const ETHERNET: u32 = 1;
+/// The link types replay takes: Ethernet, and those it puts an Ethernet header on (LINUX_SLL,
+/// LINUX_SLL2, NULL, LOOP, RAW, IPV4, IPV6).
+const REPLAYABLE: [u32; 8] = [ETHERNET, 113, 276, 0, 108, 101, 228, 229];
 
 /// Every capture of the corpus with its decode: `NAME.pcap` and `NAME.out` (`dnssec-vv.out`
 /// for `dnssec.pcap`, decoded with -vv).
@@ -297,7 +302,7 @@ fn every_query_tcpdump_decodes_on_a_counted_port_is_counted_and_every_other_pack
     let mut problems = Vec::new();
     let mut checked = 0;
     for (pcap, decode) in captures(&corpus) {
-        if link_type(&pcap) != ETHERNET {
+        if !REPLAYABLE.contains(&link_type(&pcap)) {
             continue;
         }
         for ports in [&[53][..], &[8053], &[53, 8053]] {
@@ -466,7 +471,7 @@ fn spot_checks() {
 }
 
 #[test]
-fn captures_that_are_not_ethernet_are_refused_naming_their_link_type() {
+fn captures_of_other_link_types_are_refused_naming_their_link_type() {
     let Some(privileges) = require_privileges() else {
         return;
     };
@@ -476,7 +481,7 @@ fn captures_that_are_not_ethernet_are_refused_naming_their_link_type() {
     let mut refused = Vec::new();
     for (pcap, _) in captures(&corpus) {
         let linktype = link_type(&pcap);
-        if linktype == ETHERNET {
+        if REPLAYABLE.contains(&linktype) {
             continue;
         }
         let (output, reports, _dir) = replay(
@@ -493,7 +498,10 @@ fn captures_that_are_not_ethernet_are_refused_naming_their_link_type() {
         let named = stderr.contains(&format!("link type {linktype} "))
             || stderr.contains(&format!(" ({linktype}"));
         assert!(named && stderr.contains("cannot be replayed"), "{stderr}");
-        assert!(stderr.contains("only Ethernet captures"), "{stderr}");
+        assert!(
+            stderr.contains("only Ethernet (EN10MB, 1), LINUX_SLL (113)"),
+            "{stderr}"
+        );
         assert!(reports.is_empty(), "{reports:?}");
         refused.push(
             pcap.file_name()
@@ -738,4 +746,201 @@ fn without_privileges_it_says_how_to_get_them() {
     for capability in ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"] {
         assert!(missing.contains(capability), "names {capability}: {stderr}");
     }
+}
+
+/// The records of a little-endian microsecond pcap: (seconds, microseconds, frame).
+fn records(pcap: &[u8]) -> Vec<(u32, u32, Vec<u8>)> {
+    assert_eq!(
+        pcap[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        "little-endian microseconds"
+    );
+    let field = |at: usize| u32::from_le_bytes(pcap[at..at + 4].try_into().expect("4 bytes"));
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at < pcap.len() {
+        let len = field(at + 8) as usize;
+        records.push((
+            field(at),
+            field(at + 4),
+            pcap[at + 16..at + 16 + len].to_vec(),
+        ));
+        at += 16 + len;
+    }
+    records
+}
+
+/// A pcap of link type `linktype` holding `records`, each frame rewritten by `frame_of`.
+fn rewritten(
+    records: &[(u32, u32, Vec<u8>)],
+    linktype: u32,
+    frame_of: impl Fn(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for field in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 262_144, linktype] {
+        bytes.extend(field.to_le_bytes());
+    }
+    for (seconds, micros, frame) in records {
+        let frame = frame_of(frame);
+        let len = u32::try_from(frame.len()).expect("small frame");
+        for field in [*seconds, *micros, len, len] {
+            bytes.extend(field.to_le_bytes());
+        }
+        bytes.extend(frame);
+    }
+    bytes
+}
+
+/// Each report's JSON but for `interfaces`, which names the capture.
+fn counts_of(reports: &[ReportFile]) -> Vec<serde_json::Value> {
+    reports
+        .iter()
+        .map(|report| {
+            let text = fs::read_to_string(&report.path).expect("read the report");
+            let mut value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            value
+                .as_object_mut()
+                .expect("an object")
+                .remove("interfaces");
+            value
+        })
+        .collect()
+}
+
+/// Defect: `tcpdump -i any` (LINUX_SLL, SLL2), BSD loopback (NULL, LOOP) and raw IP captures were
+/// refused. Each counts as the same packets in Ethernet do.
+#[test]
+fn captures_of_other_link_types_replay_as_their_ethernet_capture_does() {
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
+    let ethernet = corpus.join("edns-opts.pcap");
+    let records = records(&fs::read(&ethernet).expect("corpus file"));
+    assert!(
+        records
+            .iter()
+            .all(|(_, _, frame)| frame[12..14] == [0x08, 0x00]),
+        "IPv4 in untagged Ethernet"
+    );
+    let args = ["--top", "0", "--interval", "1s"];
+    let replay_of = |path: &Path| {
+        let mut all = args.to_vec();
+        all.push(path.to_str().expect("UTF-8 path"));
+        let (output, reports, _out) = replay(&privileges.dns_counter, &all);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            stderr(&output)
+        );
+        counts_of(&reports)
+    };
+    let expected = replay_of(&ethernet);
+    assert!(!expected.is_empty());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ip = |frame: &[u8]| frame[14..].to_vec();
+    type FrameOf = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let variants: [(&str, u32, FrameOf); 5] = [
+        (
+            "sll",
+            113,
+            Box::new(|frame: &[u8]| {
+                [
+                    &[0, 0, 0, 1, 0, 6][..],
+                    &frame[6..12],
+                    &[0, 0],
+                    &frame[12..],
+                ]
+                .concat()
+            }),
+        ),
+        (
+            "sll2",
+            276,
+            Box::new(|frame: &[u8]| {
+                [
+                    &frame[12..14],
+                    &[0, 0, 0, 0, 0, 2, 0, 1, 0, 6][..],
+                    &frame[6..12],
+                    &[0, 0],
+                    &frame[14..],
+                ]
+                .concat()
+            }),
+        ),
+        (
+            "null",
+            0,
+            Box::new(move |frame: &[u8]| [&2u32.to_le_bytes()[..], &ip(frame)].concat()),
+        ),
+        (
+            "loop",
+            108,
+            Box::new(move |frame: &[u8]| [&2u32.to_be_bytes()[..], &ip(frame)].concat()),
+        ),
+        ("raw", 101, Box::new(ip)),
+    ];
+    for (name, linktype, frame_of) in variants {
+        let path = dir.path().join(format!("{name}.pcap"));
+        fs::write(&path, rewritten(&records, linktype, frame_of)).expect("write");
+        assert_eq!(replay_of(&path), expected, "{name}");
+    }
+}
+
+/// `tcpdump -w - | dns-counter replay -`: a capture from a pipe gives the reports its file does.
+#[test]
+fn a_capture_from_a_pipe_replays_as_its_file_does() {
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let Some(corpus) = require_corpus() else {
+        return;
+    };
+    let capture = corpus.join("dns_tcp.pcap");
+    let capture = capture.to_str().expect("UTF-8 path");
+    let (output, from_file, _out) = replay(
+        &privileges.dns_counter,
+        &["--top", "0", "--interval", "1s", capture],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out_dir = tempfile::tempdir().expect("report directory");
+    let script =
+        "cat \"$1\" | \"$2\" replay --max-names \"$3\" --top 0 --interval 1s --out-dir \"$4\" -";
+    let output = run_bounded(
+        Command::new("sh")
+            .args(["-c", script, "sh", capture])
+            .arg(&privileges.dns_counter)
+            .arg(MAX_NAMES)
+            .arg(out_dir.path()),
+        REPLAY_TIMEOUT,
+    )
+    .expect("replay finishes");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let from_pipe = read_reports(out_dir.path()).expect("read the reports");
+    assert_eq!(counts_of(&from_pipe), counts_of(&from_file));
+    assert!(
+        from_pipe
+            .iter()
+            .all(|report| report.report.interfaces == ["replay:stdin"]),
+        "{from_pipe:?}"
+    );
+}
+
+/// Defect: `replay /dev/zero` read until memory ran out (2.1 GB before `ulimit` stopped it).
+#[test]
+fn an_endless_input_that_is_no_capture_is_refused_at_once() {
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let (output, reports, _out) = replay(&privileges.dns_counter, &["/dev/zero"]);
+    let stderr = stderr(&output);
+    assert!(!output.status.success() && reports.is_empty(), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("/dev/zero is neither a pcap nor a pcapng capture"),
+        "{stderr}"
+    );
 }

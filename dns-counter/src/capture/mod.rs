@@ -1,18 +1,19 @@
-//! Capture files read into memory: pcap (micro- or nanosecond, either byte order) and pcapng
-//! (any number of sections and interfaces), by `pcap-parser`. Only Ethernet is read: the
-//! program starts its walk at an Ethernet header, so a capture of another link type is refused,
-//! naming it.
+//! Captures read a packet at a time: pcap (micro- or nanosecond, either byte order) and pcapng
+//! (any number of sections and interfaces), parsed by `pcap-parser`, from a file or a pipe with
+//! memory bounded by one record. The program starts its walk at an Ethernet header, so a frame of
+//! another link type (Linux cooked SLL and SLL2, BSD loopback, raw IP) gets an Ethernet header in
+//! place of its own; any other link type is refused, naming it.
 
 use std::{
     fmt, fs,
-    io::{self, Read as _},
+    io::{self, Read},
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
 
 use pcap_parser::{
-    Block, InterfaceDescriptionBlock, Linktype, OptionCode, PcapError, PcapHeader,
-    nom::{self, error::ErrorKind},
+    Block, InterfaceDescriptionBlock, LegacyPcapBlock, Linktype, OptionCode, PcapError,
+    nom::{self, IResult, error::ErrorKind},
     parse_block_be, parse_block_le, parse_pcap_frame, parse_pcap_frame_be,
     parse_pcap_frame_modified, parse_pcap_header, parse_sectionheaderblock,
     traits::PcapNGPacketBlock as _,
@@ -31,12 +32,12 @@ pub struct CapturedPacket {
 pub enum CaptureError {
     #[error("cannot read capture {}", path.display())]
     Read { path: PathBuf, source: io::Error },
-    #[error("{} is larger than {} GiB: replay reads captures up to that size", path.display(), MAX_CAPTURE_BYTES >> 30)]
+    #[error("{} is larger than {} GiB, the most read into memory at once", path.display(), MAX_CAPTURE_BYTES >> 30)]
     TooLarge { path: PathBuf },
     #[error("{} is neither a pcap nor a pcapng capture", path.display())]
     NotACapture { path: PathBuf },
     #[error(
-        "{}: link type {linktype} cannot be replayed: only Ethernet captures (link type EN10MB, 1) are supported",
+        "{}: link type {linktype} cannot be replayed: only Ethernet (EN10MB, 1), LINUX_SLL (113), LINUX_SLL2 (276), NULL (0), LOOP (108), RAW (101), IPV4 (228) and IPV6 (229) captures are supported",
         path.display()
     )]
     LinkType {
@@ -74,6 +75,8 @@ pub enum Corruption {
     TimestampResolution { interface: u32, tsresol: u8 },
     #[error("a timestamp that is out of range")]
     TimestampOutOfRange,
+    #[error("a record longer than {} KiB", MAX_RECORD_BYTES >> 10)]
+    RecordTooLong,
 }
 
 /// A link type as tcpdump names it, with its number: `PPP_HDLC (50)`; a number alone for the
@@ -104,187 +107,460 @@ impl fmt::Display for LinkTypeName {
     }
 }
 
-/// The largest capture read: replay holds every packet in memory, so a bigger capture is better
-/// cut into parts first (`tcpdump -r big.pcap -w part.pcap -C 1000`).
+/// The most bytes [`read_capture`] reads: it holds every packet in memory (the tests and the
+/// three-way check use it; replay streams through [`CaptureReader`] instead).
 pub const MAX_CAPTURE_BYTES: u64 = 4 << 30;
+/// Input is read this much at a time.
+const READ_CHUNK: usize = 64 << 10;
+/// The longest record (pcap record or pcapng block) read: 256 KiB is tcpdump's largest snap
+/// length, with room for headers and options. A longer one is corrupt, not a reason to buffer
+/// without bound.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// Reads every packet of a pcap or pcapng capture of at most [`MAX_CAPTURE_BYTES`], in file
 /// order.
 pub fn read_capture(path: &Path) -> Result<Vec<CapturedPacket>, CaptureError> {
-    let mut data = Vec::new();
-    fs::File::open(path)
-        .and_then(|file| file.take(MAX_CAPTURE_BYTES + 1).read_to_end(&mut data))
-        .map_err(|source| CaptureError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-    if data.len() as u64 > MAX_CAPTURE_BYTES {
+    let file = fs::File::open(path).map_err(|source| CaptureError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut reader = CaptureReader::new(file.take(MAX_CAPTURE_BYTES + 1), path)?;
+    let packets = reader.collect_all()?;
+    if reader.bytes_read() > MAX_CAPTURE_BYTES {
         return Err(CaptureError::TooLarge {
             path: path.to_owned(),
         });
     }
-    parse_capture(&data, path)
+    Ok(packets)
 }
 
 /// Every packet of the pcap or pcapng capture `data`, in file order; `path` only names it in
-/// errors. It reads nothing beyond `data`, and copies out no more bytes than `data` holds.
+/// errors. It reads nothing beyond `data`, and each frame holds no more than its record's bytes
+/// and, for a link type other than Ethernet, an Ethernet header in place of its own.
 pub fn parse_capture(data: &[u8], path: &Path) -> Result<Vec<CapturedPacket>, CaptureError> {
-    let reader = Reader {
-        path,
-        data,
-        packets: Vec::new(),
-    };
-    if parse_sectionheaderblock(data).is_ok() {
-        reader.pcapng()
-    } else if let Ok((_, header)) = parse_pcap_header(data) {
-        reader.pcap(&header)
-    } else {
-        Err(CaptureError::NotACapture {
+    CaptureReader::new(data, path)?.collect_all()
+}
+
+/// A capture read a packet at a time from any input (a file, a pipe): memory stays within one
+/// record and a read ahead, whatever the capture's length.
+pub struct CaptureReader<R> {
+    input: R,
+    path: PathBuf,
+    /// Input read and not yet parsed starts at `parsed`.
+    buffer: Vec<u8>,
+    parsed: usize,
+    /// Input bytes dropped from the front of `buffer` so far.
+    dropped: u64,
+    at_end: bool,
+    format: Format,
+    packets: usize,
+}
+
+/// pcap-parser's parser of a pcap record in one byte order and format.
+type ParseRecord = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+enum Format {
+    Pcap {
+        parse: ParseRecord,
+        nanos_per_unit: u64,
+        link: Link,
+    },
+    Pcapng {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// What the reader found in the next record.
+enum Step {
+    Packet(CapturedPacket),
+    /// A record with no packet (a pcapng section header, statistics, ...).
+    NoPacket,
+    /// The record goes on past what is buffered.
+    NeedMore,
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Reads the capture's header from `input`; `path` names it in errors.
+    pub fn new(input: R, path: &Path) -> Result<Self, CaptureError> {
+        let mut reader = Self {
+            input,
             path: path.to_owned(),
+            buffer: Vec::new(),
+            parsed: 0,
+            dropped: 0,
+            at_end: false,
+            // Replaced below once the header says which.
+            format: Format::Pcapng {
+                big_endian: false,
+                interfaces: Vec::new(),
+            },
+            packets: 0,
+        };
+        reader.format = reader.read_header()?;
+        Ok(reader)
+    }
+
+    /// The next packet, in file order; `None` at the end of a capture that ends at a record's end.
+    pub fn next_packet(&mut self) -> Result<Option<CapturedPacket>, CaptureError> {
+        loop {
+            if self.parsed == self.buffer.len() && !self.fill()? {
+                return Ok(None);
+            }
+            match self.step()? {
+                Step::Packet(packet) => {
+                    self.packets += 1;
+                    return Ok(Some(packet));
+                }
+                Step::NoPacket => {}
+                Step::NeedMore => {
+                    if !self.fill()? {
+                        return Err(CaptureError::Truncated {
+                            path: self.path.clone(),
+                            offset: self.offset(),
+                            packets: self.packets,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many bytes of input have been read.
+    pub fn bytes_read(&self) -> u64 {
+        self.dropped + self.buffer.len() as u64
+    }
+
+    /// The packets read so far.
+    pub fn packets(&self) -> usize {
+        self.packets
+    }
+
+    fn collect_all(&mut self) -> Result<Vec<CapturedPacket>, CaptureError> {
+        let mut packets = Vec::new();
+        while let Some(packet) = self.next_packet()? {
+            packets.push(packet);
+        }
+        Ok(packets)
+    }
+
+    /// pcap or pcapng, by the first bytes; anything else is not a capture.
+    fn read_header(&mut self) -> Result<Format, CaptureError> {
+        let not_a_capture = |reader: &Self| CaptureError::NotACapture {
+            path: reader.path.clone(),
+        };
+        const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+        // A section header's length comes after its type: read up to the whole block.
+        self.fill_to(12)?;
+        if self.buffer.starts_with(&PCAPNG_MAGIC) {
+            let length = |bytes: [u8; 4]| {
+                let (le, be) = (u32::from_le_bytes(bytes), u32::from_be_bytes(bytes));
+                le.min(be) as usize
+            };
+            if let Some(&bytes) = self.buffer.get(4..8).and_then(|b| b.first_chunk::<4>()) {
+                self.fill_to(length(bytes).min(MAX_RECORD_BYTES))?;
+            }
+            return if parse_sectionheaderblock(&self.buffer).is_ok() {
+                // The loop reads the section header again, as any block.
+                Ok(Format::Pcapng {
+                    big_endian: false,
+                    interfaces: Vec::new(),
+                })
+            } else {
+                Err(not_a_capture(self))
+            };
+        }
+        self.fill_to(24)?;
+        let Ok((_, header)) = parse_pcap_header(&self.buffer) else {
+            return Err(not_a_capture(self));
+        };
+        let link = Link::of(header.network).ok_or_else(|| self.link_type(header.network))?;
+        self.parsed = header.size();
+        Ok(Format::Pcap {
+            parse: if header.is_modified_format() {
+                parse_pcap_frame_modified
+            } else if header.is_bigendian() {
+                parse_pcap_frame_be
+            } else {
+                parse_pcap_frame
+            },
+            nanos_per_unit: if header.is_nanosecond_precision() {
+                1
+            } else {
+                1_000
+            },
+            link,
         })
     }
-}
 
-/// Walks a capture held in memory.
-struct Reader<'a> {
-    path: &'a Path,
-    data: &'a [u8],
-    packets: Vec<CapturedPacket>,
-}
-
-impl Reader<'_> {
-    fn pcap(mut self, header: &PcapHeader) -> Result<Vec<CapturedPacket>, CaptureError> {
-        if header.network != Linktype::ETHERNET {
-            return Err(self.link_type(header.network));
-        }
-        let parse = if header.is_modified_format() {
-            parse_pcap_frame_modified
-        } else if header.is_bigendian() {
-            parse_pcap_frame_be
-        } else {
-            parse_pcap_frame
-        };
-        let nanos_per_unit = if header.is_nanosecond_precision() {
-            1
-        } else {
-            1_000
-        };
-        let mut rest = &self.data[header.size()..];
-        while !rest.is_empty() {
-            let (after, record) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
-            let since_epoch = Duration::from_secs(record.ts_sec.into())
-                + Duration::from_nanos(u64::from(record.ts_usec) * nanos_per_unit);
-            self.push(SystemTime::UNIX_EPOCH + since_epoch, record.data);
-            rest = after;
-        }
-        Ok(self.packets)
-    }
-
-    fn pcapng(mut self) -> Result<Vec<CapturedPacket>, CaptureError> {
-        let mut big_endian = false;
-        let mut interfaces: Vec<Interface> = Vec::new();
-        let mut rest = self.data;
-        while !rest.is_empty() {
-            let parse = if big_endian {
-                parse_block_be
-            } else {
-                parse_block_le
-            };
-            if short_process_information_block(rest, big_endian) {
-                let kind = ErrorKind::Verify;
-                return Err(self.corrupt(rest, Corruption::Unparsable { kind }));
-            }
-            let (after, block) = parse(rest).map_err(|err| self.parse_error(rest, err))?;
-            match block {
-                Block::SectionHeader(section) => {
-                    // A new section has interfaces of its own, numbered from 0.
-                    big_endian = section.big_endian();
-                    interfaces.clear();
+    /// Parses the record at `parsed`.
+    fn step(&mut self) -> Result<Step, CaptureError> {
+        let rest = &self.buffer[self.parsed..];
+        let (used, step) = match &mut self.format {
+            Format::Pcap {
+                parse,
+                nanos_per_unit,
+                link,
+            } => match parse(rest) {
+                Ok((after, record)) => {
+                    let since_epoch = Duration::from_secs(record.ts_sec.into())
+                        + Duration::from_nanos(u64::from(record.ts_usec) * *nanos_per_unit);
+                    let packet = CapturedPacket {
+                        timestamp: SystemTime::UNIX_EPOCH + since_epoch,
+                        frame: link.ethernet_frame(record.data),
+                    };
+                    (rest.len() - after.len(), Step::Packet(packet))
                 }
-                Block::InterfaceDescription(description) => {
-                    interfaces.push(Interface::new(&description, big_endian))
+                Err(err) => return self.parse_failed(err.map(kind_of)),
+            },
+            Format::Pcapng {
+                big_endian,
+                interfaces,
+            } => {
+                if short_process_information_block(rest, *big_endian) {
+                    let kind = ErrorKind::Verify;
+                    return Err(self.corrupt(Corruption::Unparsable { kind }));
                 }
-                Block::EnhancedPacket(packet) => {
-                    let corrupt = |problem| self.corrupt(rest, problem);
-                    let interface = interfaces.get(packet.if_id as usize).ok_or_else(|| {
-                        corrupt(Corruption::UnknownInterface {
-                            interface: packet.if_id,
-                        })
-                    })?;
-                    if interface.linktype != Linktype::ETHERNET {
-                        return Err(self.link_type(interface.linktype));
-                    }
-                    let timestamp = interface
-                        .timestamp(packet.ts_high, packet.ts_low, packet.if_id)
-                        .map_err(corrupt)?;
-                    self.push(timestamp, packet.packet_data());
-                }
-                Block::SimplePacket(_) => {
-                    return Err(self.unsupported("simple packet block (it has no timestamp)"));
-                }
-                Block::Unknown(unknown) if unknown.block_type == OBSOLETE_PACKET_BLOCK => {
-                    return Err(self.unsupported("obsolete packet block (pcapng type 2)"));
-                }
-                // Name resolution, statistics, secrets, custom blocks, ...: no packets.
-                _ => {}
-            }
-            rest = after;
-        }
-        Ok(self.packets)
-    }
-
-    fn push(&mut self, timestamp: SystemTime, frame: &[u8]) {
-        self.packets.push(CapturedPacket {
-            timestamp,
-            frame: frame.to_vec(),
-        });
-    }
-
-    fn offset(&self, rest: &[u8]) -> usize {
-        self.data.len() - rest.len()
-    }
-
-    fn parse_error(&self, rest: &[u8], err: nom::Err<PcapError<&[u8]>>) -> CaptureError {
-        let kind = match err {
-            nom::Err::Incomplete(_) => {
-                let (path, offset, packets) =
-                    (self.path.to_owned(), self.offset(rest), self.packets.len());
-                return CaptureError::Truncated {
-                    path,
-                    offset,
-                    packets,
+                let parse = if *big_endian {
+                    parse_block_be
+                } else {
+                    parse_block_le
                 };
+                let (after, block) = match parse(rest) {
+                    Ok(parsed) => parsed,
+                    Err(err) => return self.parse_failed(err.map(kind_of)),
+                };
+                let step = match block {
+                    Block::SectionHeader(section) => {
+                        // A new section has interfaces of its own, numbered from 0.
+                        *big_endian = section.big_endian();
+                        interfaces.clear();
+                        Step::NoPacket
+                    }
+                    Block::InterfaceDescription(description) => {
+                        interfaces.push(Interface::new(&description, *big_endian));
+                        Step::NoPacket
+                    }
+                    Block::EnhancedPacket(packet) => {
+                        let interface = interfaces.get(packet.if_id as usize);
+                        let Some(interface) = interface else {
+                            let interface = packet.if_id;
+                            return Err(self.corrupt(Corruption::UnknownInterface { interface }));
+                        };
+                        let Some(link) = Link::of(interface.linktype) else {
+                            let linktype = interface.linktype;
+                            return Err(self.link_type(linktype));
+                        };
+                        match interface.timestamp(packet.ts_high, packet.ts_low, packet.if_id) {
+                            Ok(timestamp) => Step::Packet(CapturedPacket {
+                                timestamp,
+                                frame: link.ethernet_frame(packet.packet_data()),
+                            }),
+                            Err(problem) => return Err(self.corrupt(problem)),
+                        }
+                    }
+                    Block::SimplePacket(_) => {
+                        return Err(self.unsupported("simple packet block (it has no timestamp)"));
+                    }
+                    Block::Unknown(unknown) if unknown.block_type == OBSOLETE_PACKET_BLOCK => {
+                        return Err(self.unsupported("obsolete packet block (pcapng type 2)"));
+                    }
+                    // Name resolution, statistics, secrets, custom blocks, ...: no packets.
+                    _ => Step::NoPacket,
+                };
+                (rest.len() - after.len(), step)
             }
-            nom::Err::Error(PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind))
-            | nom::Err::Failure(PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind)) => {
-                kind
-            }
-            nom::Err::Error(_) | nom::Err::Failure(_) => ErrorKind::Verify,
         };
-        self.corrupt(rest, Corruption::Unparsable { kind })
+        self.parsed += used;
+        Ok(step)
     }
 
-    fn corrupt(&self, rest: &[u8], problem: Corruption) -> CaptureError {
+    /// A parse that failed: more input wanted, or a corrupt record.
+    fn parse_failed(&self, err: nom::Err<Option<ErrorKind>>) -> Result<Step, CaptureError> {
+        match err {
+            nom::Err::Incomplete(_) => Ok(Step::NeedMore),
+            nom::Err::Error(kind) | nom::Err::Failure(kind) => {
+                let kind = kind.unwrap_or(ErrorKind::Verify);
+                Err(self.corrupt(Corruption::Unparsable { kind }))
+            }
+        }
+    }
+
+    /// Reads until at least `len` bytes are buffered or the input ends.
+    fn fill_to(&mut self, len: usize) -> Result<(), CaptureError> {
+        while self.buffer.len() - self.parsed < len && self.fill()? {}
+        Ok(())
+    }
+
+    /// Reads more input after what is buffered, dropping what was parsed; false at the end of
+    /// the input. A record longer than [`MAX_RECORD_BYTES`] is corrupt.
+    fn fill(&mut self) -> Result<bool, CaptureError> {
+        if self.at_end {
+            return Ok(false);
+        }
+        if self.parsed > 0 {
+            self.buffer.drain(..self.parsed);
+            self.dropped += self.parsed as u64;
+            self.parsed = 0;
+        }
+        let kept = self.buffer.len();
+        if kept >= MAX_RECORD_BYTES {
+            return Err(self.corrupt(Corruption::RecordTooLong));
+        }
+        // A record longer than a read doubles the buffer, up to the bound.
+        let room = kept.max(READ_CHUNK).min(MAX_RECORD_BYTES - kept);
+        self.buffer.resize(kept + room, 0);
+        loop {
+            match self.input.read(&mut self.buffer[kept..]) {
+                Ok(read) => {
+                    self.buffer.truncate(kept + read);
+                    self.at_end = read == 0;
+                    return Ok(read > 0);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    self.buffer.truncate(kept);
+                    return Err(CaptureError::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Where the record being parsed starts in the input.
+    fn offset(&self) -> usize {
+        usize::try_from(self.dropped + self.parsed as u64).unwrap_or(usize::MAX)
+    }
+
+    fn corrupt(&self, problem: Corruption) -> CaptureError {
         CaptureError::Corrupt {
-            path: self.path.to_owned(),
-            offset: self.offset(rest),
+            path: self.path.clone(),
+            offset: self.offset(),
             problem,
         }
     }
 
     fn link_type(&self, linktype: Linktype) -> CaptureError {
         CaptureError::LinkType {
-            path: self.path.to_owned(),
+            path: self.path.clone(),
             linktype: LinkTypeName(linktype.0),
         }
     }
 
     fn unsupported(&self, what: &'static str) -> CaptureError {
         CaptureError::Unsupported {
-            path: self.path.to_owned(),
-            packet: self.packets.len() + 1,
+            path: self.path.clone(),
+            packet: self.packets + 1,
             what,
         }
+    }
+}
+
+/// The nom error kind pcap-parser reports, if any.
+fn kind_of(err: PcapError<&[u8]>) -> Option<ErrorKind> {
+    match err {
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => Some(kind),
+        _ => None,
+    }
+}
+
+/// How a link type's frames become the Ethernet frames the program walks: the link's own header
+/// is replaced by an Ethernet header (zero addresses) with the EtherType it implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Ethernet,
+    /// LINUX_SLL: 16 bytes, the EtherType last.
+    LinuxSll,
+    /// LINUX_SLL2: 20 bytes, the EtherType first.
+    LinuxSll2,
+    /// NULL: a 4-byte address family in the capturing host's byte order.
+    Null,
+    /// LOOP: a 4-byte address family in network byte order.
+    Loop,
+    /// RAW: IPv4 or IPv6 by the version nibble.
+    Raw,
+    Ipv4,
+    Ipv6,
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// For a frame whose link header names neither IP version: the program counts it as not IP.
+const ETHERTYPE_NONE: u16 = 0;
+
+impl Link {
+    fn of(linktype: Linktype) -> Option<Self> {
+        Some(match linktype.0 {
+            1 => Self::Ethernet,
+            113 => Self::LinuxSll,
+            276 => Self::LinuxSll2,
+            0 => Self::Null,
+            108 => Self::Loop,
+            101 => Self::Raw,
+            228 => Self::Ipv4,
+            229 => Self::Ipv6,
+            _ => return None,
+        })
+    }
+
+    /// The frame as Ethernet. A frame shorter than its link header stays shorter than an
+    /// Ethernet header, so it is counted as a truncated frame.
+    fn ethernet_frame(self, frame: &[u8]) -> Vec<u8> {
+        let (header, ethertype) = match self {
+            Self::Ethernet => return frame.to_vec(),
+            Self::LinuxSll => (16, frame.get(14..16).map(be16)),
+            Self::LinuxSll2 => (20, frame.get(0..2).map(be16)),
+            Self::Null => (
+                4,
+                frame.first_chunk::<4>().map(|family| {
+                    // Written in the capturing host's order: the family is a small number either way.
+                    let value = u32::from_le_bytes(*family).min(u32::from_be_bytes(*family));
+                    ethertype_of_family(value)
+                }),
+            ),
+            Self::Loop => (
+                4,
+                frame
+                    .first_chunk::<4>()
+                    .map(|family| ethertype_of_family(u32::from_be_bytes(*family))),
+            ),
+            Self::Raw => (
+                0,
+                frame.first().map(|&byte| match byte >> 4 {
+                    4 => ETHERTYPE_IPV4,
+                    6 => ETHERTYPE_IPV6,
+                    _ => ETHERTYPE_NONE,
+                }),
+            ),
+            Self::Ipv4 => (0, Some(ETHERTYPE_IPV4)),
+            Self::Ipv6 => (0, Some(ETHERTYPE_IPV6)),
+        };
+        match (ethertype, frame.get(header..)) {
+            (Some(ethertype), Some(payload)) if !payload.is_empty() || header > 0 => {
+                let mut ethernet = Vec::with_capacity(14 + payload.len());
+                ethernet.extend_from_slice(&[0; 12]);
+                ethernet.extend_from_slice(&ethertype.to_be_bytes());
+                ethernet.extend_from_slice(payload);
+                ethernet
+            }
+            // Too short for its own header: as short as it was, under 14 bytes.
+            _ => frame[..frame.len().min(13)].to_vec(),
+        }
+    }
+}
+
+fn be16(bytes: &[u8]) -> u16 {
+    u16::from_be_bytes([bytes[0], bytes[1]])
+}
+
+/// BSD address families: AF_INET is 2 everywhere, AF_INET6 is 24, 28 or 30 by the system.
+fn ethertype_of_family(family: u32) -> u16 {
+    match family {
+        2 => ETHERTYPE_IPV4,
+        24 | 28 | 30 => ETHERTYPE_IPV6,
+        _ => ETHERTYPE_NONE,
     }
 }
 

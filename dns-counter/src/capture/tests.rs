@@ -290,18 +290,18 @@ fn a_ppp_capture_is_refused_naming_its_link_type() {
         "{message}"
     );
     assert!(
-        message.contains("only Ethernet captures (link type EN10MB, 1) are supported"),
+        message.contains("only Ethernet (EN10MB, 1), LINUX_SLL (113)"),
         "{message}"
     );
 }
 
 #[test]
-fn a_pcapng_packet_from_a_non_ethernet_interface_is_refused() {
+fn a_pcapng_packet_from_an_interface_of_an_unknown_link_type_is_refused() {
     let mut capture = PcapNg::new();
     capture
         .section(false)
         .interface(1, None, None)
-        .interface(113, None, None)
+        .interface(50, None, None)
         .packet(0, 1, &[0; 60]);
     let (_dir, path) = file_with(&capture.bytes, "any.pcapng");
     assert_eq!(
@@ -314,8 +314,7 @@ fn a_pcapng_packet_from_a_non_ethernet_interface_is_refused() {
     let (_dir, path) = file_with(&capture.bytes, "any.pcapng");
     let err = read_capture(&path).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("link type LINUX_SLL (113, as tcpdump -i any writes) cannot"),
+        err.to_string().contains("link type PPP_HDLC (50) cannot"),
         "{err}"
     );
 }
@@ -445,4 +444,235 @@ fn a_process_information_block_shorter_than_a_block_is_corrupt() {
             "{err:?}"
         );
     }
+}
+
+/// The IPv4 packets of a corpus capture, without their Ethernet headers.
+fn corpus_ip_packets(corpus: &Path) -> Vec<CapturedPacket> {
+    let packets = read_capture(&corpus.join("dns_udp.pcap")).expect("reads");
+    assert!(packets.iter().all(|p| p.frame[12..14] == [0x08, 0x00]));
+    packets
+        .into_iter()
+        .map(|packet| CapturedPacket {
+            timestamp: packet.timestamp,
+            frame: packet.frame[14..].to_vec(),
+        })
+        .collect()
+}
+
+/// `ip` as Ethernet with zero addresses, as the reader puts it.
+fn as_ethernet(ethertype: u16, ip: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0; 12];
+    frame.extend(ethertype.to_be_bytes());
+    frame.extend(ip);
+    frame
+}
+
+/// Defect: `tcpdump -i any` (LINUX_SLL, SLL2), BSD loopback (NULL, LOOP) and raw IP captures
+/// were refused.
+#[test]
+fn other_link_types_are_read_as_ethernet() {
+    let Some(corpus) = corpus() else { return };
+    let ip_packets = corpus_ip_packets(&corpus);
+    type FrameOf = fn(&[u8]) -> Vec<u8>;
+    let headers: [(u32, &str, FrameOf); 8] = [
+        (113, "sll", |ip| {
+            // Packet type 0 (to us), ARPHRD_ETHER, a 6-byte address, EtherType IPv4.
+            let mut frame = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+            frame.extend([0x08, 0x00]);
+            frame.extend(ip);
+            frame
+        }),
+        (276, "sll2", |ip| {
+            let mut frame = vec![0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6];
+            frame.extend([2, 0, 0, 0, 0, 1, 0, 0]);
+            frame.extend(ip);
+            frame
+        }),
+        // NULL in a little-endian host's order, and in a big-endian one's.
+        (0, "null-le", |ip| [&2u32.to_le_bytes()[..], ip].concat()),
+        (0, "null-be", |ip| [&2u32.to_be_bytes()[..], ip].concat()),
+        (108, "loop", |ip| [&2u32.to_be_bytes()[..], ip].concat()),
+        (101, "raw", <[u8]>::to_vec),
+        (228, "ipv4", <[u8]>::to_vec),
+        (1, "ethernet", |ip| as_ethernet(0x0800, ip)),
+    ];
+    for (linktype, name, frame_of) in headers {
+        let captured: Vec<CapturedPacket> = ip_packets
+            .iter()
+            .map(|packet| CapturedPacket {
+                timestamp: packet.timestamp,
+                frame: frame_of(&packet.frame),
+            })
+            .collect();
+        let (_dir, path) = file_with(
+            &big_endian_nanosecond_pcap(&captured, linktype),
+            &format!("{name}.pcap"),
+        );
+        let read = read_capture(&path).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let expected: Vec<Vec<u8>> = ip_packets
+            .iter()
+            .map(|packet| as_ethernet(0x0800, &packet.frame))
+            .collect();
+        let frames: Vec<Vec<u8>> = read.into_iter().map(|packet| packet.frame).collect();
+        assert_eq!(frames, expected, "{name}");
+    }
+}
+
+#[test]
+fn link_headers_that_name_no_ip_or_are_cut_short_are_told_apart() {
+    let ipv6 = [0x60u8, 0, 0, 0, 0, 8, 17, 64];
+    let frame = |link: Link, bytes: &[u8]| link.ethernet_frame(bytes);
+    // An IPv6 address family of each BSD, and raw IPv6 by its version nibble.
+    for family in [24u32, 28, 30] {
+        assert_eq!(
+            frame(Link::Null, &[&family.to_le_bytes()[..], &ipv6].concat()),
+            as_ethernet(0x86dd, &ipv6)
+        );
+        assert_eq!(
+            frame(Link::Loop, &[&family.to_be_bytes()[..], &ipv6].concat()),
+            as_ethernet(0x86dd, &ipv6)
+        );
+    }
+    assert_eq!(frame(Link::Raw, &ipv6), as_ethernet(0x86dd, &ipv6));
+    assert_eq!(frame(Link::Ipv6, &ipv6), as_ethernet(0x86dd, &ipv6));
+    // Neither IP version: an EtherType the program counts as not IP.
+    assert_eq!(
+        frame(Link::Null, &[7, 0, 0, 0, 1, 2]),
+        as_ethernet(0, &[1, 2])
+    );
+    assert_eq!(frame(Link::Raw, &[0x20, 1]), as_ethernet(0, &[0x20, 1]));
+    // Shorter than the link's own header: shorter than Ethernet's, a truncated frame.
+    for (link, short) in [
+        (Link::LinuxSll, &[0u8; 15][..]),
+        (Link::LinuxSll2, &[8, 0, 0][..]),
+        (Link::Null, &[2, 0][..]),
+        (Link::Raw, &[][..]),
+    ] {
+        let converted = frame(link, short);
+        assert!(converted.len() < 14, "{link:?}: {converted:?}");
+    }
+}
+
+/// A reader that hands out its bytes `step` at a time, as a pipe may.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_capture_read_a_few_bytes_at_a_time_reads_alike() {
+    let Some(corpus) = corpus() else { return };
+    for file in ["dns_tcp.pcap", "edns-opts.pcap"] {
+        let bytes = fs::read(corpus.join(file)).expect("corpus file");
+        let whole = parse_capture(&bytes, Path::new(file)).expect("reads");
+        for step in [1, 7, 4096] {
+            let mut reader = CaptureReader::new(
+                Trickle {
+                    bytes: &bytes,
+                    step,
+                },
+                Path::new(file),
+            )
+            .expect("a capture");
+            let mut packets = Vec::new();
+            while let Some(packet) = reader.next_packet().expect("reads") {
+                packets.push(packet);
+            }
+            assert_eq!(packets, whole, "{file} {step} bytes at a time");
+            assert_eq!(reader.packets(), whole.len());
+        }
+    }
+}
+
+/// A pcap header and then records of `frame`, without end.
+struct EndlessPcap {
+    header: Vec<u8>,
+    record: Vec<u8>,
+    at: usize,
+}
+
+impl EndlessPcap {
+    fn new(caplen: u32, frame: &[u8]) -> Self {
+        let header = big_endian_nanosecond_pcap(&[], 1);
+        let mut record = Vec::new();
+        record.extend(1u32.to_be_bytes());
+        record.extend(0u32.to_be_bytes());
+        record.extend(caplen.to_be_bytes());
+        record.extend(caplen.to_be_bytes());
+        record.extend(frame);
+        Self {
+            header,
+            record,
+            at: 0,
+        }
+    }
+}
+
+impl io::Read for EndlessPcap {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            let byte = if self.at < self.header.len() {
+                self.header[self.at]
+            } else {
+                let at = (self.at - self.header.len()) % self.record.len();
+                self.record[at]
+            };
+            buf[written] = byte;
+            written += 1;
+            self.at += 1;
+        }
+        Ok(written)
+    }
+}
+
+/// Defect: `replay /dev/zero`, or an endless stream, read until memory ran out.
+#[test]
+fn endless_input_is_read_in_bounded_memory() {
+    let zeros = io::repeat(0).take(u64::MAX);
+    let err = CaptureReader::new(zeros, Path::new("/dev/zero"))
+        .err()
+        .expect("zeros are no capture");
+    assert!(matches!(err, CaptureError::NotACapture { .. }), "{err:?}");
+
+    // Packet after packet: as many as wanted, the buffer no larger than a read ahead.
+    let mut reader =
+        CaptureReader::new(EndlessPcap::new(60, &[0xab; 60]), Path::new("endless.pcap"))
+            .expect("a capture");
+    for _ in 0..100_000 {
+        let packet = reader.next_packet().expect("reads").expect("never ends");
+        assert_eq!(packet.frame.len(), 60);
+    }
+    assert!(
+        reader.buffer.capacity() <= 2 * READ_CHUNK,
+        "{}",
+        reader.buffer.capacity()
+    );
+
+    // A record that claims more than any snap length, followed by endless bytes: corrupt,
+    // once the bound is read, not after memory is gone.
+    let mut reader =
+        CaptureReader::new(EndlessPcap::new(u32::MAX, &[0; 1]), Path::new("huge.pcap"))
+            .expect("a capture");
+    let err = reader.next_packet().expect_err("too long");
+    assert!(
+        matches!(
+            err,
+            CaptureError::Corrupt {
+                problem: Corruption::RecordTooLong | Corruption::Unparsable { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(reader.bytes_read() <= 2 * MAX_RECORD_BYTES as u64);
 }

@@ -1,9 +1,11 @@
 //! `dns-counter replay`: runs every packet of a capture file through the same XDP program a live
 //! run attaches, with BPF_PROG_TEST_RUN instead of an interface, and writes the reports a live
 //! run would have written, through the same drain and the same report files.
-//! Captures are read by [`crate::capture`].
+//! Captures are read by [`crate::capture`], a packet at a time.
 
 use std::{
+    collections::BinaryHeap,
+    io::Read,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -15,7 +17,7 @@ use thiserror::Error;
 use dns_counter_report::interval::{Interval, Meta, interval_end};
 
 use crate::{
-    capture::CapturedPacket,
+    capture::{CaptureError, CaptureReader},
     config::ReplayConfig,
     daemon::report_of,
     kernel::{
@@ -69,45 +71,124 @@ pub enum ReplayError {
     Verdict { packet: usize, verdict: u32 },
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
 }
 
-/// What `meta.interfaces` says of a replay: `replay:<file name>`.
+/// What `meta.interfaces` says of a replay: `replay:<file name>`, `replay:stdin` for `-`.
 pub fn source_label(file: &Path) -> String {
+    if is_stdin(file) {
+        return "replay:stdin".to_owned();
+    }
     let name = file.file_name().unwrap_or(file.as_os_str());
     format!("replay:{}", name.to_string_lossy())
 }
 
-/// Replays `packets` (as [`read_capture`] returns them) through a freshly loaded program and
-/// writes one report per interval, or one for the whole capture without `config.interval`.
-///
-/// Packets are taken in timestamp order. The first report starts at the first packet's
-/// timestamp and the last ends at the last packet's, as a live run started just before the
-/// first packet and stopped just after the last would have; with an interval, the reports in
-/// between end on its multiples since the Unix epoch, empty ones included. Needs the privileges
-/// of a live run (see [`loader::check_privileges`]); attaches to no interface.
-pub fn replay(
+/// `replay -` reads the capture from standard input (`tcpdump -w - | dns-counter replay -`).
+pub fn is_stdin(file: &Path) -> bool {
+    file.as_os_str() == "-"
+}
+
+/// Packets held back to put them in timestamp order: captures from several CPUs or interfaces
+/// (`tcpdump -i any`) are nearly in order, a few packets apart.
+pub const REORDER_PACKETS: usize = 10_000;
+/// ... and at most this many bytes of them.
+const REORDER_BYTES: usize = 16 << 20;
+
+/// What a first pass over a capture file found: the replay's figures known before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    pub packets: usize,
+    pub first: SystemTime,
+    pub last: SystemTime,
+    pub long_frames: usize,
+}
+
+/// Reads the whole capture once, packet by packet, to tell its mistakes before anything is loaded
+/// and to refuse one that would write too many reports; memory stays within one record.
+pub fn scan<R: Read>(
+    capture: &mut CaptureReader<R>,
     config: &ReplayConfig,
-    packets: &[CapturedPacket],
-    host: String,
-) -> Result<(), ReplayError> {
-    let path = &config.file;
-    let mut order: Vec<usize> = (0..packets.len()).collect();
-    order.sort_by_key(|&index| packets[index].timestamp);
-    let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
-        return Err(ReplayError::Empty { path: path.clone() });
-    };
-    let (first, last) = (packets[first].timestamp, packets[last].timestamp);
+) -> Result<Scanned, ReplayError> {
+    let mut scanned: Option<Scanned> = None;
+    while let Some(packet) = capture.next_packet()? {
+        let long = usize::from(packet.frame.len() > MAX_TEST_RUN_FRAME);
+        let at = packet.timestamp;
+        scanned = Some(match scanned {
+            None => Scanned {
+                packets: 1,
+                first: at,
+                last: at,
+                long_frames: long,
+            },
+            Some(seen) => Scanned {
+                packets: seen.packets + 1,
+                first: seen.first.min(at),
+                last: seen.last.max(at),
+                long_frames: seen.long_frames + long,
+            },
+        });
+    }
+    let scanned = scanned.ok_or_else(|| ReplayError::Empty {
+        path: config.file.clone(),
+    })?;
     if let Some(interval) = config.interval {
-        let reports = intervals_spanned(first, last, interval);
+        let reports = intervals_spanned(scanned.first, scanned.last, interval);
         if reports > MAX_REPORTS {
             return Err(ReplayError::TooManyReports {
-                path: path.clone(),
+                path: config.file.clone(),
                 interval,
                 reports,
             });
         }
     }
+    Ok(scanned)
+}
 
+/// A packet held back in the reorder window: earliest first, ties in file order.
+struct Held {
+    timestamp: SystemTime,
+    /// Its place in the capture, from 1.
+    packet: usize,
+    frame: Vec<u8>,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.timestamp, self.packet) == (other.timestamp, other.packet)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: BinaryHeap pops the greatest, and the earliest is wanted.
+        (other.timestamp, other.packet).cmp(&(self.timestamp, self.packet))
+    }
+}
+
+/// Replays the packets of `capture` through a freshly loaded program and writes one report per
+/// interval, or one for the whole capture without `config.interval`.
+///
+/// Packets are taken in timestamp order within a window of [`REORDER_PACKETS`]; one later than
+/// that behind a packet of a later interval is counted in the interval being replayed (and the
+/// log says how many were). The first report starts at the first packet's timestamp and the last
+/// ends at the last packet's, as a live run started just before the first packet and stopped
+/// just after the last would have; with an interval, the reports in between end on its multiples
+/// since the Unix epoch, empty ones included. `scanned` is what [`scan`] found of a file (for a
+/// pipe there is none, and its mistakes are told as they are read). Needs the privileges of a
+/// live run (see [`loader::check_privileges`]); attaches to no interface.
+pub fn replay<R: Read>(
+    config: &ReplayConfig,
+    capture: &mut CaptureReader<R>,
+    scanned: Option<Scanned>,
+    host: String,
+) -> Result<(), ReplayError> {
+    let path = &config.file;
     let counting = &config.counting;
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
@@ -127,82 +208,150 @@ pub fn replay(
         interfaces: vec![source_label(path)],
     };
     let options = counting.report_options();
-    tracing::info!(
-        "replaying {} packets of {} ({} to {}), {} into {}",
-        packets.len(),
-        path.display(),
-        humantime::format_rfc3339_micros(first),
-        humantime::format_rfc3339_micros(last),
-        match config.interval {
-            Some(interval) => format!("a report every {}", humantime::format_duration(interval)),
-            None => "one report".to_string(),
-        },
-        counting.out_dir.display()
-    );
-
-    let long_frames = packets
-        .iter()
-        .filter(|packet| packet.frame.len() > MAX_TEST_RUN_FRAME)
-        .count();
-    if long_frames > 0 {
-        tracing::info!(
-            "frames longer than {kib} KiB: {long_frames}; they go through BPF_PROG_TEST_RUN cut to \
-             {kib} KiB (the program reads only the first page of a frame)",
-            kib = MAX_TEST_RUN_FRAME >> 10,
-        );
+    let reporting = match config.interval {
+        Some(interval) => format!("a report every {}", humantime::format_duration(interval)),
+        None => "one report".to_string(),
+    };
+    match scanned {
+        Some(scanned) => tracing::info!(
+            "replaying {} packets of {} ({} to {}), {reporting} into {}",
+            scanned.packets,
+            path.display(),
+            humantime::format_rfc3339_micros(scanned.first),
+            humantime::format_rfc3339_micros(scanned.last),
+            counting.out_dir.display()
+        ),
+        None => tracing::info!(
+            "replaying {} as it is read, {reporting} into {}",
+            capture_name(path),
+            counting.out_dir.display()
+        ),
     }
 
-    let mut pending = order.into_iter().peekable();
-    let mut start = first;
-    loop {
-        let boundary = config
-            .interval
-            .map(|interval| interval_end(start, interval))
-            .filter(|&end| end <= last);
-        let mut short_frames = 0;
-        while let Some(index) =
-            pending.next_if(|&index| boundary.is_none_or(|end| packets[index].timestamp < end))
-        {
-            let frame = packets[index].frame.as_slice();
-            let packet = index + 1;
-            if frame.len() < MIN_TEST_RUN_FRAME {
-                short_frames += 1;
-                continue;
-            }
-            let data_in = Some(&frame[..frame.len().min(MAX_TEST_RUN_FRAME)]);
-            let input = TestRunOptions {
-                data_in,
-                repeat: 1,
-                ..TestRunOptions::default()
-            };
-            let result = program
-                .test_run(input)
-                .map_err(|source| ReplayError::TestRun {
-                    packet,
-                    len: frame.len(),
-                    source,
-                })?;
-            if result.return_value != XDP_PASS {
-                return Err(ReplayError::Verdict {
-                    packet,
-                    verdict: result.return_value,
-                });
-            }
-            // The names ring buffer is read as often as the program writes it, so a replay never
-            // loses a name to a full buffer.
-            drainer.read_names();
-        }
-        let end = boundary.unwrap_or(last);
+    let mut window: BinaryHeap<Held> = BinaryHeap::new();
+    let mut window_bytes = 0usize;
+    // A scanned file's first report starts at its earliest packet, wherever that is in the file.
+    let mut interval_start: Option<SystemTime> = scanned.map(|scanned| scanned.first);
+    let mut last = SystemTime::UNIX_EPOCH;
+    let mut reports = 0u64;
+    let mut short_frames = 0u64;
+    let mut long_frames = 0usize;
+    let mut late = 0u64;
+    let flush = |start: SystemTime,
+                 end: SystemTime,
+                 short_frames: &mut u64,
+                 drainer: &mut Drainer|
+     -> Result<(), ReplayError> {
         let mut interval = drainer.flip_and_drain(start, end)?;
-        add_short_frames(&mut interval, short_frames);
+        add_short_frames(&mut interval, std::mem::take(short_frames));
         files::write(
             &report_of(&interval, &meta, &options),
             counting.report_target(),
         )?;
-        if boundary.is_none() {
-            return Ok(());
+        Ok(())
+    };
+    loop {
+        while window.len() < REORDER_PACKETS && window_bytes < REORDER_BYTES {
+            let Some(packet) = capture.next_packet()? else {
+                break;
+            };
+            window_bytes += packet.frame.len();
+            window.push(Held {
+                timestamp: packet.timestamp,
+                packet: capture.packets(),
+                frame: packet.frame,
+            });
         }
-        start = end;
+        let Some(held) = window.pop() else { break };
+        window_bytes -= held.frame.len();
+        let start = *interval_start.get_or_insert(held.timestamp);
+        last = last.max(held.timestamp);
+        if let Some(length) = config.interval {
+            let mut start = start;
+            if held.timestamp >= interval_end(start, length) {
+                // The reports up to this packet's interval, empty ones included.
+                let coming = intervals_spanned(start, held.timestamp, length) - 1;
+                if reports + coming + 1 > MAX_REPORTS {
+                    return Err(ReplayError::TooManyReports {
+                        path: path.clone(),
+                        interval: length,
+                        reports: reports + coming + 1,
+                    });
+                }
+            }
+            while held.timestamp >= interval_end(start, length) {
+                let end = interval_end(start, length);
+                flush(start, end, &mut short_frames, &mut drainer)?;
+                reports += 1;
+                start = end;
+            }
+            interval_start = Some(start);
+            if held.timestamp < start {
+                late += 1;
+            }
+        }
+        let frame = held.frame.as_slice();
+        if frame.len() < MIN_TEST_RUN_FRAME {
+            short_frames += 1;
+            continue;
+        }
+        long_frames += usize::from(frame.len() > MAX_TEST_RUN_FRAME);
+        let data_in = Some(&frame[..frame.len().min(MAX_TEST_RUN_FRAME)]);
+        let input = TestRunOptions {
+            data_in,
+            repeat: 1,
+            ..TestRunOptions::default()
+        };
+        let result = program
+            .test_run(input)
+            .map_err(|source| ReplayError::TestRun {
+                packet: held.packet,
+                len: frame.len(),
+                source,
+            })?;
+        if result.return_value != XDP_PASS {
+            return Err(ReplayError::Verdict {
+                packet: held.packet,
+                verdict: result.return_value,
+            });
+        }
+        // The names ring buffer is read as often as the program writes it, so a replay never
+        // loses a name to a full buffer.
+        drainer.read_names();
+    }
+    let Some(start) = interval_start else {
+        return Err(ReplayError::Empty { path: path.clone() });
+    };
+    flush(start, last.max(start), &mut short_frames, &mut drainer)?;
+    if scanned.is_none() {
+        tracing::info!(
+            "replayed {} packets of {}",
+            capture.packets(),
+            capture_name(path)
+        );
+    }
+    if long_frames > 0 {
+        tracing::info!(
+            "frames longer than {kib} KiB: {long_frames}; they went through BPF_PROG_TEST_RUN cut \
+             to {kib} KiB (the program reads only the first page of a frame)",
+            kib = MAX_TEST_RUN_FRAME >> 10,
+        );
+    }
+    if late > 0 {
+        tracing::warn!(
+            "{late} packets came more than {REORDER_PACKETS} packets after packets of a later \
+             interval: each is counted in the interval replayed when it was read"
+        );
+    }
+    Ok(())
+}
+
+/// The capture as messages name it.
+pub fn capture_name(file: &Path) -> String {
+    if is_stdin(file) {
+        "standard input".to_owned()
+    } else {
+        file.display().to_string()
     }
 }
 
