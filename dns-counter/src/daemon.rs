@@ -28,6 +28,7 @@ use crate::{
         files::{self, ReportFiles},
         terminal::Terminal,
     },
+    source::interfaces::{self, Interfaces, Kernel},
 };
 
 /// Runs `dns-counter run` to its end.
@@ -63,11 +64,17 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
-    let mut attached = Vec::new();
-    for iface in &config.ifaces {
-        let mode = loaded.attach(iface, config.xdp_mode)?;
-        attached.push(format!("{iface} ({mode} mode)"));
-    }
+    let mode = config.xdp_mode;
+    let (mut interfaces, attached) = Interfaces::attach_all(
+        &mut Kernel {
+            loaded: &mut loaded,
+            mode,
+        },
+        &config.ifaces,
+        StdInstant::now(),
+    )?;
+    let mut interfaces_tick = tokio::time::interval(interfaces::POLL_PERIOD);
+    interfaces_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // SAFETY: the AsyncFd owns this descriptor and nothing else closes or replaces it.
     let names_ready =
         unsafe { AsyncFd::register_with_interest(drainer.names_fd()?, Interest::READABLE) }
@@ -78,7 +85,7 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
     let mut names_tick = tokio::time::interval(Duration::from_millis(NAMES_READ_PERIOD_MS));
     names_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut signals = Signals::new()?;
-    let meta = Meta {
+    let mut meta = Meta {
         host: crate::config::hostname(),
         interfaces: config.ifaces.clone(),
     };
@@ -117,12 +124,16 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
                 continue;
             }
             _ = signals.user1.recv() => {
-                let so_far = schedule.peek(SystemTime::now(), StdInstant::now());
+                let now = StdInstant::now();
+                let so_far = schedule.peek(SystemTime::now(), now);
                 match drainer.peek(so_far.start, so_far.end) {
                     Ok(interval) => {
+                        meta.interfaces = interfaces.names();
                         let mut report =
                             report_of(&interval, &meta, &config.counting.report_options());
                         report.snapshot = true;
+                        report.attached =
+                            interfaces.attached_so_far(now, span_of(so_far.start, so_far.end));
                         for sink in &mut sinks {
                             sink.snapshot(&report);
                         }
@@ -138,6 +149,10 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
                 drainer.read_names();
                 continue;
             }
+            _ = interfaces_tick.tick() => {
+                interfaces.poll(&mut Kernel { loaded: &mut loaded, mode }, StdInstant::now());
+                continue;
+            }
             ready = names_ready.readable() => {
                 let mut guard = ready.context("cannot wait on the names ring buffer")?;
                 guard.clear_ready();
@@ -145,10 +160,13 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let closed = schedule.close(SystemTime::now(), StdInstant::now(), !stop);
+        let now = StdInstant::now();
+        let closed = schedule.close(SystemTime::now(), now, !stop);
         say_step(&closed);
         let interval = drainer.flip_and_drain(closed.start, closed.end)?;
-        let report = report_of(&interval, &meta, &config.counting.report_options());
+        meta.interfaces = interfaces.names();
+        let mut report = report_of(&interval, &meta, &config.counting.report_options());
+        report.attached = interfaces.take_attached(now, span_of(closed.start, closed.end));
         for sink in &mut sinks {
             sink.publish(&report);
         }
@@ -161,7 +179,10 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
             break;
         }
     }
-    loaded.detach()?;
+    interfaces.detach_all(&mut Kernel {
+        loaded: &mut loaded,
+        mode,
+    });
     for sink in &mut sinks {
         sink.finish()?;
     }
@@ -190,6 +211,11 @@ impl Signals {
             user1: handle(SignalKind::user_defined1(), "SIGUSR1")?,
         })
     }
+}
+
+/// How long an interval's labels say it is (zero if they run backwards).
+fn span_of(start: SystemTime, end: SystemTime) -> Duration {
+    end.duration_since(start).unwrap_or_default()
 }
 
 /// Says in the log when the wall clock stepped, and how the report is labelled for it.

@@ -54,14 +54,18 @@ const UNBOUND_READY_TIMEOUT: Duration = Duration::from_secs(20);
 static NEXT_LAB_ID: AtomicU32 = AtomicU32::new(0);
 
 /// A named network namespace, deleted on drop.
-struct NetNs {
+pub struct NetNs {
     name: String,
 }
 
 impl NetNs {
-    fn create(name: String) -> anyhow::Result<Self> {
+    pub fn create(name: String) -> anyhow::Result<Self> {
         ip(&["netns", "add", &name])?;
         Ok(Self { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -174,6 +178,24 @@ impl Lab {
     /// The interface the counter attaches to: the resolver's end of the veth pair.
     pub fn resolver_iface(&self) -> &'static str {
         RESOLVER_IFACE
+    }
+
+    /// Runs `ip -n <resolver namespace> <args>` (to delete, rename or move its interface).
+    pub fn resolver_ip(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut all = vec!["-n", self.resolver_ns()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// Makes the veth pair and its addresses again, as [`Lab::new`] did, after a test deleted it.
+    pub fn reconnect(&self) -> anyhow::Result<()> {
+        connect(&self.resolver, &self.client)
+    }
+
+    /// A namespace of its own for this lab's tests (`<lab>-<suffix>`), deleted on drop.
+    pub fn extra_namespace(&self, suffix: &str) -> anyhow::Result<NetNs> {
+        let base = self.resolver_ns().trim_end_matches("-res");
+        NetNs::create(format!("{base}-{suffix}"))
     }
 
     /// The tagged addresses, in the order their tags were given.

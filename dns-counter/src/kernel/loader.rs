@@ -126,7 +126,6 @@ fn map_size_error(error: EbpfError, max_names: u32) -> LoaderError {
 /// The loaded program with its maps; detaches from every interface when dropped.
 pub struct Loaded {
     pub ebpf: Ebpf,
-    links: Vec<XdpLinkId>,
     /// Entries per clients map; 0 when loaded without room for client prefixes.
     max_clients: u32,
 }
@@ -170,11 +169,7 @@ pub fn load_sized(max_names: u32, max_clients: u32) -> Result<Loaded, LoaderErro
         .set(0, initial, 0)
         .map_err(LoaderError::Config)?;
     program(&mut ebpf)?.load().map_err(rejected)?;
-    let mut loaded = Loaded {
-        ebpf,
-        links: Vec::new(),
-        max_clients,
-    };
+    let mut loaded = Loaded { ebpf, max_clients };
     loaded.count_ports(&[DEFAULT_PORT])?;
     Ok(loaded)
 }
@@ -231,12 +226,18 @@ impl Loaded {
         config.set(0, current, 0).map_err(LoaderError::Config)
     }
 
-    /// Attaches to `iface`; returns the mode used ("native" or "skb").
-    pub fn attach(&mut self, iface: &str, mode: AttachMode) -> Result<&'static str, LoaderError> {
+    /// Attaches to the interface `index` (named `iface` in errors); returns the link and the
+    /// mode used ("native" or "skb").
+    pub fn attach(
+        &mut self,
+        iface: &str,
+        index: u32,
+        mode: AttachMode,
+    ) -> Result<(XdpLinkId, &'static str), LoaderError> {
         let program = program(&mut self.ebpf)?;
         let attempt = |program: &mut Xdp, mode: XdpMode, label: &'static str| {
             program
-                .attach(iface, mode)
+                .attach_to_if_index(index, mode)
                 .map(|link| (link, label))
                 .map_err(|source| LoaderError::Attach {
                     iface: iface.to_string(),
@@ -244,28 +245,24 @@ impl Loaded {
                     source,
                 })
         };
-        let (link, label) = match mode {
-            AttachMode::Native => attempt(program, XdpMode::Driver, "native")?,
-            AttachMode::Skb => attempt(program, XdpMode::Skb, "skb")?,
+        match mode {
+            AttachMode::Native => attempt(program, XdpMode::Driver, "native"),
+            AttachMode::Skb => attempt(program, XdpMode::Skb, "skb"),
             AttachMode::Auto => match attempt(program, XdpMode::Driver, "native") {
-                Ok(attached) => attached,
+                Ok(attached) => Ok(attached),
                 Err(native) => {
                     tracing::info!("{native}; trying skb (generic) mode");
-                    attempt(program, XdpMode::Skb, "skb")?
+                    attempt(program, XdpMode::Skb, "skb")
                 }
             },
-        };
-        self.links.push(link);
-        Ok(label)
+        }
     }
 
-    /// Detaches from every interface.
-    pub fn detach(&mut self) -> Result<(), LoaderError> {
-        let program = program(&mut self.ebpf)?;
-        for link in self.links.drain(..) {
-            program.detach(link).map_err(LoaderError::Verify)?;
-        }
-        Ok(())
+    /// Detaches `link`. One whose interface is gone was detached by the kernel already.
+    pub fn detach(&mut self, link: XdpLinkId) -> Result<(), LoaderError> {
+        program(&mut self.ebpf)?
+            .detach(link)
+            .map_err(LoaderError::Verify)
     }
 }
 

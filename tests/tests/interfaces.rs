@@ -1,0 +1,184 @@
+//! The counted interface changing under a running daemon. Defect: after `ip link del` and a new
+//! interface of the same name, the daemon went on without a word and counted nothing more. Now
+//! it says the interface is gone, attaches again when one of that name appears, follows a rename,
+//! treats a move to another namespace as a detach, and every report says how long each interface
+//! was attached in it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dns_counter_tests::lab::RESOLVER_V4;
+use dns_counter_tests::report::{ReportFile, diff_counts, summed_top_counts};
+use dns_counter_tests::{Counter, Dnsperf, Lab, Workload, require_privileges};
+
+/// Longer than the test: one report, written on SIGTERM.
+const INTERVAL: &str = "1h";
+/// The daemon looks at its interfaces every second.
+const NOTICE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `workload` once and checks dnsperf sent all of it.
+fn send(lab: &Lab, workload: &Workload, name: &str) {
+    let datafile = lab.work_dir().join(name);
+    workload
+        .write_datafile(&datafile)
+        .expect("write the datafile");
+    let summary = Dnsperf::new(RESOLVER_V4, &datafile)
+        .time_limit(Duration::from_secs(30))
+        .run(lab)
+        .expect("run dnsperf");
+    assert_eq!(summary.sent, workload.total(), "dnsperf sent it all");
+}
+
+/// Every count of `workload`, `times` over.
+fn times(workload: &Workload, times: u64) -> BTreeMap<String, u64> {
+    workload
+        .expected_names()
+        .iter()
+        .map(|(name, count)| (name.clone(), count * times))
+        .collect()
+}
+
+fn start(lab: &Lab, out_dir: &std::path::Path) -> Counter {
+    let privileges = require_privileges().expect("checked by the caller");
+    Counter::start(
+        &privileges.dns_counter,
+        lab,
+        out_dir,
+        &["--top", "0", "--interval", INTERVAL],
+    )
+    .expect("start the counter")
+}
+
+fn check_counts(reports: &[ReportFile], expected: &BTreeMap<String, u64>, counter: &Counter) {
+    let got = summed_top_counts(reports).expect("names listed once");
+    if let Err(problems) = diff_counts(expected, &got) {
+        panic!("{problems}\ncounter stderr:\n{}", counter.stderr());
+    }
+    for report in reports {
+        assert_eq!(report.report.check_consistent(), Ok(()), "{report:?}");
+    }
+}
+
+/// The one report's `attached` seconds of `interface`.
+fn attached_seconds(reports: &[ReportFile], interface: &str) -> f64 {
+    assert_eq!(reports.len(), 1, "one report: {reports:#?}");
+    let report = &reports[0].report;
+    let attached = report
+        .attached
+        .iter()
+        .find(|attached| attached.interface == interface)
+        .unwrap_or_else(|| panic!("no attached time of {interface}: {:?}", report.attached));
+    assert!(
+        attached.seconds <= report.seconds + 1e-6,
+        "{attached:?} within {}",
+        report.seconds
+    );
+    attached.seconds
+}
+
+#[test]
+fn a_deleted_interface_is_said_and_one_of_its_name_is_counted_on_when_it_appears() {
+    if require_privileges().is_none() {
+        return;
+    }
+    let lab = Lab::new().expect("build the lab");
+    let workload = Workload::zipf(0x1f01, 300, 3_000);
+    let out_dir = tempfile::tempdir().expect("report directory");
+    let mut counter = start(&lab, out_dir.path());
+
+    send(&lab, &workload, "before");
+    lab.resolver_ip(&["link", "del", lab.resolver_iface()])
+        .expect("delete the interface");
+    counter
+        .wait_for_stderr("is gone", 1, NOTICE_TIMEOUT)
+        .expect("the daemon says the interface is gone");
+    // Gone for a while: the report must say it was attached for less than its length.
+    std::thread::sleep(Duration::from_secs(2));
+    lab.reconnect().expect("make the interface again");
+    counter
+        .wait_for_stderr("counting on it again", 1, NOTICE_TIMEOUT)
+        .expect("the daemon attaches to the new interface");
+    send(&lab, &workload, "after");
+    let reports = counter.stop().expect("stop the counter");
+
+    check_counts(&reports, &times(&workload, 2), &counter);
+    let report = &reports[0].report;
+    let attached = attached_seconds(&reports, lab.resolver_iface());
+    assert!(
+        attached > 0.0 && attached < report.seconds - 1.5,
+        "attached {attached} s of {} s",
+        report.seconds
+    );
+}
+
+#[test]
+fn a_renamed_interface_is_counted_on_and_reported_by_its_new_name() {
+    if require_privileges().is_none() {
+        return;
+    }
+    let lab = Lab::new().expect("build the lab");
+    let workload = Workload::zipf(0x1f02, 300, 3_000);
+    let out_dir = tempfile::tempdir().expect("report directory");
+    let mut counter = start(&lab, out_dir.path());
+
+    send(&lab, &workload, "before");
+    let iface = lab.resolver_iface();
+    // A rename needs the link down; its IPv4 address stays.
+    for args in [
+        &["link", "set", iface, "down"][..],
+        &["link", "set", iface, "name", "vres-wan"],
+        &["link", "set", "vres-wan", "up"],
+    ] {
+        lab.resolver_ip(args).expect("rename the interface");
+    }
+    counter
+        .wait_for_stderr("is now named vres-wan", 1, NOTICE_TIMEOUT)
+        .expect("the daemon follows the rename");
+    send(&lab, &workload, "after");
+    let reports = counter.stop().expect("stop the counter");
+
+    check_counts(&reports, &times(&workload, 2), &counter);
+    assert_eq!(reports[0].report.interfaces, ["vres-wan"]);
+    let attached = attached_seconds(&reports, "vres-wan");
+    assert!(
+        attached > reports[0].report.seconds - 1.0,
+        "attached all along: {attached}"
+    );
+}
+
+#[test]
+fn an_interface_moved_to_another_namespace_is_detached() {
+    if require_privileges().is_none() {
+        return;
+    }
+    let lab = Lab::new().expect("build the lab");
+    let workload = Workload::zipf(0x1f03, 300, 3_000);
+    let out_dir = tempfile::tempdir().expect("report directory");
+    let mut counter = start(&lab, out_dir.path());
+    let elsewhere = lab.extra_namespace("away").expect("another namespace");
+
+    send(&lab, &workload, "before");
+    let iface = lab.resolver_iface();
+    lab.resolver_ip(&["link", "set", iface, "netns", elsewhere.name()])
+        .expect("move the interface");
+    counter
+        .wait_for_stderr("is gone", 1, NOTICE_TIMEOUT)
+        .expect("the daemon says the interface is gone");
+    // Our program is not left on it in the other namespace.
+    let link = dns_counter_tests::process::run_checked(
+        "ip",
+        &["-n", elsewhere.name(), "-d", "-j", "link", "show", iface],
+        Duration::from_secs(10),
+    )
+    .expect("ip link show");
+    let link: serde_json::Value = serde_json::from_str(&link).expect("ip -j");
+    assert!(
+        link[0].get("xdp").is_none(),
+        "still attached in {}: {link}",
+        elsewhere.name()
+    );
+    let reports = counter.stop().expect("stop the counter");
+    check_counts(&reports, &times(&workload, 1), &counter);
+    let attached = attached_seconds(&reports, iface);
+    assert!(attached < reports[0].report.seconds, "{attached}");
+}
