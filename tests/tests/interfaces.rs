@@ -182,3 +182,37 @@ fn an_interface_moved_to_another_namespace_is_detached() {
     let attached = attached_seconds(&reports, iface);
     assert!(attached < reports[0].report.seconds, "{attached}");
 }
+
+/// Defect: a second dns-counter on the interface failed with a raw errno (`bpf_link_create failed
+/// ... File exists`), naming neither the program in the way nor what to do.
+#[test]
+fn an_interface_holding_another_xdp_program_is_refused_naming_it() {
+    let Some(privileges) = require_privileges() else {
+        return;
+    };
+    let lab = Lab::new().expect("build the lab");
+    let workload = Workload::zipf(0x1f04, 300, 3_000);
+    let out_dir = tempfile::tempdir().expect("report directory");
+    let mut counter = start(&lab, out_dir.path());
+
+    let second_out = tempfile::tempdir().expect("report directory");
+    let mut second = Lab::netns_command(lab.resolver_ns(), &privileges.dns_counter);
+    second
+        .args(["run", "--iface", lab.resolver_iface(), "--out-dir"])
+        .arg(second_out.path());
+    let output = dns_counter_tests::process::run_bounded(&mut second, Duration::from_secs(60))
+        .expect("the second one exits");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("vres holds another XDP program already (program ")
+            && stderr.contains("(dns_counter))")
+            && stderr.contains("ip link set dev vres xdp off"),
+        "{stderr}"
+    );
+    // The first one counts on, untouched.
+    send(&lab, &workload, "queries");
+    let reports = counter.stop().expect("stop the counter");
+    check_counts(&reports, &times(&workload, 1), &counter);
+}

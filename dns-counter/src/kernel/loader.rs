@@ -13,6 +13,8 @@ use thiserror::Error;
 
 use dns_counter_report::interval::ClientPrefix;
 
+use super::occupant::{self, Occupant};
+
 /// The program as `dns-counter/build.rs` built it.
 static PROGRAM_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dns-counter-ebpf"));
@@ -65,6 +67,16 @@ pub enum LoaderError {
         iface: String,
         mode: &'static str,
         source: ProgramError,
+    },
+    #[error(
+        "{iface} holds another XDP program already ({}): dns-counter would replace it, so it \
+         does not attach; detach that program (`ip link set dev {iface} xdp off`, or stop what \
+         attached it: another dns-counter?) or count on another interface",
+        occupant.as_ref().map_or_else(|| "its id unknown".to_owned(), ToString::to_string)
+    )]
+    Occupied {
+        iface: String,
+        occupant: Option<Occupant>,
     },
     #[error("cannot configure the program")]
     Config(#[source] MapError),
@@ -245,17 +257,29 @@ impl Loaded {
                     source,
                 })
         };
-        match mode {
+        let attached = match mode {
             AttachMode::Native => attempt(program, XdpMode::Driver, "native"),
             AttachMode::Skb => attempt(program, XdpMode::Skb, "skb"),
             AttachMode::Auto => match attempt(program, XdpMode::Driver, "native") {
-                Ok(attached) => Ok(attached),
+                // In another mode it would be refused the same way.
+                Err(native) if is_occupied(&native) => Err(native),
                 Err(native) => {
                     tracing::info!("{native}; trying skb (generic) mode");
                     attempt(program, XdpMode::Skb, "skb")
                 }
+                attached => attached,
             },
-        }
+        };
+        attached.map_err(|err| {
+            if is_occupied(&err) {
+                LoaderError::Occupied {
+                    iface: iface.to_owned(),
+                    occupant: occupant::xdp_occupant(index),
+                }
+            } else {
+                err
+            }
+        })
     }
 
     /// Detaches `link`. One whose interface is gone was detached by the kernel already.
@@ -264,6 +288,22 @@ impl Loaded {
             .detach(link)
             .map_err(LoaderError::Verify)
     }
+}
+
+/// An attach refused because the interface holds an XDP program: bpf_link_create says EBUSY or
+/// EEXIST, the netlink fallback EEXIST or EBUSY too.
+fn is_occupied(err: &LoaderError) -> bool {
+    let LoaderError::Attach { source, .. } = err else {
+        return false;
+    };
+    let errno = match source {
+        ProgramError::SyscallError(syscall) => syscall.io_error.raw_os_error(),
+        ProgramError::XdpError(aya::programs::xdp::XdpError::NetlinkError(netlink)) => {
+            netlink.raw_os_error()
+        }
+        _ => None,
+    };
+    matches!(errno, Some(libc::EEXIST | libc::EBUSY))
 }
 
 const CAP_NET_ADMIN: u32 = 12;

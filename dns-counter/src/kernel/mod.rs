@@ -1,10 +1,11 @@
 //! The kernel side: loading and attaching the XDP program ([`loader`]), draining its maps into
 //! an [`Interval`](dns_counter_report::interval::Interval) ([`drain`]), what its maps cost and
-//! whether the host has it ([`memory`]), and [`sys`], the one place that calls `bpf(2)` by hand.
+//! whether the host has it ([`memory`]), which program holds an interface ([`occupant`]), and [`sys`], the one place that calls `bpf(2)` by hand.
 
 pub mod drain;
 pub mod loader;
 pub mod memory;
+pub mod occupant;
 pub mod sys;
 
 #[cfg(test)]
