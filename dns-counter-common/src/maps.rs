@@ -13,6 +13,8 @@ use core::mem::size_of;
 use crate::walk::{IpVersion, Source};
 
 pub const PROGRAM_NAME: &str = "dns_counter";
+/// The same count at the tc ingress hook (`--hook tc`).
+pub const TC_PROGRAM_NAME: &str = "dns_counter_tc";
 
 /// `Array<Config>` with one entry.
 pub const CONFIG_MAP: &str = "CONFIG";

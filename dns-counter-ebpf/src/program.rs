@@ -1,11 +1,14 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, xdp_action},
-    helpers::generated::bpf_xdp_load_bytes,
-    macros::{map, xdp},
+    bindings::{
+        BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
+        tcx_action_base::TCX_NEXT, xdp_action,
+    },
+    helpers::generated::{bpf_skb_load_bytes, bpf_xdp_load_bytes},
+    macros::{classifier, map, xdp},
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 use dns_counter_common::{
     Reason,
@@ -131,6 +134,60 @@ impl Packet for XdpPacket<'_> {
     }
 }
 
+/// A packet at the tc hook, read only through `bpf_skb_load_bytes`: direct access covers just the
+/// linear head of an skb, and a query may lie past it.
+struct SkbPacket<'a>(&'a TcContext);
+
+impl Packet for SkbPacket<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len() as usize
+    }
+
+    #[inline(always)]
+    fn load<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        if offset > MAX_PACKET_OFFSET {
+            return None;
+        }
+        self.0.load::<[u8; N]>(offset).ok()
+    }
+
+    #[inline(always)]
+    fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
+        let len = self.len();
+        if offset >= len || offset > MAX_PACKET_OFFSET {
+            return 0;
+        }
+        let n = core::cmp::min(core::cmp::min(len - offset, max), NAME_BUF_LEN);
+        if n == 0 || n > NAME_BUF_LEN {
+            return 0;
+        }
+        // SAFETY: `words` has room for NAME_BUF_LEN bytes and n ≤ NAME_BUF_LEN; the helper
+        // checks the packet bounds itself.
+        let ret = unsafe {
+            bpf_skb_load_bytes(
+                self.0.skb.skb.cast(),
+                offset as u32,
+                words.as_mut_ptr().cast(),
+                n as u32,
+            )
+        };
+        if ret < 0 { 0 } else { n }
+    }
+
+    #[inline(always)]
+    fn opaque(&self, value: usize) -> usize {
+        match OPAQUE.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, used only within this program run.
+            Some(cell) => unsafe {
+                core::ptr::write_volatile(cell, value as u64);
+                core::ptr::read_volatile(cell) as usize
+            },
+            None => value,
+        }
+    }
+}
+
 #[inline(always)]
 fn counted_port(port: u16) -> bool {
     PORTS
@@ -140,8 +197,18 @@ fn counted_port(port: u16) -> bool {
 
 #[xdp]
 pub fn dns_counter(ctx: XdpContext) -> u32 {
-    count_packet(&ctx);
+    count_packet(&XdpPacket(&ctx));
     xdp_action::XDP_PASS
+}
+
+/// The same count at the tc ingress hook (`--hook tc`), beside an XDP program that holds the
+/// interface. A passive link in the chain: TCX_NEXT lets the programs and filters behind it see
+/// the packet (TC_ACT_OK would end the chain there); on the legacy clsact path the same value is
+/// TC_ACT_UNSPEC, which goes on to the next filter too.
+#[classifier]
+pub fn dns_counter_tc(ctx: TcContext) -> i32 {
+    count_packet(&SkbPacket(&ctx));
+    TCX_NEXT
 }
 
 #[inline(always)]
@@ -153,16 +220,16 @@ fn bump_stat(set: u32, slot: u32) {
 }
 
 #[inline(always)]
-fn count_packet(ctx: &XdpContext) {
+fn count_packet<P: Packet>(packet: &P) {
     let Some(config) = CONFIG.get(0) else { return };
     let set = config.active_set & 1;
     bump_stat(set, STAT_PACKETS);
-    match count_query(ctx, set, config.hash_key) {
+    match count_query(packet, set, config.hash_key) {
         Ok(source) => {
             bump_stat(set, STAT_COUNTED);
             // Without --clients, this check is all that clients cost.
             if config.count_clients != 0 {
-                count_client(ctx, set, config, source);
+                count_client(packet, set, config, source);
             }
         }
         Err(reason) => bump_stat(set, STAT_REASONS + reason.index()),
@@ -174,8 +241,8 @@ fn count_packet(ctx: &XdpContext) {
 /// to the names. A function of its own: the second map's lookup and insert stay out of the
 /// name path's code.
 #[inline(never)]
-fn count_client(ctx: &XdpContext, set: u32, config: &Config, at: SourceAt) {
-    let Ok(source) = read_source(&XdpPacket(ctx), at) else {
+fn count_client<P: Packet>(packet: &P, set: u32, config: &Config, at: SourceAt) {
+    let Ok(source) = read_source(packet, at) else {
         return bump_stat(set, STAT_CLIENTS_UNTRACKED);
     };
     let key = config.client_key(&source);
@@ -212,14 +279,13 @@ fn count_client(ctx: &XdpContext, set: u32, config: &Config, at: SourceAt) {
 
 /// Counts the query by name; returns where its source address lies.
 #[inline(always)]
-fn count_query(ctx: &XdpContext, set: u32, key: [u64; 2]) -> Result<SourceAt, Reason> {
-    let packet = XdpPacket(ctx);
-    let question = locate_question(&packet, counted_port)?;
+fn count_query<P: Packet>(packet: &P, set: u32, key: [u64; 2]) -> Result<SourceAt, Reason> {
+    let question = locate_question(packet, counted_port)?;
     // Index 0 of a one-entry array always exists; were it missing, there is no room for the name.
     let scratch = SCRATCH.get_ptr_mut(0).ok_or(Reason::NameBufferFull)?;
     // SAFETY: per-CPU scratch, not shared with another running program.
     let scratch = unsafe { &mut *scratch };
-    let query = read_question(&packet, question, key, &mut scratch.name)?;
+    let query = read_question(packet, question, key, &mut scratch.name)?;
     // One lookup call per map, so the verifier can turn each into a direct call.
     let count = if set == 0 {
         COUNTS_0.get_ptr_mut(&query.hash)

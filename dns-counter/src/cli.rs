@@ -51,6 +51,7 @@ mod order {
     pub const EXCLUDE_FILE: usize = 6;
     pub const COUNT: usize = 7;
     pub const XDP_MODE: usize = 8;
+    pub const HOOK: usize = 8;
     pub const MAX_NAMES: usize = 9;
     pub const DOMAIN_DEPTH: usize = 10;
     pub const ORG_FILE: usize = 11;
@@ -81,6 +82,12 @@ pub struct RunArgs {
     /// XDP attach mode: auto tries native (driver) mode and falls back to skb (generic) mode.
     #[arg(long, value_enum, default_value_t = XdpModeArg::Auto, display_order = order::XDP_MODE)]
     pub xdp_mode: XdpModeArg,
+
+    /// Where to count: xdp (the fastest; the interface must hold no other XDP program) or tc
+    /// (the tc ingress hook, tcx on Linux 6.6+, legacy clsact before: behind an XDP filter
+    /// already on the interface, passing every packet on to what follows).
+    #[arg(long, value_enum, default_value_t = HookArg::Xdp, display_order = order::HOOK)]
+    pub hook: HookArg,
 
     #[command(flatten)]
     pub counting: CountArgs,
@@ -270,6 +277,12 @@ pub struct MergeArgs {
     /// Write the merged report here (JSON) instead of printing it on stdout.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HookArg {
+    Xdp,
+    Tc,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -22,8 +22,8 @@ use dns_counter_report::{
     render::Format,
 };
 
-use crate::cli::{CountArgs, ReplayArgs, RunArgs, XdpModeArg};
-use crate::kernel::loader::AttachMode;
+use crate::cli::{CountArgs, HookArg, ReplayArgs, RunArgs, XdpModeArg};
+use crate::kernel::loader::{AttachMode, Hook};
 use crate::kernel::memory::{CgroupMemory, HostMemory, MemoryError, check_map_memory};
 use crate::sinks::files::Target;
 
@@ -38,7 +38,8 @@ pub struct Config {
     pub ifaces: Vec<String>,
     pub interval: Duration,
     pub count: Option<u64>,
-    pub xdp_mode: AttachMode,
+    /// Where the program counts, and for XDP in which mode.
+    pub hook: Hook,
     pub counting: Counting,
 }
 
@@ -107,6 +108,8 @@ pub enum ConfigError {
     IntervalTooLong { given: Duration },
     #[error("--count must be at least 1")]
     ZeroCount,
+    #[error("--xdp-mode is for --hook xdp: leave it out with --hook tc")]
+    XdpModeWithTc,
     #[error(transparent)]
     Exclude(#[from] ExcludeError),
     #[error(transparent)]
@@ -143,10 +146,12 @@ impl Config {
             ifaces,
             interval: args.interval,
             count: args.count,
-            xdp_mode: match args.xdp_mode {
-                XdpModeArg::Auto => AttachMode::Auto,
-                XdpModeArg::Native => AttachMode::Native,
-                XdpModeArg::Skb => AttachMode::Skb,
+            hook: match (args.hook, args.xdp_mode) {
+                (HookArg::Xdp, XdpModeArg::Auto) => Hook::Xdp(AttachMode::Auto),
+                (HookArg::Xdp, XdpModeArg::Native) => Hook::Xdp(AttachMode::Native),
+                (HookArg::Xdp, XdpModeArg::Skb) => Hook::Xdp(AttachMode::Skb),
+                (HookArg::Tc, XdpModeArg::Auto) => Hook::Tc,
+                (HookArg::Tc, _) => return Err(ConfigError::XdpModeWithTc),
             },
             counting,
         })
@@ -391,6 +396,10 @@ mod tests {
         assert!(matches!(err, ConfigError::IntervalTooShort { .. }), "{err}");
         let err = Config::from_args(args(&["--count", "0"])).unwrap_err();
         assert!(matches!(err, ConfigError::ZeroCount), "{err}");
+        let err = Config::from_args(args(&["--hook", "tc", "--xdp-mode", "skb"])).unwrap_err();
+        assert!(matches!(err, ConfigError::XdpModeWithTc), "{err}");
+        let config = Config::from_args(args(&["--hook", "tc"])).unwrap();
+        assert_eq!(config.hook, Hook::Tc);
         let config =
             Config::from_args(args(&["--port", "8053", "--port", "53", "--port", "8053"])).unwrap();
         assert_eq!(config.ifaces, ["lo"]);

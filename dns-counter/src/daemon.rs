@@ -64,11 +64,11 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
-    let mode = config.xdp_mode;
+    let hook = config.hook;
     let (mut interfaces, attached) = Interfaces::attach_all(
         &mut Kernel {
             loaded: &mut loaded,
-            mode,
+            hook,
         },
         &config.ifaces,
         StdInstant::now(),
@@ -150,7 +150,7 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
                 continue;
             }
             _ = interfaces_tick.tick() => {
-                interfaces.poll(&mut Kernel { loaded: &mut loaded, mode }, StdInstant::now());
+                interfaces.poll(&mut Kernel { loaded: &mut loaded, hook }, StdInstant::now());
                 continue;
             }
             ready = names_ready.readable() => {
@@ -181,7 +181,7 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
     }
     interfaces.detach_all(&mut Kernel {
         loaded: &mut loaded,
-        mode,
+        hook,
     });
     for sink in &mut sinks {
         sink.finish()?;

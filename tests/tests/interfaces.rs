@@ -208,7 +208,8 @@ fn an_interface_holding_another_xdp_program_is_refused_naming_it() {
     assert!(
         stderr.contains("vres holds another XDP program already (program ")
             && stderr.contains("(dns_counter))")
-            && stderr.contains("ip link set dev vres xdp off"),
+            && stderr.contains("ip link set dev vres xdp off")
+            && stderr.contains("--hook tc"),
         "{stderr}"
     );
     // The first one counts on, untouched.

@@ -3,11 +3,16 @@
 use aya::{
     Ebpf, EbpfError, EbpfLoader,
     maps::{Array, MapError},
-    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        tc::{self, SchedClassifierLinkId},
+        xdp::XdpLinkId,
+    },
 };
 use dns_counter_common::maps::{
     CLIENT_FAMILY_V4, CLIENT_FAMILY_V6, CLIENTS_MAPS, CONFIG_MAP, COUNTS_MAPS, Config,
-    DEFAULT_PORT, MAX_CLIENT_PREFIXES, PORT_WORDS, PORTS_MAP, PROGRAM_NAME, client_mask,
+    DEFAULT_PORT, MAX_CLIENT_PREFIXES, PORT_WORDS, PORTS_MAP, PROGRAM_NAME, TC_PROGRAM_NAME,
+    client_mask,
 };
 use thiserror::Error;
 
@@ -42,6 +47,21 @@ fn rejected(error: ProgramError) -> LoaderError {
     }
 }
 
+/// Where the program counts on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Xdp(AttachMode),
+    /// The tc ingress hook (`--hook tc`): tcx on Linux 6.6 and later, clsact before.
+    Tc,
+}
+
+/// What holds the program on one interface.
+#[derive(Debug)]
+pub enum HookLink {
+    Xdp(XdpLinkId),
+    Tc(SchedClassifierLinkId),
+}
+
 /// How the program is attached to an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttachMode {
@@ -71,7 +91,7 @@ pub enum LoaderError {
     #[error(
         "{iface} holds another XDP program already ({}): dns-counter would replace it, so it \
          does not attach; detach that program (`ip link set dev {iface} xdp off`, or stop what \
-         attached it: another dns-counter?) or count on another interface",
+         attached it: another dns-counter?), or count beside it with --hook tc",
         occupant.as_ref().map_or_else(|| "its id unknown".to_owned(), ToString::to_string)
     )]
     Occupied {
@@ -282,12 +302,67 @@ impl Loaded {
         })
     }
 
-    /// Detaches `link`. One whose interface is gone was detached by the kernel already.
-    pub fn detach(&mut self, link: XdpLinkId) -> Result<(), LoaderError> {
-        program(&mut self.ebpf)?
-            .detach(link)
-            .map_err(LoaderError::Verify)
+    /// Attaches where `hook` says, to the interface `index` named `iface`; returns the link and
+    /// how it was attached ("native", "skb", "tcx" or "tc clsact"). For tc the program is loaded
+    /// on first use.
+    pub fn attach_hook(
+        &mut self,
+        iface: &str,
+        index: u32,
+        hook: Hook,
+    ) -> Result<(HookLink, &'static str), LoaderError> {
+        let mode = match hook {
+            Hook::Xdp(mode) => mode,
+            Hook::Tc => return self.attach_tc(iface),
+        };
+        let (link, label) = self.attach(iface, index, mode)?;
+        Ok((HookLink::Xdp(link), label))
     }
+
+    fn attach_tc(&mut self, iface: &str) -> Result<(HookLink, &'static str), LoaderError> {
+        let program = tc_program(&mut self.ebpf)?;
+        if program.fd().is_err() {
+            program.load().map_err(rejected)?;
+        }
+        let tcx = aya::util::KernelVersion::current()
+            .is_ok_and(|version| version >= aya::util::KernelVersion::new(6, 6, 0));
+        let label = if tcx { "tcx" } else { "tc clsact" };
+        if !tcx {
+            // The qdisc the legacy hook needs; one there already (someone's filters) is kept.
+            if let Err(err) = tc::qdisc_add_clsact(iface) {
+                tracing::debug!("clsact on {iface}: {err}");
+            }
+        }
+        // tcx appends it as the last program: those attached before it see packets first.
+        let link = program
+            .attach(iface, TcAttachType::Ingress)
+            .map_err(|source| LoaderError::Attach {
+                iface: iface.to_owned(),
+                mode: label,
+                source,
+            })?;
+        Ok((HookLink::Tc(link), label))
+    }
+
+    /// Detaches `link`. One whose interface is gone was detached by the kernel already.
+    pub fn detach(&mut self, link: HookLink) -> Result<(), LoaderError> {
+        match link {
+            HookLink::Xdp(link) => program(&mut self.ebpf)?.detach(link),
+            HookLink::Tc(link) => tc_program(&mut self.ebpf)?.detach(link),
+        }
+        .map_err(LoaderError::Verify)
+    }
+}
+
+fn tc_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoaderError> {
+    let missing = LoaderError::Missing {
+        what: "tc program",
+        name: TC_PROGRAM_NAME,
+    };
+    ebpf.program_mut(TC_PROGRAM_NAME)
+        .ok_or(missing)?
+        .try_into()
+        .map_err(LoaderError::Verify)
 }
 
 /// An attach refused because the interface holds an XDP program: bpf_link_create says EBUSY or

@@ -6,10 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use aya::programs::xdp::XdpLinkId;
 use dns_counter_report::model::Attached;
 
-use crate::kernel::loader::{AttachMode, Loaded, LoaderError};
+use crate::kernel::loader::{Hook, HookLink, Loaded, LoaderError};
 
 /// How often the interfaces are looked at: how late a change is seen, at most.
 pub const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -29,11 +28,11 @@ pub trait Host {
 /// The kernel's interfaces, in the daemon's network namespace, and the loaded program.
 pub struct Kernel<'a> {
     pub loaded: &'a mut Loaded,
-    pub mode: AttachMode,
+    pub hook: Hook,
 }
 
 impl Host for Kernel<'_> {
-    type Link = XdpLinkId;
+    type Link = HookLink;
 
     fn index_of(&self, name: &str) -> Option<u32> {
         let name = std::ffi::CString::new(name).ok()?;
@@ -54,11 +53,11 @@ impl Host for Kernel<'_> {
         Some(name.to_string_lossy().into_owned())
     }
 
-    fn attach(&mut self, name: &str, index: u32) -> Result<(XdpLinkId, &'static str), LoaderError> {
-        self.loaded.attach(name, index, self.mode)
+    fn attach(&mut self, name: &str, index: u32) -> Result<(HookLink, &'static str), LoaderError> {
+        self.loaded.attach_hook(name, index, self.hook)
     }
 
-    fn detach(&mut self, link: XdpLinkId) {
+    fn detach(&mut self, link: HookLink) {
         // The kernel detached it already when the interface went away; nothing is left to undo.
         if let Err(err) = self.loaded.detach(link) {
             tracing::debug!("detaching: {err}");
