@@ -117,7 +117,17 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Read, ReadError> {
             });
         }
     };
-    for (field, value) in [("start", &saved.report.start), ("end", &saved.report.end)] {
+    // A merged report's inputs too: merge reads their times to tell overlapping inputs apart.
+    let inputs = saved.merge.iter().flat_map(|merge| &merge.inputs);
+    let times = [("start", &saved.report.start), ("end", &saved.report.end)]
+        .into_iter()
+        .chain(inputs.flat_map(|input| {
+            [
+                ("merge.inputs start", &input.start),
+                ("merge.inputs end", &input.end),
+            ]
+        }));
+    for (field, value) in times {
         if humantime::parse_rfc3339(value).is_err() {
             return Err(ReadError::BadTime {
                 path: path.to_owned(),
@@ -253,6 +263,25 @@ mod tests {
         assert_eq!(
             report.names.top[0].share,
             model::share(report.names.top[0].count, report.totals.queries)
+        );
+    }
+
+    /// Found by fuzzing: merge read a merged input's times that reading had never checked.
+    #[test]
+    fn a_merged_report_with_a_bad_input_time_is_refused() {
+        let text = std::fs::read_to_string(data("merged.golden.json")).expect("golden");
+        let mut value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        value["merge"]["inputs"][1]["end"] = "2026-11-22T01:01:00:".into();
+        let err = parse(value.to_string().as_bytes(), Path::new("m.json")).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ReadError::BadTime {
+                    field: "merge.inputs end",
+                    ..
+                }
+            ),
+            "{err:?}"
         );
     }
 
