@@ -1,6 +1,7 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{
         BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP,
         tcx_action_base::TCX_NEXT, xdp_action,
@@ -10,6 +11,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{TcContext, XdpContext},
 };
+use aya_log_ebpf::{error, warn};
 use dns_counter_common::{
     Reason,
     maps::{
@@ -24,6 +26,7 @@ use dns_counter_common::{
 /// Packet offsets beyond this are not read; keeps every offset provably bounded for the verifier.
 const MAX_PACKET_OFFSET: usize = 0x3fff;
 const EEXIST: i32 = 17;
+const E2BIG: i32 = 7;
 
 #[map]
 static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
@@ -197,7 +200,7 @@ fn counted_port(port: u16) -> bool {
 
 #[xdp]
 pub fn dns_counter(ctx: XdpContext) -> u32 {
-    count_packet(&XdpPacket(&ctx));
+    count_packet(&XdpPacket(&ctx), &ctx);
     xdp_action::XDP_PASS
 }
 
@@ -207,24 +210,36 @@ pub fn dns_counter(ctx: XdpContext) -> u32 {
 /// TC_ACT_UNSPEC, which goes on to the next filter too.
 #[classifier]
 pub fn dns_counter_tc(ctx: TcContext) -> i32 {
-    count_packet(&SkbPacket(&ctx));
+    count_packet(&SkbPacket(&ctx), &ctx);
     TCX_NEXT
 }
 
 #[inline(always)]
 fn bump_stat(set: u32, slot: u32) {
-    if let Some(counter) = STATS.get_ptr_mut(set * STATS_PER_SET + slot) {
+    bump_stat_from(set, slot);
+}
+
+/// Adds one to a stat; returns what this CPU's slot held before (0: the first this interval, as
+/// the daemon zeroes a set's stats when it drains it).
+#[inline(always)]
+fn bump_stat_from(set: u32, slot: u32) -> u64 {
+    match STATS.get_ptr_mut(set * STATS_PER_SET + slot) {
         // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-        unsafe { *counter += 1 };
+        Some(counter) => unsafe {
+            let before = *counter;
+            *counter = before + 1;
+            before
+        },
+        None => 1,
     }
 }
 
 #[inline(always)]
-fn count_packet<P: Packet>(packet: &P) {
+fn count_packet<P: Packet, C: EbpfContext>(packet: &P, ctx: &C) {
     let Some(config) = CONFIG.get(0) else { return };
     let set = config.active_set & 1;
     bump_stat(set, STAT_PACKETS);
-    match count_query(packet, set, config.hash_key) {
+    match count_query(packet, ctx, set, config.hash_key) {
         Ok(source) => {
             bump_stat(set, STAT_COUNTED);
             // Without --clients, this check is all that clients cost.
@@ -232,7 +247,31 @@ fn count_packet<P: Packet>(packet: &P) {
                 count_client(packet, set, config, source);
             }
         }
-        Err(reason) => bump_stat(set, STAT_REASONS + reason.index()),
+        Err(reason) => {
+            let before = bump_stat_from(set, STAT_REASONS + reason.index());
+            // Rare events, said once an interval per CPU: a line in the daemon's log, not a cost
+            // on the packets that count.
+            if matches!(reason, Reason::NameTableFull | Reason::NameBufferFull) && before == 0 {
+                say_first(ctx, reason);
+            }
+        }
+    }
+}
+
+/// The first query of the interval (on this CPU) that a full table or ring left uncounted by
+/// name, in the daemon's log through aya-log.
+#[inline(never)]
+fn say_first<C: EbpfContext>(ctx: &C, reason: Reason) {
+    if matches!(reason, Reason::NameTableFull) {
+        warn!(
+            ctx,
+            "the name table is full: new names go uncounted by name (name_table_full) for the rest of the interval; a larger --max-names makes room"
+        );
+    } else {
+        warn!(
+            ctx,
+            "the names ring buffer is full: new names go uncounted by name (name_buffer_full) until the daemon has read it"
+        );
     }
 }
 
@@ -279,7 +318,12 @@ fn count_client<P: Packet>(packet: &P, set: u32, config: &Config, at: SourceAt) 
 
 /// Counts the query by name; returns where its source address lies.
 #[inline(always)]
-fn count_query<P: Packet>(packet: &P, set: u32, key: [u64; 2]) -> Result<SourceAt, Reason> {
+fn count_query<P: Packet, C: EbpfContext>(
+    packet: &P,
+    ctx: &C,
+    set: u32,
+    key: [u64; 2],
+) -> Result<SourceAt, Reason> {
     let question = locate_question(packet, counted_port)?;
     // Index 0 of a one-entry array always exists; were it missing, there is no room for the name.
     let scratch = SCRATCH.get_ptr_mut(0).ok_or(Reason::NameBufferFull)?;
@@ -296,7 +340,7 @@ fn count_query<P: Packet>(packet: &P, set: u32, key: [u64; 2]) -> Result<SourceA
         Some(count) => add_one(count),
         None => {
             let counts = if set == 0 { &COUNTS_0 } else { &COUNTS_1 };
-            announce_and_insert(set, &query, scratch, counts)?;
+            announce_and_insert(ctx, set, &query, scratch, counts)?;
         }
     }
     count_qtype(set, query.qtype);
@@ -320,7 +364,8 @@ fn count_qtype(set: u32, qtype: u16) {
 /// First sight of a name in this set: hand the name to the daemon, then start its count. Only a
 /// name the daemon has been told about can have a count, so every count is reported by name.
 #[inline(never)]
-fn announce_and_insert(
+fn announce_and_insert<C: EbpfContext>(
+    ctx: &C,
     set: u32,
     query: &Query,
     scratch: &mut Scratch,
@@ -355,7 +400,21 @@ fn announce_and_insert(
             }
             None => Err(Reason::NameTableFull),
         },
-        Err(_) => Err(Reason::NameTableFull),
+        Err(err) => {
+            // E2BIG is the table full; anything else is unexpected, said once an interval per
+            // CPU as the full table is.
+            let first = STATS
+                .get(set * STATS_PER_SET + STAT_REASONS + Reason::NameTableFull.index())
+                .is_some_and(|count| *count == 0);
+            if err != -E2BIG && first {
+                error!(
+                    ctx,
+                    "adding a name to the name table failed with errno {}: counted as name_table_full",
+                    -err
+                );
+            }
+            Err(Reason::NameTableFull)
+        }
     }
 }
 

@@ -73,6 +73,17 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
         &config.ifaces,
         StdInstant::now(),
     )?;
+    // The program's rare events; without its ring, there are none to show.
+    let mut kernel_log = match loaded.take_logger() {
+        // SAFETY: the logger owns its ring's descriptor and keeps it until it is dropped, with
+        // the AsyncFd that holds it.
+        Some(logger) => Some(
+            unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }
+                .map_err(|err| err.into_parts().1)
+                .context("cannot watch the program's log ring")?,
+        ),
+        None => None,
+    };
     let mut interfaces_tick = tokio::time::interval(interfaces::POLL_PERIOD);
     interfaces_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // SAFETY: the AsyncFd owns this descriptor and nothing else closes or replaces it.
@@ -149,6 +160,12 @@ async fn count(mut config: Config) -> anyhow::Result<()> {
                 drainer.read_names();
                 continue;
             }
+            ready = readable(&mut kernel_log) => {
+                let mut guard = ready.context("cannot wait on the program's log ring")?;
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+                continue;
+            }
             _ = interfaces_tick.tick() => {
                 interfaces.poll(&mut Kernel { loaded: &mut loaded, hook }, StdInstant::now());
                 continue;
@@ -210,6 +227,16 @@ impl Signals {
             hangup: handle(SignalKind::hangup(), "SIGHUP")?,
             user1: handle(SignalKind::user_defined1(), "SIGUSR1")?,
         })
+    }
+}
+
+/// Waits until `fd` is readable; never, without one.
+async fn readable<T: std::os::fd::AsRawFd>(
+    fd: &mut Option<AsyncFd<T>>,
+) -> io::Result<tokio::io::unix::AsyncFdReadyMutGuard<'_, T>> {
+    match fd {
+        Some(fd) => fd.readable_mut().await,
+        None => std::future::pending().await,
     }
 }
 

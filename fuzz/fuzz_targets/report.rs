@@ -40,10 +40,15 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// A report merged with itself is itself.
+/// A report merged with itself counts once (its sums are its own; a reason named twice in a
+/// foreign report is summed under one name, so the lists may differ in form).
 fn counts_once(saved: &SavedReport) {
     let twice = merged(&[saved.clone(), saved.clone()]).expect("no overlap with itself");
-    assert_eq!(twice.report.totals, saved.report.totals);
+    let sums = |report: &SavedReport| {
+        let totals = &report.report.totals;
+        (totals.packets, totals.queries, totals.counted, totals.excluded)
+    };
+    assert_eq!(sums(&twice), sums(saved));
 }
 
 fn read(bytes: &[u8]) -> Option<SavedReport> {

@@ -187,3 +187,81 @@ fn only_the_ports_named_are_counted() {
     );
     assert_eq!(reason_count(&interval, "other_port"), 1);
 }
+
+/// Records of the program's aya-log ring, kept for a test to read.
+#[derive(Clone, Default)]
+struct Kept(std::sync::Arc<std::sync::Mutex<Vec<(log::Level, String)>>>);
+
+impl log::Log for Kept {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .push((record.level(), record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+impl Kept {
+    /// The warnings kept so far that contain `text`, taken.
+    fn take_matching(&self, text: &str) -> usize {
+        let mut records = self.0.lock().expect("not poisoned");
+        let matching = records
+            .iter()
+            .filter(|(level, message)| *level == log::Level::Warn && message.contains(text))
+            .count();
+        records.clear();
+        matching
+    }
+}
+
+/// A full name table is said through aya-log once an interval (per CPU), not for every query it
+/// leaves uncounted by name; a new interval says it again.
+#[test]
+fn a_full_name_table_is_logged_once_an_interval() {
+    let Some(()) = require_root() else { return };
+    const MAX_NAMES: u32 = 10;
+    const FULL: &str = "the name table is full";
+    let mut loaded = loader::load(MAX_NAMES).expect("load");
+    let mut drainer = Drainer::new(&mut loaded.ebpf).expect("maps");
+    let kept = Kept::default();
+    let mut logger =
+        aya_log::EbpfLogger::init_with_logger(&mut loaded.ebpf, kept.clone()).expect("log ring");
+    let cpus = dns_counter_tests::prereq::online_cpus();
+    let frames: Vec<Vec<u8>> = (0..200)
+        .map(|i| frames::query_frame(&format!("n{i}.example"), 1))
+        .collect();
+
+    // Within the table: nothing to say.
+    for frame in &frames[..MAX_NAMES as usize] {
+        run(program(&loaded), frame, 1);
+    }
+    logger.flush();
+    assert_eq!(kept.take_matching(FULL), 0);
+    // 190 queries past it: said at least once, at most once per CPU.
+    for frame in &frames[MAX_NAMES as usize..] {
+        run(program(&loaded), frame, 1);
+    }
+    logger.flush();
+    let said = kept.take_matching(FULL);
+    assert!(
+        (1..=cpus).contains(&said),
+        "said {said} times on {cpus} CPUs"
+    );
+    let interval = drain(&mut drainer);
+    assert_eq!(reason_count(&interval, "name_table_full"), 190);
+
+    // The next interval fills up again, and says so again.
+    for frame in &frames {
+        run(program(&loaded), frame, 1);
+    }
+    logger.flush();
+    let said = kept.take_matching(FULL);
+    assert!(
+        (1..=cpus).contains(&said),
+        "said {said} times on {cpus} CPUs"
+    );
+}

@@ -354,6 +354,33 @@ impl Loaded {
     }
 }
 
+/// Where the program's aya-log records go: the daemon's log, each line saying it is the program's.
+pub struct KernelLog;
+
+impl log::Log for KernelLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        match record.level() {
+            log::Level::Error => tracing::error!("the kernel program: {}", record.args()),
+            log::Level::Warn => tracing::warn!("the kernel program: {}", record.args()),
+            _ => tracing::info!("the kernel program: {}", record.args()),
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+impl Loaded {
+    /// The reader of the program's log records (its rare events), once; `None` after the first
+    /// call, or if the object has no log ring.
+    pub fn take_logger(&mut self) -> Option<aya_log::EbpfLogger<KernelLog>> {
+        aya_log::EbpfLogger::init_with_logger(&mut self.ebpf, KernelLog).ok()
+    }
+}
+
 fn tc_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, LoaderError> {
     let missing = LoaderError::Missing {
         what: "tc program",

@@ -193,6 +193,7 @@ pub fn replay<R: Read>(
     let mut loaded = loader::load_with_clients(counting.max_names, counting.clients)?;
     loaded.count_ports(&counting.ports)?;
     let mut drainer = Drainer::new(&mut loaded.ebpf)?;
+    let mut kernel_log = loaded.take_logger();
     let missing = || LoaderError::Missing {
         what: "XDP program",
         name: PROGRAM_NAME,
@@ -237,13 +238,16 @@ pub fn replay<R: Read>(
     let mut short_frames = 0u64;
     let mut long_frames = 0usize;
     let mut late = 0u64;
-    let flush = |start: SystemTime,
-                 end: SystemTime,
-                 short_frames: &mut u64,
-                 drainer: &mut Drainer|
+    let mut flush = |start: SystemTime,
+                     end: SystemTime,
+                     short_frames: &mut u64,
+                     drainer: &mut Drainer|
      -> Result<(), ReplayError> {
         let mut interval = drainer.flip_and_drain(start, end)?;
         add_short_frames(&mut interval, std::mem::take(short_frames));
+        if let Some(kernel_log) = kernel_log.as_mut() {
+            kernel_log.flush();
+        }
         files::write(
             &report_of(&interval, &meta, &options),
             counting.report_target(),
