@@ -103,14 +103,9 @@ impl Packet for XdpPacket<'_> {
 
     #[inline(always)]
     fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
-        let len = self.len();
-        if offset >= len || offset > MAX_PACKET_OFFSET {
+        let Some(n) = name_copy_len(self.len(), offset, max) else {
             return 0;
-        }
-        let n = core::cmp::min(core::cmp::min(len - offset, max), NAME_BUF_LEN);
-        if n == 0 || n > NAME_BUF_LEN {
-            return 0;
-        }
+        };
         // SAFETY: `words` has room for NAME_BUF_LEN bytes and n ≤ NAME_BUF_LEN; the helper
         // checks the packet bounds itself.
         let ret = unsafe {
@@ -126,14 +121,31 @@ impl Packet for XdpPacket<'_> {
 
     #[inline(always)]
     fn opaque(&self, value: usize) -> usize {
-        match OPAQUE.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, used only within this program run.
-            Some(cell) => unsafe {
-                core::ptr::write_volatile(cell, value as u64);
-                core::ptr::read_volatile(cell) as usize
-            },
-            None => value,
-        }
+        opaque(value)
+    }
+}
+
+/// How many bytes of a name to copy from `offset` of a `len`-byte packet: at most `max` and the
+/// name buffer; `None` for nothing. Each bound checked where the verifier can see it.
+#[inline(always)]
+fn name_copy_len(len: usize, offset: usize, max: usize) -> Option<usize> {
+    if offset >= len || offset > MAX_PACKET_OFFSET {
+        return None;
+    }
+    let n = core::cmp::min(core::cmp::min(len - offset, max), NAME_BUF_LEN);
+    (n != 0 && n <= NAME_BUF_LEN).then_some(n)
+}
+
+/// `value`, through a map slot the verifier cannot see through; see `Packet::opaque`.
+#[inline(always)]
+fn opaque(value: usize) -> usize {
+    match OPAQUE.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, used only within this program run.
+        Some(cell) => unsafe {
+            core::ptr::write_volatile(cell, value as u64);
+            core::ptr::read_volatile(cell) as usize
+        },
+        None => value,
     }
 }
 
@@ -157,14 +169,9 @@ impl Packet for SkbPacket<'_> {
 
     #[inline(always)]
     fn copy_name(&self, offset: usize, max: usize, words: &mut [u64; NAME_WORDS]) -> usize {
-        let len = self.len();
-        if offset >= len || offset > MAX_PACKET_OFFSET {
+        let Some(n) = name_copy_len(self.len(), offset, max) else {
             return 0;
-        }
-        let n = core::cmp::min(core::cmp::min(len - offset, max), NAME_BUF_LEN);
-        if n == 0 || n > NAME_BUF_LEN {
-            return 0;
-        }
+        };
         // SAFETY: `words` has room for NAME_BUF_LEN bytes and n ≤ NAME_BUF_LEN; the helper
         // checks the packet bounds itself.
         let ret = unsafe {
@@ -180,14 +187,7 @@ impl Packet for SkbPacket<'_> {
 
     #[inline(always)]
     fn opaque(&self, value: usize) -> usize {
-        match OPAQUE.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, used only within this program run.
-            Some(cell) => unsafe {
-                core::ptr::write_volatile(cell, value as u64);
-                core::ptr::read_volatile(cell) as usize
-            },
-            None => value,
-        }
+        opaque(value)
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use dns_counter_report::{
-    merge::{self, MergeError, Warning},
+    merge,
     model::{self, SavedReport},
     read,
     render::Format,
@@ -30,63 +30,11 @@ pub fn merge_reports(paths: &[PathBuf], output: Option<&Path>) -> anyhow::Result
         inputs.push(saved);
     }
     // The merge numbers inputs from 1, in the order given.
-    let file = |input: usize| paths[input - 1].display();
-    let (merged, warnings) = merge::merge(&inputs).map_err(|err| match err {
-        MergeError::Overlap {
-            first,
-            second,
-            host,
-            interface,
-            start,
-            end,
-        } => anyhow::anyhow!(
-            "{} and {} both count {host} on {interface} from {start} to {end}: merged, those \
-             queries would count twice; leave one out (a snapshot overlaps its interval's report)",
-            file(first),
-            file(second)
-        ),
-        MergeError::BadTime {
-            input,
-            field,
-            value,
-        } => anyhow::anyhow!(
-            "{}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z",
-            file(input)
-        ),
-        other => other.into(),
-    })?;
+    let file = |input: usize| paths[input - 1].display().to_string();
+    let (merged, warnings) =
+        merge::merge(&inputs).map_err(|err| anyhow::anyhow!(err.describe(file)))?;
     for warning in warnings {
-        match warning {
-            Warning::Missing { section, input } => tracing::warn!(
-                "{} has no {section} section: the merged report has none",
-                file(input)
-            ),
-            Warning::ClientSettings { first, other } => tracing::warn!(
-                "{} and {} use different client prefix lengths or anonymisation: the merged \
-                 report has no clients section",
-                file(first),
-                file(other)
-            ),
-            Warning::Duplicate { input, same_as } => tracing::warn!(
-                "{} is the same report as {}: skipped, so it counts once",
-                file(input),
-                file(same_as)
-            ),
-            Warning::Settings {
-                setting,
-                first,
-                other,
-                first_value,
-                other_value,
-            } => tracing::warn!(
-                "{} and {} were counted with different {setting} ({first_value} and \
-                 {other_value}): their counts were not taken alike; the merge says so in \
-                 merge.differing_settings",
-                file(first),
-                file(other)
-            ),
-            grouping @ Warning::Grouping { .. } => tracing::warn!("{grouping}"),
-        }
+        tracing::warn!("{}", warning.describe(file));
     }
     let json = merged.render(Format::Json);
     match output {

@@ -113,6 +113,26 @@ impl Workload {
         &self.expected_names
     }
 
+    /// Every name's count when the workload is sent `times` over.
+    pub fn expected_names_times(&self, times: u64) -> BTreeMap<String, u64> {
+        self.expected_names
+            .iter()
+            .map(|(name, count)| (name.clone(), count * times))
+            .collect()
+    }
+
+    /// Writes the datafile to `<lab work dir>/<name>` and sends all of it once to `server` from
+    /// the lab's client, checking dnsperf sent every query.
+    pub fn send_all(&self, lab: &crate::Lab, server: std::net::IpAddr, name: &str) {
+        let datafile = lab.work_dir().join(name);
+        self.write_datafile(&datafile).expect("write the datafile");
+        let summary = crate::Dnsperf::new(server, &datafile)
+            .time_limit(std::time::Duration::from_secs(30))
+            .run(lab)
+            .expect("run dnsperf");
+        assert_eq!(summary.sent, self.total(), "dnsperf sent it all");
+    }
+
     /// Queries per qtype, keyed by mnemonic ("A", "AAAA", "MX", "TXT").
     pub fn expected_qtypes(&self) -> &BTreeMap<String, u64> {
         &self.expected_qtypes

@@ -9,34 +9,12 @@ use std::time::Duration;
 
 use dns_counter_tests::lab::RESOLVER_V4;
 use dns_counter_tests::report::{ReportFile, diff_counts, summed_top_counts};
-use dns_counter_tests::{Counter, Dnsperf, Lab, Workload, require_privileges};
+use dns_counter_tests::{Counter, Lab, Workload, require_privileges};
 
 /// Longer than the test: one report, written on SIGTERM.
 const INTERVAL: &str = "1h";
 /// The daemon looks at its interfaces every second.
 const NOTICE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Sends `workload` once and checks dnsperf sent all of it.
-fn send(lab: &Lab, workload: &Workload, name: &str) {
-    let datafile = lab.work_dir().join(name);
-    workload
-        .write_datafile(&datafile)
-        .expect("write the datafile");
-    let summary = Dnsperf::new(RESOLVER_V4, &datafile)
-        .time_limit(Duration::from_secs(30))
-        .run(lab)
-        .expect("run dnsperf");
-    assert_eq!(summary.sent, workload.total(), "dnsperf sent it all");
-}
-
-/// Every count of `workload`, `times` over.
-fn times(workload: &Workload, times: u64) -> BTreeMap<String, u64> {
-    workload
-        .expected_names()
-        .iter()
-        .map(|(name, count)| (name.clone(), count * times))
-        .collect()
-}
 
 fn start(lab: &Lab, out_dir: &std::path::Path) -> Counter {
     let privileges = require_privileges().expect("checked by the caller");
@@ -86,7 +64,7 @@ fn a_deleted_interface_is_said_and_one_of_its_name_is_counted_on_when_it_appears
     let out_dir = tempfile::tempdir().expect("report directory");
     let mut counter = start(&lab, out_dir.path());
 
-    send(&lab, &workload, "before");
+    workload.send_all(&lab, RESOLVER_V4, "before");
     lab.resolver_ip(&["link", "del", lab.resolver_iface()])
         .expect("delete the interface");
     counter
@@ -98,10 +76,10 @@ fn a_deleted_interface_is_said_and_one_of_its_name_is_counted_on_when_it_appears
     counter
         .wait_for_stderr("counting on it again", 1, NOTICE_TIMEOUT)
         .expect("the daemon attaches to the new interface");
-    send(&lab, &workload, "after");
+    workload.send_all(&lab, RESOLVER_V4, "after");
     let reports = counter.stop().expect("stop the counter");
 
-    check_counts(&reports, &times(&workload, 2), &counter);
+    check_counts(&reports, &workload.expected_names_times(2), &counter);
     let report = &reports[0].report;
     let attached = attached_seconds(&reports, lab.resolver_iface());
     assert!(
@@ -121,7 +99,7 @@ fn a_renamed_interface_is_counted_on_and_reported_by_its_new_name() {
     let out_dir = tempfile::tempdir().expect("report directory");
     let mut counter = start(&lab, out_dir.path());
 
-    send(&lab, &workload, "before");
+    workload.send_all(&lab, RESOLVER_V4, "before");
     let iface = lab.resolver_iface();
     // A rename needs the link down; its IPv4 address stays.
     for args in [
@@ -134,10 +112,10 @@ fn a_renamed_interface_is_counted_on_and_reported_by_its_new_name() {
     counter
         .wait_for_stderr("is now named vres-wan", 1, NOTICE_TIMEOUT)
         .expect("the daemon follows the rename");
-    send(&lab, &workload, "after");
+    workload.send_all(&lab, RESOLVER_V4, "after");
     let reports = counter.stop().expect("stop the counter");
 
-    check_counts(&reports, &times(&workload, 2), &counter);
+    check_counts(&reports, &workload.expected_names_times(2), &counter);
     assert_eq!(reports[0].report.interfaces, ["vres-wan"]);
     let attached = attached_seconds(&reports, "vres-wan");
     assert!(
@@ -157,7 +135,7 @@ fn an_interface_moved_to_another_namespace_is_detached() {
     let mut counter = start(&lab, out_dir.path());
     let elsewhere = lab.extra_namespace("away").expect("another namespace");
 
-    send(&lab, &workload, "before");
+    workload.send_all(&lab, RESOLVER_V4, "before");
     let iface = lab.resolver_iface();
     lab.resolver_ip(&["link", "set", iface, "netns", elsewhere.name()])
         .expect("move the interface");
@@ -178,7 +156,7 @@ fn an_interface_moved_to_another_namespace_is_detached() {
         elsewhere.name()
     );
     let reports = counter.stop().expect("stop the counter");
-    check_counts(&reports, &times(&workload, 1), &counter);
+    check_counts(&reports, &workload.expected_names_times(1), &counter);
     let attached = attached_seconds(&reports, iface);
     assert!(attached < reports[0].report.seconds, "{attached}");
 }
@@ -213,7 +191,7 @@ fn an_interface_holding_another_xdp_program_is_refused_naming_it() {
         "{stderr}"
     );
     // The first one counts on, untouched.
-    send(&lab, &workload, "queries");
+    workload.send_all(&lab, RESOLVER_V4, "queries");
     let reports = counter.stop().expect("stop the counter");
-    check_counts(&reports, &times(&workload, 1), &counter);
+    check_counts(&reports, &workload.expected_names_times(1), &counter);
 }

@@ -241,27 +241,22 @@ fn a_full_name_table_is_logged_once_an_interval() {
     }
     logger.flush();
     assert_eq!(kept.take_matching(FULL), 0);
-    // 190 queries past it: said at least once, at most once per CPU.
-    for frame in &frames[MAX_NAMES as usize..] {
-        run(program(&loaded), frame, 1);
-    }
-    logger.flush();
-    let said = kept.take_matching(FULL);
-    assert!(
-        (1..=cpus).contains(&said),
-        "said {said} times on {cpus} CPUs"
-    );
+    // Said at least once, at most once per CPU.
+    let mut said_once = |frames: &[Vec<u8>]| {
+        for frame in frames {
+            run(program(&loaded), frame, 1);
+        }
+        logger.flush();
+        let said = kept.take_matching(FULL);
+        assert!(
+            (1..=cpus).contains(&said),
+            "said {said} times on {cpus} CPUs"
+        );
+    };
+    // 190 queries past it.
+    said_once(&frames[MAX_NAMES as usize..]);
     let interval = drain(&mut drainer);
     assert_eq!(reason_count(&interval, "name_table_full"), 190);
-
     // The next interval fills up again, and says so again.
-    for frame in &frames {
-        run(program(&loaded), frame, 1);
-    }
-    logger.flush();
-    let said = kept.take_matching(FULL);
-    assert!(
-        (1..=cpus).contains(&said),
-        "said {said} times on {cpus} CPUs"
-    );
+    said_once(&frames);
 }

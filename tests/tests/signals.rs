@@ -2,7 +2,6 @@
 //! file with a mistake keeps the lists in use), SIGUSR1 writes a snapshot of the interval so far
 //! and resets nothing. Both used to kill the daemon (rc 129 and 138) and lose the interval.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use dns_counter_tests::counter::wait_for_room_in_interval;
 use dns_counter_tests::lab::RESOLVER_V4;
 use dns_counter_tests::report::{SNAPSHOT_JSON, diff_counts, read_report, summed_top_counts};
 use dns_counter_tests::workload::zipf_name_counts;
-use dns_counter_tests::{Counter, Dnsperf, Lab, Workload, require_privileges};
+use dns_counter_tests::{Counter, Lab, Workload, require_privileges};
 
 /// Boundaries of a one-day interval come at midnight only, so the whole test is one interval.
 const INTERVAL: &str = "1day";
@@ -20,28 +19,6 @@ const ROUTER_NAME: &str = "time.router-vendor.example";
 const ROUTER_QUERIES: u64 = 2_000;
 const WPAD_NAME: &str = "wpad.isp-broadband.example";
 const WPAD_QUERIES: u64 = 1_000;
-
-/// Sends the whole workload once, and checks dnsperf sent all of it.
-fn send(lab: &Lab, workload: &Workload) {
-    let datafile = lab.work_dir().join("queries");
-    workload
-        .write_datafile(&datafile)
-        .expect("write the datafile");
-    let summary = Dnsperf::new(RESOLVER_V4, &datafile)
-        .time_limit(Duration::from_secs(30))
-        .run(lab)
-        .expect("run dnsperf");
-    assert_eq!(summary.sent, workload.total(), "dnsperf sent it all");
-}
-
-/// Every count of `workload`, `times` over.
-fn times(workload: &Workload, times: u64) -> BTreeMap<String, u64> {
-    workload
-        .expected_names()
-        .iter()
-        .map(|(name, count)| (name.clone(), count * times))
-        .collect()
-}
 
 #[test]
 fn sighup_reads_the_exclusion_list_again_and_keeps_it_when_the_file_is_wrong() {
@@ -73,7 +50,7 @@ fn sighup_reads_the_exclusion_list_again_and_keeps_it_when_the_file_is_wrong() {
     )
     .expect("start the counter");
 
-    send(&lab, &workload);
+    workload.send_all(&lab, RESOLVER_V4, "queries");
     // The router's name is counted from now on, the WPAD name excluded.
     fs::write(&exclude_file, format!("# changed\n{WPAD_NAME}\n")).expect("rewrite the file");
     counter.signal(libc::SIGHUP).expect("SIGHUP");
@@ -91,7 +68,7 @@ fn sighup_reads_the_exclusion_list_again_and_keeps_it_when_the_file_is_wrong() {
         "the refusal names the file and line:\n{}",
         counter.stderr()
     );
-    send(&lab, &workload);
+    workload.send_all(&lab, RESOLVER_V4, "queries");
     let reports = counter.stop().expect("the daemon survived both SIGHUPs");
 
     assert_eq!(reports.len(), 1, "one interval");
@@ -105,7 +82,7 @@ fn sighup_reads_the_exclusion_list_again_and_keeps_it_when_the_file_is_wrong() {
         .map(|entry| (entry.name.as_str(), entry.count))
         .collect();
     assert_eq!(excluded, [(WPAD_NAME, 2 * WPAD_QUERIES)]);
-    let mut expected = times(&workload, 2);
+    let mut expected = workload.expected_names_times(2);
     expected.remove(WPAD_NAME);
     let counted = summed_top_counts(&reports).expect("top counts");
     diff_counts(&expected, &counted).expect("every other name counted, the router's included");
@@ -128,7 +105,7 @@ fn sigusr1_writes_a_snapshot_and_resets_nothing() {
     )
     .expect("start the counter");
 
-    send(&lab, &workload);
+    workload.send_all(&lab, RESOLVER_V4, "queries");
     counter.signal(libc::SIGUSR1).expect("SIGUSR1");
     counter
         .wait_for_stderr("wrote a snapshot", 1, SIGNAL_TIMEOUT)
@@ -141,7 +118,7 @@ fn sigusr1_writes_a_snapshot_and_resets_nothing() {
     diff_counts(workload.expected_names(), &in_snapshot).expect("the snapshot is exact");
     assert!(snapshot.seconds > 0.0);
 
-    send(&lab, &workload);
+    workload.send_all(&lab, RESOLVER_V4, "queries");
     let reports = counter.stop().expect("the daemon survived SIGUSR1");
     assert_eq!(
         reports.len(),
@@ -152,5 +129,5 @@ fn sigusr1_writes_a_snapshot_and_resets_nothing() {
     assert_eq!(reports[0].report.start, snapshot.start);
     // Nothing was reset: the interval's report holds both sends.
     let counted = summed_top_counts(&reports).expect("top counts");
-    diff_counts(&times(&workload, 2), &counted).expect("both sends, exactly");
+    diff_counts(&workload.expected_names_times(2), &counted).expect("both sends, exactly");
 }

@@ -25,24 +25,19 @@ use crate::model::{
 };
 use crate::names;
 
-/// Why reports cannot be merged. Inputs count from 1, in the order given.
+/// Why reports cannot be merged. Inputs count from 1, in the order given; [`MergeError::describe`]
+/// names them otherwise (by file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
     #[error("nothing to merge")]
     NoInputs,
-    #[error(
-        "input {input}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z"
-    )]
+    #[error("{}", self.describe(input_number))]
     BadTime {
         input: usize,
         field: &'static str,
         value: String,
     },
-    #[error(
-        "inputs {first} and {second} both count {host} on {interface} from {start} to {end}: \
-         merged, those queries would count twice; merge reports of one host that do not overlap \
-         (a snapshot overlaps its interval's report)"
-    )]
+    #[error("{}", self.describe(input_number))]
     Overlap {
         first: usize,
         second: usize,
@@ -54,7 +49,41 @@ pub enum MergeError {
     },
 }
 
+/// An input as messages name it by default: `input 2`.
+fn input_number(input: usize) -> String {
+    format!("input {input}")
+}
+
 impl MergeError {
+    /// The message, each input named by `name` (given its number from 1).
+    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
+        match self {
+            Self::NoInputs => "nothing to merge".to_owned(),
+            Self::BadTime {
+                input,
+                field,
+                value,
+            } => format!(
+                "{}: {field} {value:?} is not an RFC 3339 UTC time such as 2026-11-22T01:01:00Z",
+                name(*input)
+            ),
+            Self::Overlap {
+                first,
+                second,
+                host,
+                interface,
+                start,
+                end,
+            } => format!(
+                "{} and {} both count {host} on {interface} from {start} to {end}: merged, those \
+                 queries would count twice; leave one out (a snapshot overlaps its interval's \
+                 report, a merged report the reports in it)",
+                name(*first),
+                name(*second)
+            ),
+        }
+    }
+
     /// The error with its input numbers mapped by `number`.
     fn renumbered(self, number: impl Fn(usize) -> usize) -> Self {
         match self {
@@ -89,25 +118,26 @@ impl MergeError {
 
 /// What a merge says about its inputs besides the merged report: a section left out because it
 /// could not be merged honestly, an input skipped, settings that differ. Inputs count from 1, in
-/// the order given.
+/// the order given; [`Warning::describe`] names them otherwise (by file).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe(input_number))]
 pub enum Warning {
-    #[error("the {section} section is left out: input {input} has none")]
-    Missing { section: &'static str, input: usize },
-    #[error(
-        "the domains section is left out: inputs group names differently ({first} and {other})"
-    )]
-    Grouping { first: String, other: String },
-    #[error(
-        "the clients section is left out: inputs {first} and {other} use different prefix lengths or anonymisation"
-    )]
-    ClientSettings { first: usize, other: usize },
-    #[error("input {input} is the same report as input {same_as}: skipped, so it counts once")]
-    Duplicate { input: usize, same_as: usize },
-    #[error(
-        "inputs {first} and {other} were counted with different {setting} ({first_value} and \
-         {other_value}): their counts were not taken alike"
-    )]
+    Missing {
+        section: &'static str,
+        input: usize,
+    },
+    Grouping {
+        first: String,
+        other: String,
+    },
+    ClientSettings {
+        first: usize,
+        other: usize,
+    },
+    Duplicate {
+        input: usize,
+        same_as: usize,
+    },
     Settings {
         setting: &'static str,
         first: usize,
@@ -118,6 +148,44 @@ pub enum Warning {
 }
 
 impl Warning {
+    /// The message, each input named by `name` (given its number from 1).
+    pub fn describe(&self, name: impl Fn(usize) -> String) -> String {
+        match self {
+            Self::Missing { section, input } => format!(
+                "the {section} section is left out: {} has none",
+                name(*input)
+            ),
+            Self::Grouping { first, other } => format!(
+                "the domains section is left out: inputs group names differently ({first} and \
+                 {other})"
+            ),
+            Self::ClientSettings { first, other } => format!(
+                "the clients section is left out: {} and {} use different prefix lengths or \
+                 anonymisation",
+                name(*first),
+                name(*other)
+            ),
+            Self::Duplicate { input, same_as } => format!(
+                "{} is the same report as {}: skipped, so it counts once",
+                name(*input),
+                name(*same_as)
+            ),
+            Self::Settings {
+                setting,
+                first,
+                other,
+                first_value,
+                other_value,
+            } => format!(
+                "{} and {} were counted with different {setting} ({first_value} and \
+                 {other_value}): their counts were not taken alike; merge.differing_settings \
+                 says so",
+                name(*first),
+                name(*other)
+            ),
+        }
+    }
+
     /// The warning with its input numbers mapped by `number`.
     fn renumbered(self, number: impl Fn(usize) -> usize) -> Self {
         match self {

@@ -721,7 +721,7 @@ fn sections_that_cannot_be_merged_are_left_out_saying_why() {
         [
             "the domains section is left out: inputs group names differently (psl and labels:2)",
             "the orgs section is left out: input 2 has none",
-            "the clients section is left out: inputs 1 and 2 use different prefix lengths or anonymisation",
+            "the clients section is left out: input 1 and input 2 use different prefix lengths or anonymisation",
         ]
     );
     let report = &merged.report;
