@@ -275,14 +275,7 @@ fn check_overlaps(inputs: &[SavedReport]) -> Result<(), MergeError> {
     let mut spans = Vec::new();
     for (index, reports) in covered.iter().enumerate() {
         for report in reports.iter() {
-            let parse = |field, value: &str| {
-                humantime::parse_rfc3339(value).map_err(|_| MergeError::BadTime {
-                    input: index + 1,
-                    field,
-                    value: value.to_owned(),
-                })
-            };
-            let (start, end) = (parse("start", &report.start)?, parse("end", &report.end)?);
+            let (start, end) = times_of(index + 1, &report.start, &report.end)?;
             spans.push(Span {
                 input: index + 1,
                 host: &report.host,
@@ -673,19 +666,24 @@ fn in_lists<'a, T, K: ListKind>(
         .collect()
 }
 
+/// An input's `start` and `end` as times; `input` names it in the error.
+fn times_of(input: usize, start: &str, end: &str) -> Result<(SystemTime, SystemTime), MergeError> {
+    let parse = |field, value: &str| {
+        humantime::parse_rfc3339(value).map_err(|_| MergeError::BadTime {
+            input,
+            field,
+            value: value.to_owned(),
+        })
+    };
+    Ok((parse("start", start)?, parse("end", end)?))
+}
+
 /// The earliest start and the latest end.
 fn span(reports: &[&Report]) -> Result<(SystemTime, SystemTime), MergeError> {
     let mut start: Option<SystemTime> = None;
     let mut end: Option<SystemTime> = None;
     for (index, report) in reports.iter().enumerate() {
-        let parse = |field, value: &str| {
-            humantime::parse_rfc3339(value).map_err(|_| MergeError::BadTime {
-                input: index + 1,
-                field,
-                value: value.to_owned(),
-            })
-        };
-        let (from, to) = (parse("start", &report.start)?, parse("end", &report.end)?);
+        let (from, to) = times_of(index + 1, &report.start, &report.end)?;
         start = Some(start.map_or(from, |start| start.min(from)));
         end = Some(end.map_or(to, |end| end.max(to)));
     }
