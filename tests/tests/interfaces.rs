@@ -17,14 +17,15 @@ const INTERVAL: &str = "1h";
 const NOTICE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn start(lab: &Lab, out_dir: &std::path::Path) -> Counter {
+    start_with(lab, out_dir, &[])
+}
+
+/// A counter with one report for the whole test, and `extra` arguments.
+fn start_with(lab: &Lab, out_dir: &std::path::Path, extra: &[&str]) -> Counter {
     let privileges = require_privileges().expect("checked by the caller");
-    Counter::start(
-        &privileges.dns_counter,
-        lab,
-        out_dir,
-        &["--top", "0", "--interval", INTERVAL],
-    )
-    .expect("start the counter")
+    let mut args = vec!["--top", "0", "--interval", INTERVAL];
+    args.extend_from_slice(extra);
+    Counter::start(&privileges.dns_counter, lab, out_dir, &args).expect("start the counter")
 }
 
 fn check_counts(reports: &[ReportFile], expected: &BTreeMap<String, u64>, counter: &Counter) {
@@ -56,13 +57,23 @@ fn attached_seconds(reports: &[ReportFile], interface: &str) -> f64 {
 
 #[test]
 fn a_deleted_interface_is_said_and_one_of_its_name_is_counted_on_when_it_appears() {
+    deleted_and_made_again(&[]);
+}
+
+/// As at XDP, at the tc hook: its tcx link goes with the interface, and a new one is made.
+#[test]
+fn at_tc_too_a_deleted_interface_is_counted_on_when_it_appears_again() {
+    deleted_and_made_again(&["--hook", "tc"]);
+}
+
+fn deleted_and_made_again(hook: &[&str]) {
     if require_privileges().is_none() {
         return;
     }
     let lab = Lab::new().expect("build the lab");
     let workload = Workload::zipf(0x1f01, 300, 3_000);
     let out_dir = tempfile::tempdir().expect("report directory");
-    let mut counter = start(&lab, out_dir.path());
+    let mut counter = start_with(&lab, out_dir.path(), hook);
 
     workload.send_all(&lab, RESOLVER_V4, "before");
     lab.resolver_ip(&["link", "del", lab.resolver_iface()])
