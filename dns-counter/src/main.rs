@@ -41,8 +41,8 @@ fn run_replay(config: ReplayConfig) -> anyhow::Result<()> {
     let path = config.file.as_path();
     if replay::is_stdin(path) {
         // Read once, as it comes: its header is checked before privileges, the rest as read.
-        let name = Path::new("standard input");
-        let mut capture = CaptureReader::new(io::stdin().lock(), name)?;
+        let name = replay::capture_name(path);
+        let mut capture = CaptureReader::new(io::stdin().lock(), Path::new(&name))?;
         ready_to_replay(&config)?;
         replay::replay(&config, &mut capture, None, config::hostname())?;
         return Ok(());

@@ -101,7 +101,6 @@ pub struct Scanned {
     pub packets: usize,
     pub first: SystemTime,
     pub last: SystemTime,
-    pub long_frames: usize,
 }
 
 /// Reads the whole capture once, packet by packet, to tell its mistakes before anything is loaded
@@ -112,20 +111,17 @@ pub fn scan<R: Read>(
 ) -> Result<Scanned, ReplayError> {
     let mut scanned: Option<Scanned> = None;
     while let Some(packet) = capture.next_packet()? {
-        let long = usize::from(packet.frame.len() > MAX_TEST_RUN_FRAME);
         let at = packet.timestamp;
         scanned = Some(match scanned {
             None => Scanned {
                 packets: 1,
                 first: at,
                 last: at,
-                long_frames: long,
             },
             Some(seen) => Scanned {
                 packets: seen.packets + 1,
                 first: seen.first.min(at),
                 last: seen.last.max(at),
-                long_frames: seen.long_frames + long,
             },
         });
     }
@@ -273,13 +269,13 @@ pub fn replay<R: Read>(
         if let Some(length) = config.interval {
             let mut start = start;
             if held.timestamp >= interval_end(start, length) {
-                // The reports up to this packet's interval, empty ones included.
-                let coming = intervals_spanned(start, held.timestamp, length) - 1;
-                if reports + coming + 1 > MAX_REPORTS {
+                // The reports written, and those up to this packet's, empty ones included.
+                let by_now = reports + intervals_spanned(start, held.timestamp, length);
+                if by_now > MAX_REPORTS {
                     return Err(ReplayError::TooManyReports {
                         path: path.clone(),
                         interval: length,
-                        reports: reports + coming + 1,
+                        reports: by_now,
                     });
                 }
             }
